@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, skipping what is already present.
+# Safe to run any number of times. Versions are pinned here and nowhere else.
+set -euo pipefail
+
+WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=..."` pin in Cargo.toml
+TRUNK_VERSION="0.21.14"        # trunk 0.22 needs a newer rustc than this machine has
+BINARYEN_VERSION="132"         # Debian's binaryen 108 corrupts current rustc output
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+export PATH="$HOME/.cargo/bin:$tools/node_modules/.bin:$PATH"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Rust target for the frame.
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen-cli at exactly the crate's version (no --locked: its lockfile pins a crate
+# the registry here lacks).
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# Trunk builds the frame.
+if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION\$"; then
+  say "installing trunk $TRUNK_VERSION (about 7 minutes)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked --force
+fi
+
+# wasm-opt from npm's binaryen, kept inside the project.
+if ! "$tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+  if ! command -v npm >/dev/null; then
+    say "installing nodejs and npm"
+    need_root apt-get update -qq
+    need_root apt-get install -y -qq nodejs npm
+  fi
+  say "installing binaryen@$BINARYEN_VERSION from npm"
+  (cd "$tools" && [ -f package.json ] || echo '{"private":true}' >"$tools/package.json")
+  npm install --prefix "$tools" --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
+fi
+
+# Debian's Chromium and its driver for the browser tests (never a test tool's own download).
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  say "installing chromium and chromium-driver from Debian"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-dejavu-core
+fi
+
+say "toolchain ready"

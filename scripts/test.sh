@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project. Installs what it needs first (idempotently).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (native, all targets)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "clippy (wasm32: the frame with its DOM tests, the card crate's library)"
+# The card crate's dev-dependencies (proptest, criterion) do not build for wasm32, so its
+# test targets are linted natively above; here only its library, as the frame links it.
+cargo clippy -p frame --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+cargo clippy -p card --target wasm32-unknown-unknown --lib --locked -- -D warnings
+
+step "build the frame (trunk, release, offline) into dist/"
+trunk build --release --offline
+
+step "build the binaries the browser tests start"
+cargo build -p vault -p demo-merchant --locked
+
+step "unit, property, integration, doc and headless-browser end-to-end tests"
+cargo test --workspace --locked
+
+step "frame DOM tests in headless Chromium (wasm-bindgen-test)"
+CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p frame --target wasm32-unknown-unknown --test dom --locked
+
+step "benchmarks compile and run once (figures: see BENCHMARKS.md)"
+cargo bench -p card --locked -- --test
+
+echo
+echo "all checks passed"
