@@ -1,0 +1,202 @@
+//! The one HTTP error type. Its body is `{"error":{"type","code","message","param"?}}`; the
+//! message is fixed text chosen here, never a formatted internal error and never request data.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::keyring::KeyringError;
+use crate::store::StoreError;
+
+/// An error answered to an API client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Error type (`invalid_request_error`, `card_error`, …).
+    pub kind: &'static str,
+    /// Precise, stable code.
+    pub code: &'static str,
+    /// Human-readable message (static text).
+    pub message: &'static str,
+    /// The offending parameter, when there is one.
+    pub param: Option<&'static str>,
+    /// Extra response headers (`Retry-After`, rate-limit headers).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<&'a str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: &'static str) -> Self {
+        Self { status, kind, code, message, param: None, headers: Vec::new() }
+    }
+
+    /// Sets the offending parameter.
+    pub fn param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    /// Adds headers.
+    pub fn with_headers(mut self, headers: Vec<(HeaderName, HeaderValue)>) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// 400 invalid_request_error.
+    pub fn invalid(code: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
+    }
+
+    /// 400 card_error with the card crate's reason code.
+    pub fn card(code: &'static str, param: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "card_error", code, "The card data is not valid.").param(param)
+    }
+
+    /// 401 authentication_error.
+    pub fn auth(code: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", code, message)
+    }
+
+    /// 403 permission_error.
+    pub fn forbidden(code: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_error", code, message)
+    }
+
+    /// 404 resource_missing.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "resource_missing", "No such resource.")
+    }
+
+    /// 404 for unknown routes.
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "route_not_found", "Unknown API route.")
+    }
+
+    /// 405.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            "This method is not allowed on this route.",
+        )
+    }
+
+    /// 409 the same idempotency key is being processed.
+    pub fn idempotency_in_use() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_error",
+            "idempotency_key_in_use",
+            "A request with this Idempotency-Key is still being processed; retry later.",
+        )
+    }
+
+    /// 422 the idempotency key was used with another body.
+    pub fn idempotency_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_error",
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request body.",
+        )
+    }
+
+    /// 413.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "body_too_large",
+            "The request body is too large.",
+        )
+    }
+
+    /// 408.
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            "The request body was not received in time.",
+        )
+    }
+
+    /// 415.
+    pub fn media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "unsupported_media_type",
+            "The request body must be application/json.",
+        )
+    }
+
+    /// 429.
+    pub fn rate_limited(code: &'static str) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            code,
+            "Too many requests; retry after the indicated delay.",
+        )
+    }
+
+    /// 500. The cause is logged by the caller, never sent.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", "An internal error occurred.")
+    }
+
+    /// 503.
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "not_ready", "The vault is not ready.")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: Inner { kind: self.kind, code: self.code, message: self.message, param: self.param } };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers: &mut HeaderMap = response.headers_mut();
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        Self::internal()
+    }
+}
+
+impl From<KeyringError> for ApiError {
+    fn from(e: KeyringError) -> Self {
+        tracing::error!(error = %e, "keyring error");
+        Self::internal()
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        tracing::error!(error = %e, "crypto error");
+        Self::internal()
+    }
+}

@@ -1,0 +1,185 @@
+//! Serving the card frame: `GET /v1/loader.js`, `GET /v1/frame?key=pk_…` (index.html with a
+//! computed CSP whose `frame-ancestors` are the key's allowed origins) and
+//! `GET /v1/frame/{file}` (the frame's static files).
+
+use std::path::PathBuf;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::crypto::sha256_b64;
+use crate::keys::{self, KeyKind};
+use crate::state::AppState;
+
+fn frame_dir(state: &AppState) -> Option<PathBuf> {
+    state.config.frame_dir.clone()
+}
+
+/// Whether a file name is a plain name inside the frame directory (no traversal, no dotfiles).
+pub fn safe_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// Content type by extension.
+pub fn content_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    match ext {
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn read_frame_file(state: &AppState, name: &str) -> Result<Vec<u8>, ApiError> {
+    let dir = frame_dir(state).ok_or_else(ApiError::not_found)?;
+    if !safe_file_name(name) {
+        return Err(ApiError::not_found());
+    }
+    tokio::fs::read(dir.join(name)).await.map_err(|_| ApiError::not_found())
+}
+
+/// `GET /v1/loader.js`.
+pub async fn loader(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let bytes = read_frame_file(&state, "loader.js").await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::HeaderName::from_static("cross-origin-resource-policy"), "cross-origin"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /v1/frame/{file}`.
+pub async fn file(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let bytes = read_frame_file(&state, &name).await?;
+    Ok(([(header::CONTENT_TYPE, content_type(&name))], bytes).into_response())
+}
+
+/// Inline `<script>` and `<style>` bodies of an HTML document (elements with a `src`
+/// attribute are skipped: they are covered by `'self'`).
+pub fn inline_blocks(html: &str, tag: &str) -> Vec<String> {
+    let lower = html.to_ascii_lowercase();
+    let open = format!("<{tag}");
+    let close = format!("</{tag}");
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(start) = lower.get(pos..).and_then(|s| s.find(&open)).map(|i| i + pos) {
+        let after_name = start + open.len();
+        // Must be the tag itself, not e.g. <scripts>.
+        if !lower.get(after_name..).is_some_and(|s| s.starts_with(|c: char| c == '>' || c.is_ascii_whitespace())) {
+            pos = after_name;
+            continue;
+        }
+        let Some(tag_end) = lower.get(start..).and_then(|s| s.find('>')).map(|i| i + start) else { break };
+        let attrs = lower.get(after_name..tag_end).unwrap_or("");
+        let Some(body_end) = lower.get(tag_end..).and_then(|s| s.find(&close)).map(|i| i + tag_end) else { break };
+        let has_src = attrs.split(|c: char| c.is_ascii_whitespace()).any(|a| a.starts_with("src="));
+        if !has_src {
+            if let Some(body) = html.get(tag_end + 1..body_end) {
+                out.push(body.to_owned());
+            }
+        }
+        pos = body_end + close.len();
+    }
+    out
+}
+
+/// The frame page's Content-Security-Policy.
+pub fn frame_csp(html: &str, ancestors: &[String]) -> String {
+    let hashes = |tag: &str| {
+        inline_blocks(html, tag).iter().map(|b| format!(" 'sha256-{}'", sha256_b64(b.as_bytes()))).collect::<String>()
+    };
+    let ancestors = if ancestors.is_empty() { "'none'".to_owned() } else { ancestors.join(" ") };
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{}; style-src 'self'{}; img-src 'self' data:; \
+         font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}",
+        hashes("script"),
+        hashes("style"),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct FrameQuery {
+    key: Option<String>,
+}
+
+fn refused() -> Response {
+    let mut r = (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!doctype html><title>Forbidden</title><p>This card form is not available for this key.</p>",
+    )
+        .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    r.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+/// `GET /v1/frame?key=pk_…`.
+pub async fn page(
+    State(state): State<AppState>,
+    query: Result<Query<FrameQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let presented = query.ok().and_then(|Query(q)| q.key).unwrap_or_default();
+    let key = match keys::classify(&presented) {
+        Some((KeyKind::Publishable, _)) => {
+            let hash = state.master.hash_api_key(&presented);
+            state.api_keys.get().find(&hash).filter(|k| k.is_active(state.now())).cloned()
+        }
+        _ => None,
+    };
+    let Some(key) = key else {
+        return Ok(refused());
+    };
+    let html = read_frame_file(&state, "index.html").await?;
+    let html = String::from_utf8(html).map_err(|_| ApiError::internal())?;
+    let csp = frame_csp(&html, &key.allowed_origins);
+    let csp = HeaderValue::from_str(&csp).map_err(|_| ApiError::internal())?;
+    let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_inline_blocks_only() {
+        let html = "<html><head><script type=\"module\">import a from './a.js';</script>\
+                    <script src=\"x.js\"></script><style>body{margin:0}</style><scripts></scripts></head></html>";
+        assert_eq!(inline_blocks(html, "script"), vec!["import a from './a.js';".to_owned()]);
+        assert_eq!(inline_blocks(html, "style"), vec!["body{margin:0}".to_owned()]);
+        let csp = frame_csp(html, &["https://shop.example".to_owned()]);
+        assert!(csp.contains(&format!("'sha256-{}'", sha256_b64(b"import a from './a.js';"))));
+        assert!(csp.ends_with("frame-ancestors https://shop.example"));
+    }
+
+    #[test]
+    fn file_names() {
+        assert!(safe_file_name("frame-abc_bg.wasm"));
+        for bad in ["", "../x", ".env", "a/b", "a\\b", "%2e%2e"] {
+            assert!(!safe_file_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! `/v1/tokens…`: create (publishable key, from an allowed origin), retrieve metadata, delete,
+//! detokenize (secret key with the detokenize permission, from an allowlisted IP).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::{authorization, json_response, read_body, require_json};
+use crate::clock::year_month;
+use crate::crypto::{Binding, random_base62};
+use crate::keys::{KeyKind, Permission};
+use crate::secret::{SecretBytes, SecretString};
+use crate::state::{AppState, Principal, RequestCtx};
+use crate::store::{CreateOutcome, IdempotencyRecord, TokenRecord};
+
+/// Maximum length of an `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    card: Option<CardInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardInput {
+    number: Option<SecretString>,
+    exp_month: Option<NumberOrString>,
+    exp_year: Option<NumberOrString>,
+    cvc: Option<SecretString>,
+    name: Option<SecretString>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Number(u64),
+    Text(String),
+}
+
+impl NumberOrString {
+    fn value(&self) -> Option<u64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::Text(s) if !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+            Self::Text(_) => None,
+        }
+    }
+}
+
+/// What is encrypted under the data key (besides the CVC, which is separate so that it can be
+/// destroyed on its own).
+#[derive(Serialize, Deserialize)]
+struct CardPayload<'a> {
+    number: &'a str,
+    exp_month: u8,
+    exp_year: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct CardPayloadOwned {
+    number: SecretString,
+    exp_month: u8,
+    exp_year: u16,
+    name: Option<SecretString>,
+}
+
+fn token_json(t: &TokenRecord) -> serde_json::Value {
+    json!({
+        "id": t.id,
+        "object": "token",
+        "card": {
+            "brand": t.brand,
+            "last4": t.last4,
+            "exp_month": t.exp_month,
+            "exp_year": t.exp_year,
+            "fingerprint": t.fingerprint,
+        },
+        "created": t.created,
+        "expires_at": t.expires_at,
+        "livemode": t.mode == crate::keys::Mode::Live,
+    })
+}
+
+/// `tok_` + 6 base62 characters of the creation second + 18 random base62 characters
+/// (≈107 bits). The time prefix keeps index inserts local (tokens are created in time order);
+/// it reveals nothing the token's `created` field does not.
+fn new_token_id(now: i64) -> Result<String, crate::crypto::CryptoError> {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut t = u64::try_from(now).unwrap_or(0);
+    let mut prefix = [b'0'; 6];
+    for slot in prefix.iter_mut().rev() {
+        *slot = DIGITS.get(usize::try_from(t % 62).unwrap_or(0)).copied().unwrap_or(b'0');
+        t /= 62;
+    }
+    let prefix: String = prefix.iter().map(|&b| char::from(b)).collect();
+    Ok(format!("tok_{prefix}{}", random_base62(18)?))
+}
+
+fn valid_token_id(id: &str) -> bool {
+    id.strip_prefix("tok_").is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+fn cors_headers(origin: &str) -> Vec<(HeaderName, HeaderValue)> {
+    let mut h = vec![(header::VARY, HeaderValue::from_static("Origin"))];
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.push((header::ACCESS_CONTROL_ALLOW_ORIGIN, v));
+        h.push((
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(
+                "Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Idempotent-Replayed",
+            ),
+        ));
+    }
+    h
+}
+
+fn origin_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+}
+
+/// Whether some active publishable key (or the vault itself) allows `origin`.
+fn origin_known(state: &AppState, origin: &str) -> bool {
+    state.is_public_origin(origin) || state.api_keys.get().all_origins.contains(origin)
+}
+
+/// `OPTIONS /v1/tokens`: CORS preflight. The preflight carries no API key, so any origin
+/// allowed by some active publishable key (or the vault's own origin) passes; the real request
+/// is then checked against its key's own origins.
+pub async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(origin) = origin_of(&headers).filter(|o| origin_known(&state, o)) else {
+        return ApiError::forbidden("origin_not_allowed", "This origin may not call this API.").into_response();
+    };
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    for (name, value) in cors_headers(origin) {
+        h.insert(name, value);
+    }
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type, Idempotency-Key"),
+    );
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    response
+}
+
+/// `POST /v1/tokens`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let origin = origin_of(&headers).map(str::to_owned);
+    let result = create_inner(&state, &ctx, &headers, origin.as_deref(), body).await;
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let refused_origin = e.code == "origin_not_allowed";
+            let mut r = e.into_response();
+            if refused_origin {
+                return r;
+            }
+            r.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+            r
+        }
+    };
+    if let Some(o) = origin.as_deref().filter(|o| origin_known(&state, o)) {
+        for (name, value) in cors_headers(o) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+async fn create_inner(
+    state: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    origin: Option<&str>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let p = state.authenticate(authorization(headers), ctx)?;
+    if p.key.kind == KeyKind::Publishable {
+        let allowed = origin.is_some_and(|o| p.key.origin_allowed(o) || state.is_public_origin(o));
+        if !allowed {
+            let mut e = state.event("origin.denied", "denied", ctx, Some(&p.key));
+            e.detail = json!({ "origin": origin.map(|o| o.chars().take(200).collect::<String>()) });
+            state.audit(e);
+            return Err(ApiError::forbidden("origin_not_allowed", "This origin may not use this publishable key."));
+        }
+    }
+    state.authorize(&p, Permission::CreateToken)?;
+    require_json(headers)?;
+    let raw = read_body(state, headers, body).await?;
+    // Keep our copy of the body in a zeroizing buffer.
+    let body = SecretBytes::new(raw.to_vec());
+    drop(raw);
+
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .filter(|k| {
+                    !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| (0x21..0x7f).contains(&b))
+                })
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1–255 visible ASCII characters.",
+                    )
+                })?;
+            let scope = format!("{}:{key}", p.key.id);
+            let hash = state.master.hash_body(&scope, body.expose());
+            Some((scope, hash))
+        }
+    };
+    let _in_flight = match &idempotency {
+        None => None,
+        Some((scope, hash)) => {
+            let guard = state.begin_in_flight(scope).ok_or_else(ApiError::idempotency_in_use)?;
+            if let Some(stored) = state.store.get_idempotency(scope).await? {
+                return replay(&stored, hash);
+            }
+            Some(guard)
+        }
+    };
+
+    let request: CreateRequest = serde_json::from_slice(body.expose())
+        .map_err(|_| ApiError::invalid("invalid_json", "The request body is not valid JSON for this endpoint."))?;
+    drop(body);
+    let card_in = request.card.ok_or_else(|| missing("card"))?;
+    let number = card_in.number.as_ref().ok_or_else(|| missing("card.number"))?;
+    let exp_month = card_in.exp_month.as_ref().ok_or_else(|| missing("card.exp_month"))?;
+    let exp_year = card_in.exp_year.as_ref().ok_or_else(|| missing("card.exp_year"))?;
+    let cvc = card_in.cvc.as_ref().ok_or_else(|| missing("card.cvc"))?;
+    let exp_month =
+        exp_month.value().and_then(|m| u8::try_from(m).ok()).ok_or_else(|| invalid_param("card.exp_month"))?;
+    let exp_year =
+        exp_year.value().and_then(|y| u16::try_from(y).ok()).ok_or_else(|| invalid_param("card.exp_year"))?;
+    let name = card_in.name.as_ref().map(SecretString::expose).filter(|n| !n.trim().is_empty());
+    if name.is_some_and(|n| n.chars().count() > 200) {
+        return Err(invalid_param("card.name"));
+    }
+
+    let now = state.now();
+    let (year, month) = year_month(now);
+    let today = card::YearMonth::new(u16::try_from(year).unwrap_or(9999), month).map_err(|_| ApiError::internal())?;
+    let card = card::Card::validate(number.expose(), exp_month, exp_year, Some(cvc.expose()), today).map_err(|e| {
+        let param = match (e.field, e.reason) {
+            (card::CardField::Number, _) => "card.number",
+            (card::CardField::Cvc, _) => "card.cvc",
+            (card::CardField::Expiry, card::Reason::InvalidExpiryMonth) => "card.exp_month",
+            (card::CardField::Expiry, _) => "card.exp_year",
+        };
+        ApiError::card(e.code(), param)
+    })?;
+
+    let merchant = p.key.merchant_id.as_str();
+    let mode = p.key.mode;
+    let id = new_token_id(now)?;
+    let data_key = state.keyring.current(merchant, mode)?;
+    let fingerprint = state.keyring.fingerprint(merchant, mode)?.fingerprint(card.pan().expose());
+    let binding = Binding { token_id: &id, merchant, mode: mode.as_str(), field: "card" };
+    let payload = CardPayload {
+        number: card.pan().expose(),
+        exp_month: card.expiry().month(),
+        exp_year: card.expiry().year(),
+        name,
+    };
+    let plain = SecretBytes::new(serde_json::to_vec(&payload).map_err(|_| ApiError::internal())?);
+    let card_ct = data_key.seal(plain.expose(), &binding)?;
+    drop(plain);
+    let cvc_ct = match card.cvc() {
+        Some(c) => Some(data_key.seal(c.expose().as_bytes(), &Binding { field: "cvc", ..binding })?),
+        None => None,
+    };
+    let token = TokenRecord {
+        id: id.clone(),
+        merchant_id: merchant.to_owned(),
+        mode,
+        brand: card.brand().id().to_owned(),
+        last4: card.pan().last4().to_owned(),
+        exp_month: card.expiry().month(),
+        exp_year: card.expiry().year(),
+        fingerprint,
+        key_version: data_key.version(),
+        cvc_expires_at: cvc_ct.as_ref().map(|_| now + state.config.cvc_ttl_secs),
+        card_ct,
+        cvc_ct,
+        created: now,
+        expires_at: now + state.config.token_ttl_secs,
+    };
+    drop(card);
+    let response_json = token_json(&token);
+    let response_text = response_json.to_string();
+    let idem_record = idempotency.as_ref().map(|(scope, hash)| IdempotencyRecord {
+        scope: scope.clone(),
+        body_hash: hash.clone(),
+        status: 201,
+        response: response_text.clone(),
+        created: now,
+    });
+    let mut audit = state.event("token.created", "success", ctx, Some(&p.key));
+    audit.detail = json!({ "token": id, "brand": token.brand });
+    let audit_copy = audit.clone();
+    match state.store.create_token(token, idem_record, audit).await? {
+        CreateOutcome::Created => {
+            state.log_audit(&audit_copy);
+            Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], response_text).into_response())
+        }
+        CreateOutcome::IdempotencyExists(stored) => {
+            let hash = idempotency.as_ref().map(|(_, h)| h.as_str()).unwrap_or_default();
+            replay(&stored, hash)
+        }
+    }
+}
+
+fn replay(stored: &IdempotencyRecord, body_hash: &str) -> Result<Response, ApiError> {
+    if !bool::from(stored.body_hash.as_bytes().ct_eq(body_hash.as_bytes())) {
+        return Err(ApiError::idempotency_reused());
+    }
+    let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::internal())?;
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/json"), (HeaderName::from_static("idempotent-replayed"), "true")],
+        stored.response.clone(),
+    )
+        .into_response())
+}
+
+fn missing(param: &'static str) -> ApiError {
+    ApiError::invalid("parameter_missing", "A required parameter is missing.").param(param)
+}
+
+fn invalid_param(param: &'static str) -> ApiError {
+    ApiError::invalid("parameter_invalid", "A parameter has an invalid value.").param(param)
+}
+
+fn secret_principal(
+    state: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    permission: Permission,
+) -> Result<Principal, ApiError> {
+    let p = state.authenticate(authorization(headers), ctx)?;
+    state.authorize(&p, permission)?;
+    Ok(p)
+}
+
+fn audit_token(state: &AppState, ctx: &RequestCtx, p: &Principal, event: &str, id: &str, found: bool) {
+    let mut e = state.event(event, if found { "success" } else { "failure" }, ctx, Some(&p.key));
+    e.detail = json!({ "token": if valid_token_id(id) { id } else { "(malformed)" }, "found": found });
+    state.audit(e);
+}
+
+/// `GET /v1/tokens/{id}`: metadata only.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = secret_principal(&state, &ctx, &headers, Permission::ReadToken)?;
+    let token = if valid_token_id(&id) {
+        state.store.get_token(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
+    } else {
+        None
+    };
+    audit_token(&state, &ctx, &p, "token.read", &id, token.is_some());
+    let token = token.ok_or_else(ApiError::not_found)?;
+    Ok(Json(token_json(&token)).into_response())
+}
+
+/// `DELETE /v1/tokens/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = secret_principal(&state, &ctx, &headers, Permission::DeleteToken)?;
+    let deleted =
+        valid_token_id(&id) && state.store.delete_token(&id, &p.key.merchant_id, p.key.mode, state.now()).await?;
+    audit_token(&state, &ctx, &p, "token.deleted", &id, deleted);
+    if !deleted {
+        return Err(ApiError::not_found());
+    }
+    Ok(json_response(StatusCode::OK, &json!({ "id": id, "object": "token", "deleted": true })))
+}
+
+#[derive(Serialize)]
+struct DetokenizedCard<'a> {
+    brand: &'a str,
+    last4: &'a str,
+    number: &'a str,
+    exp_month: u8,
+    exp_year: u16,
+    name: Option<&'a str>,
+    cvc: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Detokenized<'a> {
+    id: &'a str,
+    object: &'static str,
+    card: DetokenizedCard<'a>,
+    cvc_returned: bool,
+    livemode: bool,
+}
+
+/// `POST /v1/tokens/{id}/detokenize`: the full card; the CVC at most once.
+pub async fn detokenize(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = secret_principal(&state, &ctx, &headers, Permission::Detokenize)?;
+    let token = if valid_token_id(&id) {
+        state.store.take_for_detokenize(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
+    } else {
+        None
+    };
+    let Some(token) = token else {
+        audit_token(&state, &ctx, &p, "token.detokenized", &id, false);
+        return Err(ApiError::not_found());
+    };
+    let key = state.keyring.version(&token.merchant_id, token.mode, token.key_version)?;
+    let binding =
+        Binding { token_id: &token.id, merchant: &token.merchant_id, mode: token.mode.as_str(), field: "card" };
+    let plain = key.open(&token.card_ct, &binding)?;
+    let payload: CardPayloadOwned = serde_json::from_slice(plain.expose()).map_err(|_| ApiError::internal())?;
+    drop(plain);
+    let cvc = match &token.cvc_ct {
+        Some(ct) => Some(key.open(ct, &Binding { field: "cvc", ..binding })?),
+        None => None,
+    };
+    let cvc_text = match &cvc {
+        Some(c) => Some(std::str::from_utf8(c.expose()).map_err(|_| ApiError::internal())?),
+        None => None,
+    };
+    let body = Detokenized {
+        id: &token.id,
+        object: "detokenized_card",
+        card: DetokenizedCard {
+            brand: &token.brand,
+            last4: &token.last4,
+            number: payload.number.expose(),
+            exp_month: payload.exp_month,
+            exp_year: payload.exp_year,
+            name: payload.name.as_ref().map(SecretString::expose),
+            cvc: cvc_text,
+        },
+        cvc_returned: cvc_text.is_some(),
+        livemode: token.mode == crate::keys::Mode::Live,
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::internal())?;
+    let mut e = state.event("token.detokenized", "success", &ctx, Some(&p.key));
+    e.detail = json!({ "token": token.id, "cvc_returned": cvc_text.is_some() });
+    state.audit_durable(e).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}

@@ -1,0 +1,61 @@
+//! Runtime settings of the HTTP service.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::ratelimit::Rate;
+
+/// Settings of a running vault.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Token lifetime (24 h).
+    pub token_ttl_secs: i64,
+    /// CVC lifetime if never detokenized. 59 minutes by default, so that with the default 60 s
+    /// sweep interval the ciphertext is destroyed within 1 hour (PCI DSS 3.3.1).
+    pub cvc_ttl_secs: i64,
+    /// How long idempotency records are kept (24 h).
+    pub idempotency_ttl_secs: i64,
+    /// Maximum request body size.
+    pub body_limit: usize,
+    /// Time allowed to receive a request body.
+    pub body_timeout: Duration,
+    /// Time allowed to receive request headers (also the keep-alive idle limit).
+    pub header_timeout: Duration,
+    /// Time allowed for the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Per-API-key limit.
+    pub rate_per_key: Rate,
+    /// Per-client-IP limit.
+    pub rate_per_ip: Rate,
+    /// How often the sweeper deletes expired tokens, CVCs and idempotency records.
+    pub sweep_interval: Duration,
+    /// How often key caches are reloaded from storage (changes made by the CLI).
+    pub refresh_interval: Duration,
+    /// Authentication failures from one IP within a minute that raise a suspicious-activity event.
+    pub suspicious_auth_failures: u32,
+    /// Directory with the frame build (index.html, loader.js, …).
+    pub frame_dir: Option<PathBuf>,
+    /// Origins under which the vault itself is reachable (the frame runs there).
+    pub public_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: 24 * 3600,
+            cvc_ttl_secs: 3540,
+            idempotency_ttl_secs: 24 * 3600,
+            body_limit: 8 * 1024,
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            rate_per_key: Rate { per_second: 100.0, burst: 200.0 },
+            rate_per_ip: Rate { per_second: 50.0, burst: 100.0 },
+            sweep_interval: Duration::from_secs(60),
+            refresh_interval: Duration::from_secs(2),
+            suspicious_auth_failures: 5,
+            frame_dir: None,
+            public_origins: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Cryptography: master-key derivations, envelope encryption (AES-256-GCM), keyed hashes.
+//!
+//! Layout of the key hierarchy:
+//! - the **master key** (32 bytes, from `VAULT_MASTER_KEY` or a file; never stored by the vault)
+//!   is expanded with HKDF-SHA256 into purpose-specific keys: the key-encryption key (KEK) that
+//!   wraps data keys, the API-key hashing key, the idempotency body-hash key and a check value;
+//! - each merchant and mode (test/live) has versioned **data keys** wrapped by the KEK, and one
+//!   **fingerprint key** (HMAC-SHA256 of the PAN, PCI DSS 3.5.1.1), also wrapped by the KEK.
+//!
+//! Ciphertext format (version 1): `0x01 | key_version (u32 BE) | nonce (12) | ciphertext | tag (16)`.
+//! The associated data binds every ciphertext to its token id, merchant, mode, key version and
+//! field, so a ciphertext copied to another row does not decrypt.
+
+use core::fmt;
+
+use base64::Engine as _;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hkdf, hmac};
+use zeroize::Zeroizing;
+
+use crate::secret::{Key256, SecretBytes};
+
+/// Current ciphertext format version byte.
+pub const FORMAT_V1: u8 = 1;
+
+/// Errors from cryptographic operations. Messages never contain key or plaintext material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The operating system random generator failed.
+    Random,
+    /// A ciphertext was malformed, tampered with, bound to another row, or the key is wrong.
+    Decrypt,
+    /// Encryption failed (should not happen with valid keys).
+    Encrypt,
+    /// The master key is not 32 bytes of base64, or does not match this data directory.
+    BadMasterKey(&'static str),
+}
+
+impl fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Random => f.write_str("the system random number generator failed"),
+            Self::Decrypt => f.write_str("decryption failed (wrong key or tampered ciphertext)"),
+            Self::Encrypt => f.write_str("encryption failed"),
+            Self::BadMasterKey(why) => write!(f, "bad master key: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CryptoError {}
+
+fn rng() -> &'static SystemRandom {
+    static RNG: std::sync::OnceLock<SystemRandom> = std::sync::OnceLock::new();
+    RNG.get_or_init(SystemRandom::new)
+}
+
+/// Fills `buf` with secure random bytes.
+pub fn random_fill(buf: &mut [u8]) -> Result<(), CryptoError> {
+    rng().fill(buf).map_err(|_| CryptoError::Random)
+}
+
+/// A fresh random 256-bit key.
+pub fn random_key() -> Result<Key256, CryptoError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    random_fill(&mut *bytes)?;
+    Ok(Key256::from_bytes(*bytes))
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A random base62 string of `len` characters (rejection sampling, no modulo bias).
+pub fn random_base62(len: usize) -> Result<String, CryptoError> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        random_fill(&mut buf)?;
+        for &b in &buf {
+            if b < 248 && out.len() < len {
+                if let Some(&c) = BASE62.get(usize::from(b % 62)) {
+                    out.push(char::from(c));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// URL-safe base64 without padding.
+pub fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The master key and the keys derived from it.
+pub struct MasterKey {
+    kek: LessSafeKey,
+    api_key_hash: hmac::Key,
+    idempotency_hash: hmac::Key,
+    check: [u8; 32],
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+struct HkdfLen(usize);
+impl hkdf::KeyType for HkdfLen {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn derive(prk: &hkdf::Prk, label: &[u8]) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+    let info = [label];
+    let okm = prk.expand(&info, HkdfLen(32)).map_err(|_| CryptoError::Encrypt)?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    okm.fill(&mut *out).map_err(|_| CryptoError::Encrypt)?;
+    Ok(out)
+}
+
+impl MasterKey {
+    /// Builds the key hierarchy from 32 raw bytes.
+    pub fn from_key(key: &Key256) -> Result<Self, CryptoError> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"vault master key v1").extract(key.expose());
+        let kek = derive(&prk, b"kek")?;
+        let api = derive(&prk, b"api-key-hash")?;
+        let idem = derive(&prk, b"idempotency-body-hash")?;
+        let check = derive(&prk, b"check")?;
+        let kek = UnboundKey::new(&AES_256_GCM, &*kek).map_err(|_| CryptoError::Encrypt)?;
+        Ok(Self {
+            kek: LessSafeKey::new(kek),
+            api_key_hash: hmac::Key::new(hmac::HMAC_SHA256, &*api),
+            idempotency_hash: hmac::Key::new(hmac::HMAC_SHA256, &*idem),
+            check: *check,
+        })
+    }
+
+    /// Parses base64 (standard or URL-safe, padding optional) of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
+        let text = text.trim();
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        for engine in engines {
+            if let Ok(bytes) = engine.decode(text) {
+                let bytes = Zeroizing::new(bytes);
+                let arr: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| CryptoError::BadMasterKey("must decode to exactly 32 bytes"))?;
+                return Self::from_key(&Key256::from_bytes(arr));
+            }
+        }
+        Err(CryptoError::BadMasterKey("not valid base64"))
+    }
+
+    /// A value stored in the data directory to detect a wrong master key at start-up.
+    /// It is an HKDF output, so it reveals nothing about the key.
+    pub fn check_value(&self) -> String {
+        hex(&self.check)
+    }
+
+    /// Keyed hash of an API key's plaintext (what the database stores).
+    pub fn hash_api_key(&self, plaintext: &str) -> [u8; 32] {
+        let tag = hmac::sign(&self.api_key_hash, plaintext.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Keyed hash of an idempotent request's body (the body contains card data, so the hash
+    /// must be keyed).
+    pub fn hash_body(&self, scope: &str, body: &[u8]) -> String {
+        let mut ctx = hmac::Context::with_key(&self.idempotency_hash);
+        ctx.update(scope.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(body);
+        b64url(ctx.sign().as_ref())
+    }
+
+    /// Wraps a data or fingerprint key. `context` is bound as associated data.
+    pub fn wrap(&self, key: &Key256, context: &str) -> Result<Vec<u8>, CryptoError> {
+        seal_with(&self.kek, key.expose(), context.as_bytes())
+    }
+
+    /// Unwraps a key wrapped by [`MasterKey::wrap`] with the same `context`.
+    pub fn unwrap_key(&self, wrapped: &[u8], context: &str) -> Result<Key256, CryptoError> {
+        let plain = open_with(&self.kek, wrapped, context.as_bytes())?;
+        let arr: [u8; 32] = plain.expose().try_into().map_err(|_| CryptoError::Decrypt)?;
+        Ok(Key256::from_bytes(arr))
+    }
+}
+
+/// Associated-data context of a wrapped key.
+pub fn wrap_context(purpose: &str, merchant: &str, mode: &str, version: u32) -> String {
+    format!("vault:wrap:v1|{purpose}|{merchant}|{mode}|{version}")
+}
+
+fn seal_with(key: &LessSafeKey, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    random_fill(&mut nonce)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
+    out.extend_from_slice(&nonce);
+    let mut body = plaintext.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+        .map_err(|_| CryptoError::Encrypt)?;
+    out.extend_from_slice(&body);
+    // `body` held plaintext before sealing in place; it now holds ciphertext only.
+    Ok(out)
+}
+
+fn open_with(key: &LessSafeKey, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, CryptoError> {
+    let (nonce, body) = sealed.split_at_checked(NONCE_LEN).ok_or(CryptoError::Decrypt)?;
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Decrypt)?;
+    let mut buf = Zeroizing::new(body.to_vec());
+    let len = key
+        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+        .map_err(|_| CryptoError::Decrypt)?
+        .len();
+    buf.truncate(len);
+    Ok(SecretBytes::from(buf))
+}
+
+/// An unwrapped data key with its version.
+pub struct DataKey {
+    version: u32,
+    key: LessSafeKey,
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey(v{}, ***)", self.version)
+    }
+}
+
+/// What a ciphertext is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    /// Token id.
+    pub token_id: &'a str,
+    /// Merchant id.
+    pub merchant: &'a str,
+    /// `test` or `live`.
+    pub mode: &'a str,
+    /// Which field (`card`, `cvc`).
+    pub field: &'a str,
+}
+
+fn aad(binding: &Binding<'_>, version: u32) -> Vec<u8> {
+    format!(
+        "vault:tok:v{FORMAT_V1}|{}|{}|{}|{}|{}",
+        binding.token_id, binding.merchant, binding.mode, version, binding.field
+    )
+    .into_bytes()
+}
+
+impl DataKey {
+    /// Builds a data key (the raw key is dropped and zeroized by the caller's `Key256`).
+    pub fn new(version: u32, key: &Key256) -> Result<Self, CryptoError> {
+        let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).map_err(|_| CryptoError::Encrypt)?;
+        Ok(Self { version, key: LessSafeKey::new(unbound) })
+    }
+
+    /// The key version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Encrypts `plaintext` in the versioned format, bound to `binding`.
+    pub fn seal(&self, plaintext: &[u8], binding: &Binding<'_>) -> Result<Vec<u8>, CryptoError> {
+        let sealed = seal_with(&self.key, plaintext, &aad(binding, self.version))?;
+        let mut out = Vec::with_capacity(5 + sealed.len());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Decrypts a ciphertext produced by [`DataKey::seal`] with this key version.
+    pub fn open(&self, ciphertext: &[u8], binding: &Binding<'_>) -> Result<SecretBytes, CryptoError> {
+        let version = ciphertext_version(ciphertext)?;
+        if version != self.version {
+            return Err(CryptoError::Decrypt);
+        }
+        let rest = ciphertext.get(5..).ok_or(CryptoError::Decrypt)?;
+        open_with(&self.key, rest, &aad(binding, version))
+    }
+}
+
+/// The data-key version a ciphertext was written with.
+pub fn ciphertext_version(ciphertext: &[u8]) -> Result<u32, CryptoError> {
+    match ciphertext {
+        [FORMAT_V1, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => Err(CryptoError::Decrypt),
+    }
+}
+
+/// The keyed card fingerprint (HMAC-SHA256 of the PAN digits with the merchant's fingerprint key).
+pub struct FingerprintKey(hmac::Key);
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey(***)")
+    }
+}
+
+impl FingerprintKey {
+    /// Builds the HMAC key.
+    pub fn new(key: &Key256) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key.expose()))
+    }
+
+    /// `fp_` + 22 characters (first 128 bits of the HMAC, base64url).
+    pub fn fingerprint(&self, pan_digits: &str) -> String {
+        let tag = hmac::sign(&self.0, pan_digits.as_bytes());
+        let bytes = tag.as_ref().get(..16).unwrap_or(tag.as_ref());
+        format!("fp_{}", b64url(bytes))
+    }
+}
+
+/// SHA-256 of `data`, standard base64 (CSP hashes).
+pub fn sha256_b64(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+}
+
+/// SHA-256 of `data`, hex with colons (certificate fingerprints).
+pub fn sha256_fingerprint(data: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn master() -> MasterKey {
+        MasterKey::from_key(&Key256::from_bytes([9; 32])).unwrap()
+    }
+
+    #[test]
+    fn seal_open_roundtrip_and_binding() {
+        let dk = DataKey::new(3, &random_key().unwrap()).unwrap();
+        let b = Binding { token_id: "tok_1", merchant: "m1", mode: "test", field: "card" };
+        let ct = dk.seal(b"hello", &b).unwrap();
+        assert_eq!(ct[0], FORMAT_V1);
+        assert_eq!(ciphertext_version(&ct).unwrap(), 3);
+        assert_eq!(dk.open(&ct, &b).unwrap().expose(), b"hello");
+        for other in [
+            Binding { token_id: "tok_2", ..b },
+            Binding { merchant: "m2", ..b },
+            Binding { mode: "live", ..b },
+            Binding { field: "cvc", ..b },
+        ] {
+            assert_eq!(dk.open(&ct, &other).unwrap_err(), CryptoError::Decrypt);
+        }
+        let mut tampered = ct.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(dk.open(&tampered, &b).is_err());
+    }
+
+    #[test]
+    fn wrap_unwrap() {
+        let m = master();
+        let k = random_key().unwrap();
+        let w = m.wrap(&k, "ctx").unwrap();
+        assert_eq!(m.unwrap_key(&w, "ctx").unwrap().expose(), k.expose());
+        assert!(m.unwrap_key(&w, "other").is_err());
+    }
+
+    #[test]
+    fn master_key_parsing() {
+        assert!(MasterKey::from_base64("AAAA").is_err());
+        let good = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
+        let m = MasterKey::from_base64(&good).unwrap();
+        assert_eq!(m.check_value(), MasterKey::from_base64(&good).unwrap().check_value());
+        assert_ne!(m.check_value(), master().check_value());
+    }
+
+    #[test]
+    fn fingerprint_is_keyed_and_stable() {
+        let a = FingerprintKey::new(&Key256::from_bytes([1; 32]));
+        let b = FingerprintKey::new(&Key256::from_bytes([2; 32]));
+        assert_eq!(a.fingerprint("4242424242424242"), a.fingerprint("4242424242424242"));
+        assert_ne!(a.fingerprint("4242424242424242"), b.fingerprint("4242424242424242"));
+        assert!(a.fingerprint("4242424242424242").starts_with("fp_"));
+    }
+
+    #[test]
+    fn base62_ids() {
+        let s = random_base62(24).unwrap();
+        assert_eq!(s.len(), 24);
+        assert!(s.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

@@ -1,0 +1,295 @@
+//! Storage interface and its records.
+//!
+//! The server talks to storage only through [`Store`]. The default implementation is
+//! [`sqlite::SqliteStore`] (embedded, one writer thread with group commit, WAL). A Postgres
+//! implementation (N vault instances sharing one database) implements the same trait; the
+//! semantics each method must keep are written on the method.
+
+pub mod sqlite;
+
+use core::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+use crate::clock::UnixSeconds;
+use crate::keys::{ApiKeyRecord, Mode};
+
+/// A boxed storage future.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
+
+/// Storage errors. Messages never contain card data or key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (I/O, corruption, constraint). The text is the driver's message.
+    Database(String),
+    /// The data directory's schema is newer than this binary understands.
+    SchemaTooNew(i64),
+    /// The store has shut down.
+    Closed,
+    /// A unique constraint was violated (e.g. a merchant name that already exists).
+    Conflict,
+    /// A stored value could not be decoded.
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Database(e) => write!(f, "database error: {e}"),
+            Self::SchemaTooNew(v) => write!(f, "database schema version {v} is newer than this binary"),
+            Self::Closed => f.write_str("the store is shut down"),
+            Self::Conflict => f.write_str("a record with this identity already exists"),
+            Self::Corrupt(what) => write!(f, "corrupt stored value: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MerchantRecord {
+    /// `mer_…`.
+    pub id: String,
+    /// Unique display name.
+    pub name: String,
+    /// Creation time.
+    pub created: UnixSeconds,
+}
+
+/// What a wrapped key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// Encrypts card data (versioned, rotatable).
+    Data,
+    /// Computes card fingerprints (never rotated: fingerprints must stay stable).
+    Fingerprint,
+}
+
+impl KeyPurpose {
+    /// `data` / `fingerprint`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Fingerprint => "fingerprint",
+        }
+    }
+}
+
+/// A key wrapped by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKeyRecord {
+    /// Merchant.
+    pub merchant_id: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Purpose.
+    pub purpose: KeyPurpose,
+    /// Version (data keys: 1, 2, …; the highest is current).
+    pub version: u32,
+    /// AES-256-GCM wrapped key (nonce ‖ ciphertext ‖ tag).
+    pub wrapped: Vec<u8>,
+    /// Creation time.
+    pub created: UnixSeconds,
+}
+
+/// Token metadata plus ciphertexts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// `tok_…`.
+    pub id: String,
+    /// Merchant.
+    pub merchant_id: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Brand id (`visa`, …).
+    pub brand: String,
+    /// Last four digits.
+    pub last4: String,
+    /// Expiry month.
+    pub exp_month: u8,
+    /// Expiry year (4 digits).
+    pub exp_year: u16,
+    /// Keyed fingerprint.
+    pub fingerprint: String,
+    /// Data-key version of both ciphertexts.
+    pub key_version: u32,
+    /// Encrypted card payload (number, expiry, name).
+    pub card_ct: Vec<u8>,
+    /// Encrypted CVC, until it is returned once or purged.
+    pub cvc_ct: Option<Vec<u8>>,
+    /// When the CVC must be purged even if never used.
+    pub cvc_expires_at: Option<UnixSeconds>,
+    /// Creation time.
+    pub created: UnixSeconds,
+    /// Expiry time (created + 24 h).
+    pub expires_at: UnixSeconds,
+}
+
+/// A stored idempotent response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// API key id + idempotency key.
+    pub scope: String,
+    /// Keyed hash of the request body.
+    pub body_hash: String,
+    /// HTTP status of the stored response.
+    pub status: u16,
+    /// JSON body of the stored response (no card data beyond last4/brand).
+    pub response: String,
+    /// Creation time (kept 24 h).
+    pub created: UnixSeconds,
+}
+
+/// Result of [`Store::create_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The token (and its idempotency record, if any) was committed durably.
+    Created,
+    /// Another request already stored a response under the same idempotency scope.
+    IdempotencyExists(IdempotencyRecord),
+}
+
+/// An audit event. `detail` never holds PAN, CVC or key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    /// Sequence number (assigned by the store; 0 before insertion).
+    pub id: i64,
+    /// Time.
+    pub ts: UnixSeconds,
+    /// Event type, e.g. `token.created`, `auth.failed`, `key.revoked`, `suspicious_activity`.
+    pub event: String,
+    /// `success`, `denied` or `failure`.
+    pub outcome: String,
+    /// Merchant, when known.
+    pub merchant_id: Option<String>,
+    /// Mode, when known.
+    pub mode: Option<Mode>,
+    /// API key id (never the key), when known.
+    pub key_id: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Extra structured detail.
+    pub detail: serde_json::Value,
+}
+
+/// Filter for [`Store::list_audit`].
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this merchant's events (and none of other merchants').
+    pub merchant_id: Option<String>,
+    /// Only this event type.
+    pub event: Option<String>,
+    /// Only events with id < this (pagination, newest first).
+    pub before_id: Option<i64>,
+    /// Maximum number of events.
+    pub limit: u32,
+}
+
+/// Counts from [`Store::purge_expired`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeCounts {
+    /// Tokens past `expires_at` deleted.
+    pub tokens: u64,
+    /// CVCs past `cvc_expires_at` destroyed.
+    pub cvcs: u64,
+    /// Idempotency records older than the retention deleted.
+    pub idempotency: u64,
+}
+
+/// A ciphertext pair to re-encrypt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CipherRow {
+    /// Store-internal position for resuming a scan.
+    pub cursor: i64,
+    /// Token id.
+    pub id: String,
+    /// Version the ciphertexts are under now.
+    pub key_version: u32,
+    /// Card ciphertext.
+    pub card_ct: Vec<u8>,
+    /// CVC ciphertext.
+    pub cvc_ct: Option<Vec<u8>>,
+}
+
+/// The storage interface.
+pub trait Store: Send + Sync + 'static {
+    /// Reads a metadata value.
+    fn get_meta(&self, key: &str) -> StoreFuture<Option<String>>;
+    /// Writes a metadata value.
+    fn set_meta(&self, key: &str, value: &str) -> StoreFuture<()>;
+
+    /// Creates a merchant. [`StoreError::Conflict`] if the name exists.
+    fn create_merchant(&self, merchant: MerchantRecord) -> StoreFuture<()>;
+    /// All merchants.
+    fn list_merchants(&self) -> StoreFuture<Vec<MerchantRecord>>;
+
+    /// Stores a wrapped key. [`StoreError::Conflict`] if that version exists.
+    fn insert_wrapped_key(&self, key: WrappedKeyRecord) -> StoreFuture<()>;
+    /// All wrapped keys (a handful per merchant).
+    fn list_wrapped_keys(&self) -> StoreFuture<Vec<WrappedKeyRecord>>;
+
+    /// Stores an API key and its audit event atomically.
+    fn insert_api_key(&self, key: ApiKeyRecord, audit: AuditEvent) -> StoreFuture<()>;
+    /// Replaces an API key's mutable fields (expiry, revocation, origins, allowlist) and
+    /// records the audit event atomically.
+    fn update_api_key(&self, key: ApiKeyRecord, audit: AuditEvent) -> StoreFuture<()>;
+    /// All API keys.
+    fn list_api_keys(&self) -> StoreFuture<Vec<ApiKeyRecord>>;
+
+    /// Inserts a token, its idempotency record (if any) and its audit event in one durable
+    /// transaction. The future resolves only after the commit is durable. If the idempotency
+    /// scope already has a record, nothing is written and that record is returned.
+    fn create_token(
+        &self,
+        token: TokenRecord,
+        idempotency: Option<IdempotencyRecord>,
+        audit: AuditEvent,
+    ) -> StoreFuture<CreateOutcome>;
+    /// A live (unexpired) token of this merchant and mode.
+    fn get_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<Option<TokenRecord>>;
+    /// Deletes a token; `false` if there was no live token.
+    fn delete_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<bool>;
+    /// Reads a live token for detokenization and atomically destroys its CVC ciphertext, so
+    /// that at most one caller ever receives it (PCI DSS 3.3.1). A CVC past its purge time
+    /// is never returned.
+    fn take_for_detokenize(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+        now: UnixSeconds,
+    ) -> StoreFuture<Option<TokenRecord>>;
+    /// Deletes expired tokens, destroys CVCs past their purge time and idempotency records
+    /// created before `idempotency_before`.
+    fn purge_expired(&self, now: UnixSeconds, idempotency_before: UnixSeconds) -> StoreFuture<PurgeCounts>;
+
+    /// Up to `limit` rows of this merchant/mode whose key version is below `current`, after
+    /// `cursor` (0 to start).
+    fn rows_to_reencrypt(
+        &self,
+        merchant_id: &str,
+        mode: Mode,
+        current: u32,
+        cursor: i64,
+        limit: u32,
+    ) -> StoreFuture<Vec<CipherRow>>;
+    /// Replaces ciphertexts, each only if the row still has the old version (rows deleted or
+    /// changed meanwhile are skipped). Returns how many rows were updated.
+    fn replace_ciphertexts(&self, rows: Vec<(CipherRow, u32)>) -> StoreFuture<u64>;
+    /// Number of live rows of this merchant/mode below `current`.
+    fn count_below_version(&self, merchant_id: &str, mode: Mode, current: u32) -> StoreFuture<u64>;
+
+    /// The stored response for an idempotency scope.
+    fn get_idempotency(&self, scope: &str) -> StoreFuture<Option<IdempotencyRecord>>;
+
+    /// Appends audit events (batched with other writes; the future resolves once durable).
+    fn append_audit(&self, events: Vec<AuditEvent>) -> StoreFuture<()>;
+    /// Audit events, newest first.
+    fn list_audit(&self, filter: AuditFilter) -> StoreFuture<Vec<AuditEvent>>;
+}
