@@ -1,0 +1,731 @@
+//! The browser edge: finds the frame's elements, wires their events to the [`Model`],
+//! renders state (values, caret, brand icon, errors, ARIA, merchant styles) and talks to the
+//! parent page over postMessage.
+//!
+//! Re-entrancy rule: nothing that dispatches events synchronously (`focus()`) runs while the
+//! frame is borrowed; handlers return the field to focus and [`with_frame`] focuses it after
+//! the borrow ends.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use card::{Brand, Edit};
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{
+    CssStyleDeclaration, CssStyleRule, CssStyleSheet, Document, Element, Event, EventTarget, HtmlElement,
+    HtmlInputElement, InputEvent, KeyboardEvent, MessageEvent, ResizeObserver, Window,
+};
+use zeroize::Zeroizing;
+
+use crate::locale::{Locale, Text};
+use crate::model::{Check, Model};
+use crate::protocol::{
+    ChangeState, Command, Field, FieldOptions, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, ParentMessage,
+    Placeholders,
+};
+use crate::style::{Style, Variant};
+
+/// Brands with their own icon in the sprite (`#b-<id>`); others use `#b-generic`.
+const ICONS: [Brand; 8] = [
+    Brand::Visa,
+    Brand::Mastercard,
+    Brand::Maestro,
+    Brand::Amex,
+    Brand::Discover,
+    Brand::Diners,
+    Brand::Jcb,
+    Brand::Unionpay,
+];
+
+/// Why the frame could not start.
+#[derive(Debug)]
+pub enum FrameError {
+    /// No `window`/`document` (not running in a browser page).
+    NoDocument,
+    /// An element the frame needs is missing from the document.
+    MissingElement(&'static str),
+    /// The URL fragment lacks a valid version, channel or parent origin.
+    BadParams,
+    /// A browser API call failed.
+    Js(JsValue),
+}
+
+impl From<JsValue> for FrameError {
+    fn from(value: JsValue) -> FrameError {
+        FrameError::Js(value)
+    }
+}
+
+pub(crate) type Shared = Rc<RefCell<Frame>>;
+
+/// One field's elements.
+pub(crate) struct FieldEls {
+    pub(crate) input: HtmlInputElement,
+    wrapper: HtmlElement,
+    label: Element,
+    /// Bit set of the style variants last applied (to skip unchanged renders).
+    applied: u8,
+}
+
+/// The frame's state and elements.
+pub struct Frame {
+    pub(crate) window: Window,
+    pub(crate) params: FrameParams,
+    pub(crate) key: String,
+    pub(crate) els: Vec<FieldEls>,
+    document: Document,
+    form: HtmlElement,
+    brand_icon: Element,
+    error: HtmlElement,
+    pub(crate) model: Model,
+    pub(crate) locale: Locale,
+    style: Style,
+    placeholder_rule: Option<CssStyleDeclaration>,
+    placeholders: Placeholders,
+    last_state: Option<ChangeState>,
+    last_brand: Option<&'static str>,
+    masked: bool,
+    initialized: bool,
+    last_height: u32,
+    /// The Idempotency-Key of the current submission; reused by retries until the card data
+    /// changes or the vault answers definitively.
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) tokenizing: bool,
+}
+
+/// An event listener (one closure for one or more event types) removed when dropped.
+struct Listener {
+    target: EventTarget,
+    kinds: &'static [&'static str],
+    closure: Closure<dyn Fn(Event)>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        for kind in self.kinds {
+            let _ = self.target.remove_event_listener_with_callback(kind, self.closure.as_ref().unchecked_ref());
+        }
+    }
+}
+
+/// The resize observer and its callback.
+type Observer = (ResizeObserver, Closure<dyn FnMut(JsValue)>);
+
+/// A running frame; dropping it removes every listener.
+pub struct Mounted {
+    frame: Shared,
+    _listeners: Vec<Listener>,
+    observer: Option<Observer>,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some((observer, _)) = &self.observer {
+            observer.disconnect();
+        }
+    }
+}
+
+impl Mounted {
+    /// The current `change` payload (for tests and diagnostics; holds no card data).
+    pub fn state(&self) -> ChangeState {
+        let frame = self.frame.borrow();
+        frame.model.state(frame.locale.text())
+    }
+}
+
+thread_local! {
+    static APP: RefCell<Option<Mounted>> = const { RefCell::new(None) };
+}
+
+/// Entry point called by `boot.js` once the module is instantiated: reads the parameters
+/// from `location` and mounts on the document's elements.
+#[wasm_bindgen]
+pub fn boot() -> Result<(), JsValue> {
+    let window = web_sys::window().ok_or("no window")?;
+    let location = window.location();
+    let params = FrameParams::parse(&location.hash()?).ok_or("bad frame parameters")?;
+    let key = query_param(&location.search()?, "key").unwrap_or_default();
+    let mounted = mount(params, key).map_err(|e| match e {
+        FrameError::Js(v) => v,
+        other => JsValue::from_str(match other {
+            FrameError::NoDocument => "no document",
+            FrameError::MissingElement(id) => id,
+            _ => "bad frame parameters",
+        }),
+    })?;
+    APP.with(|app| *app.borrow_mut() = Some(mounted));
+    Ok(())
+}
+
+fn query_param(search: &str, name: &str) -> Option<String> {
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .map(str::to_owned)
+}
+
+/// The current month from the browser clock (the only clock the frame has).
+pub(crate) fn today() -> card::YearMonth {
+    let now = js_sys::Date::new_0();
+    let year = u16::try_from(now.get_full_year()).ok();
+    let month = u8::try_from(now.get_month() + 1).ok();
+    // Not `Result::expect`: its `Debug` of the error would link the card crate's Debug impls.
+    match year.zip(month).and_then(|(y, m)| card::YearMonth::new(y, m).ok()) {
+        Some(today) => today,
+        None => card::YearMonth::new(2000, 1).unwrap_or_else(|_| unreachable!("2000-01 is a valid month")),
+    }
+}
+
+/// Mounts the frame on the current document's `#card` form.
+///
+/// # Errors
+/// [`FrameError`] when the document lacks the frame's elements or a browser call fails.
+pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
+    let window = web_sys::window().ok_or(FrameError::NoDocument)?;
+    let document = window.document().ok_or(FrameError::NoDocument)?;
+    let by_id = |id: &'static str| -> Result<Element, FrameError> {
+        document.get_element_by_id(id).ok_or(FrameError::MissingElement(id))
+    };
+    let html = |id: &'static str| -> Result<HtmlElement, FrameError> {
+        by_id(id)?.dyn_into::<HtmlElement>().map_err(|_| FrameError::MissingElement(id))
+    };
+    let mut els = Vec::with_capacity(5);
+    for field in Field::ALL {
+        let input =
+            by_id(field.id())?.dyn_into::<HtmlInputElement>().map_err(|_| FrameError::MissingElement(field.id()))?;
+        let wrapper = input
+            .parent_element()
+            .and_then(|p| p.dyn_into::<HtmlElement>().ok())
+            .ok_or(FrameError::MissingElement("field wrapper"))?;
+        let label = document
+            .query_selector(&["label[for=", field.id(), "]"].concat())?
+            .ok_or(FrameError::MissingElement("label"))?;
+        els.push(FieldEls { input, wrapper, label, applied: u8::MAX });
+    }
+    let locale = Locale::negotiate(params.locale.as_deref(), browser_languages(&window).iter().map(String::as_str));
+    let frame = Frame {
+        form: html("card")?,
+        brand_icon: by_id("brand-icon")?,
+        error: html("error")?,
+        document: document.clone(),
+        window: window.clone(),
+        params,
+        key,
+        els,
+        model: Model::new(FieldOptions::default(), today()),
+        locale,
+        style: Style::default(),
+        placeholder_rule: None,
+        placeholders: Placeholders::default(),
+        last_state: None,
+        last_brand: None,
+        masked: false,
+        initialized: false,
+        last_height: 0,
+        idempotency_key: None,
+        tokenizing: false,
+    };
+    let shared: Shared = Rc::new(RefCell::new(frame));
+    let mut listeners = Vec::new();
+
+    for field in Field::ALL {
+        let Some(input) = shared.borrow().els.get(field.index()).map(|e| EventTarget::from(e.input.clone())) else {
+            continue;
+        };
+        let f = shared.clone();
+        listeners.push(listen(&input, FIELD_EVENTS, move |e| on_field_event(&f, field, &e))?);
+    }
+    let form: EventTarget = shared.borrow().form.clone().into();
+    listeners.push(listen(&form, &["submit"], |e| e.prevent_default())?);
+
+    let f = shared.clone();
+    let win_target: EventTarget = window.clone().into();
+    listeners.push(listen(&win_target, &["message"], move |e| {
+        if let Some(command) = e.dyn_ref::<MessageEvent>().and_then(|m| accept(&f, m)) {
+            run_command(&f, command);
+        }
+    })?);
+
+    let f = shared.clone();
+    let on_resize = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        if let Ok(mut fr) = f.try_borrow_mut() {
+            fr.report_height();
+        }
+    });
+    let observer = ResizeObserver::new(on_resize.as_ref().unchecked_ref())?;
+    observer.observe(&shared.borrow().form);
+
+    {
+        let mut fr = shared.borrow_mut();
+        fr.apply_text();
+        fr.render();
+        fr.post(&FrameEvent::Hello);
+    }
+    Ok(Mounted { frame: shared, _listeners: listeners, observer: Some((observer, on_resize)) })
+}
+
+/// The events each input listens to, all handled by one closure ([`on_field_event`]): one
+/// closure type instead of six keeps the WASM smaller. The closures are `Fn`, not `FnMut`:
+/// `focus()` from a handler re-enters the same closure (blur of the field being left), which
+/// wasm-bindgen refuses for `FnMut` closures.
+const FIELD_EVENTS: &[&str] = &["beforeinput", "input", "compositionend", "focus", "blur", "keydown"];
+
+fn listen(
+    target: &EventTarget,
+    kinds: &'static [&'static str],
+    handler: impl Fn(Event) + 'static,
+) -> Result<Listener, FrameError> {
+    let closure = Closure::<dyn Fn(Event)>::new(handler);
+    // Built first so that a failure part-way removes what was added.
+    let listener = Listener { target: target.clone(), kinds, closure };
+    for kind in kinds {
+        target.add_event_listener_with_callback(kind, listener.closure.as_ref().unchecked_ref())?;
+    }
+    Ok(listener)
+}
+
+/// One input's events, dispatched on the event type.
+fn on_field_event(frame: &Shared, field: Field, e: &Event) {
+    match e.type_().as_str() {
+        "beforeinput" => with_frame(frame, |fr| fr.on_beforeinput(field, e)),
+        "input" => {
+            let composing = e.dyn_ref::<InputEvent>().is_some_and(InputEvent::is_composing);
+            if !composing {
+                with_frame(frame, |fr| fr.on_input(field));
+            }
+        }
+        "compositionend" => with_frame(frame, |fr| fr.on_input(field)),
+        "focus" => with_frame(frame, |fr| fr.on_focus(field)),
+        "blur" => with_frame(frame, |fr| fr.on_blur(field)),
+        "keydown" => {
+            let enter = e.dyn_ref::<KeyboardEvent>().is_some_and(|k| k.key() == "Enter");
+            if enter {
+                e.prevent_default();
+                with_frame(frame, |fr| {
+                    fr.post(&FrameEvent::Submit);
+                    None
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Runs `f` on the frame, then focuses the field it returns (outside the borrow, because
+/// `focus()` dispatches focus/blur events synchronously).
+pub(crate) fn with_frame(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Field>) {
+    let target = match frame.try_borrow_mut() {
+        Ok(mut fr) => f(&mut fr).and_then(|field| fr.els.get(field.index()).map(|e| e.input.clone())),
+        Err(_) => None,
+    };
+    if let Some(input) = target {
+        let _ = input.focus();
+    }
+}
+
+fn browser_languages(window: &Window) -> Vec<String> {
+    window.navigator().languages().iter().filter_map(|v| v.as_string()).collect()
+}
+
+/// The trust gate for incoming messages: parent window, exact origin, size, shape, version,
+/// channel. Everything else is silently ignored.
+fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
+    let fr = frame.try_borrow().ok()?;
+    let parent = fr.window.parent().ok()??;
+    let source = event.source()?;
+    if !js_sys::Object::is(&source, &parent) || event.origin() != fr.params.parent_origin {
+        return None;
+    }
+    let data = event.data();
+    if !data.is_object() {
+        return None;
+    }
+    let json = js_sys::JSON::stringify(&data).ok()?;
+    if json.length() as usize > MAX_MESSAGE_CHARS {
+        return None;
+    }
+    crate::jsde::from_value::<ParentMessage>(data).ok()?.into_command(&fr.params.channel)
+}
+
+fn run_command(frame: &Shared, command: Command) {
+    match command {
+        Command::Init(init) => with_frame(frame, |fr| {
+            fr.init(init);
+            None
+        }),
+        Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
+        Command::Clear => with_frame(frame, |fr| {
+            fr.clear();
+            None
+        }),
+        Command::Tokenize { id } => {
+            wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id));
+        }
+    }
+}
+
+/// Start of the selection as a char index into `value` (the browser counts UTF-16 units).
+fn char_index(value: &str, utf16: u32) -> usize {
+    let mut units = 0u32;
+    for (i, c) in value.chars().enumerate() {
+        if units >= utf16 {
+            return i;
+        }
+        units += c.len_utf16() as u32;
+    }
+    value.chars().count()
+}
+
+fn utf16_index(value: &str, chars: usize) -> u32 {
+    value.chars().take(chars).map(|c| c.len_utf16() as u32).sum()
+}
+
+impl Frame {
+    fn input(&self, field: Field) -> Option<&HtmlInputElement> {
+        self.els.get(field.index()).map(|e| &e.input)
+    }
+
+    /// Serialises an event with `v` and `channel` and posts it to the parent's exact origin.
+    ///
+    /// The same object as serialising a [`crate::protocol::Envelope`] (same keys, same order), built as
+    /// `{v, channel}` plus the serde-serialised event: `#[serde(flatten)]` would route every
+    /// event through serde's map path, which costs WASM size.
+    pub(crate) fn post(&self, event: &FrameEvent) {
+        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+        let (Ok(body), Ok(Some(parent))) = (event.serialize(&serializer), self.window.parent()) else {
+            return;
+        };
+        let message = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&message, &JsValue::from_str("v"), &JsValue::from(crate::protocol::VERSION));
+        let _ = js_sys::Reflect::set(&message, &JsValue::from_str("channel"), &JsValue::from_str(&self.params.channel));
+        let message = js_sys::Object::assign(&message, body.unchecked_ref());
+        let _ = parent.post_message(&message, &self.params.parent_origin);
+    }
+
+    fn init(&mut self, init: Init) {
+        if let Some(requested) = init.locale.as_deref() {
+            let browser = browser_languages(&self.window);
+            self.locale = Locale::negotiate(Some(requested), browser.iter().map(String::as_str));
+        }
+        self.placeholders = init.placeholders;
+        // Option changes keep values of fields that stay.
+        let keep: Vec<(Field, String)> = Field::ALL.into_iter().map(|f| (f, self.model.value(f).to_owned())).collect();
+        self.model = Model::new(init.fields, today());
+        for (f, v) in keep {
+            self.model.set_value(f, v);
+        }
+        let (style, _rejected) = Style::sanitize(&init.style);
+        self.style = style;
+        self.apply_placeholder_style();
+        for el in &mut self.els {
+            el.applied = u8::MAX;
+        }
+        self.apply_text();
+        self.render();
+        if !self.initialized {
+            self.initialized = true;
+            let state = self.model.state(self.locale.text());
+            self.last_state = Some(state.clone());
+            let height = self.measure_height();
+            self.last_height = height;
+            self.post(&FrameEvent::Ready { height, state });
+        }
+    }
+
+    /// Labels, placeholders, `lang`, visibility of optional fields.
+    fn apply_text(&mut self) {
+        let text = self.locale.text();
+        if let Some(root) = self.document.document_element() {
+            let _ = root.set_attribute("lang", text.lang);
+        }
+        for field in Field::ALL {
+            let enabled = self.model.enabled(field);
+            let Some(el) = self.els.get(field.index()) else {
+                continue;
+            };
+            el.wrapper.set_hidden(!enabled);
+            el.input.set_disabled(!enabled);
+            el.label.set_text_content(Some(label(text, field)));
+        }
+        self.apply_placeholders();
+    }
+
+    fn apply_placeholders(&self) {
+        let text = self.locale.text();
+        let brand = self.model.brand();
+        for field in Field::ALL {
+            let default = match field {
+                Field::Number => text.number_placeholder,
+                Field::Expiry => text.expiry_placeholder,
+                Field::Cvc => brand.map_or("CVC", |b| b.security_code().name),
+                Field::Name => text.name_placeholder,
+                Field::PostalCode => text.postal_label,
+            };
+            let value = self.placeholders.get(field).unwrap_or(default);
+            if let Some(input) = self.input(field) {
+                let _ = input.set_attribute("placeholder", value);
+            }
+        }
+    }
+
+    /// `::placeholder` styles go into one CSSOM rule of the frame's own stylesheet; the
+    /// rule text is a constant, the declarations are set property by property.
+    fn apply_placeholder_style(&mut self) {
+        if self.placeholder_rule.is_none() {
+            self.placeholder_rule = self.create_placeholder_rule();
+        }
+        if let Some(rule) = &self.placeholder_rule {
+            for d in crate::style::ALLOWED {
+                let _ = rule.remove_property(d);
+            }
+            for d in self.style.get(Variant::Placeholder) {
+                let _ = rule.set_property(d.property, &d.value);
+            }
+        }
+    }
+
+    fn create_placeholder_rule(&self) -> Option<CssStyleDeclaration> {
+        let sheets = self.document.style_sheets();
+        let sheet = (0..sheets.length())
+            .filter_map(|i| sheets.item(i))
+            .find_map(|s| s.dyn_into::<CssStyleSheet>().ok().filter(|s| s.css_rules().is_ok()))?;
+        let index = sheet.css_rules().ok()?.length();
+        let index = sheet.insert_rule_with_index("form input::placeholder{}", index).ok()?;
+        let rule = sheet.css_rules().ok()?.item(index)?;
+        Some(rule.dyn_into::<CssStyleRule>().ok()?.style())
+    }
+
+    fn clear(&mut self) {
+        self.model.clear();
+        self.idempotency_key = None;
+        self.masked = false;
+        for el in &self.els {
+            el.input.set_value("");
+        }
+        self.render();
+    }
+
+    fn on_beforeinput(&mut self, field: Field, event: &Event) -> Option<Field> {
+        let event = event.dyn_ref::<InputEvent>()?;
+        let kind = self.model.kind(field)?;
+        if event.is_composing() {
+            return None;
+        }
+        let inserted: Zeroizing<String>;
+        let edit = match event.input_type().as_str() {
+            "insertText" | "insertReplacementText" | "insertFromPaste" | "insertFromDrop" | "insertFromYank" => {
+                let raw = Zeroizing::new(
+                    event
+                        .data()
+                        .or_else(|| event.data_transfer().and_then(|dt| dt.get_data("text/plain").ok()))
+                        .unwrap_or_default(),
+                );
+                inserted = Zeroizing::new(crate::model::normalize_width(&raw));
+                Edit::Insert(inserted.as_str())
+            }
+            "deleteContentBackward"
+            | "deleteWordBackward"
+            | "deleteSoftLineBackward"
+            | "deleteHardLineBackward"
+            | "deleteByCut"
+            | "deleteContent"
+            | "deleteByDrag" => Edit::DeleteBackward,
+            "deleteContentForward" | "deleteWordForward" | "deleteSoftLineForward" | "deleteHardLineForward" => {
+                Edit::DeleteForward
+            }
+            // Undo/redo, IME and anything new: let the browser do it, `input` reformats.
+            _ => return None,
+        };
+        event.prevent_default();
+        let input = self.input(field)?.clone();
+        let old = Zeroizing::new(input.value());
+        let start = input.selection_start().ok().flatten().unwrap_or(0);
+        let end = input.selection_end().ok().flatten().unwrap_or(start);
+        let range = char_index(&old, start)..char_index(&old, end.max(start));
+        let out = card::edit(kind, &old, range, edit);
+        let at_end = out.caret >= out.text.len();
+        input.set_value(&out.text);
+        let caret = utf16_index(&out.text, out.caret);
+        let _ = input.set_selection_range(caret, caret);
+        self.model.set_value(field, out.text.clone());
+        let mut out = out;
+        zeroize::Zeroize::zeroize(&mut out.text);
+        self.after_change();
+        if at_end && matches!(edit, Edit::Insert(_)) { self.model.advance_from(field) } else { None }
+    }
+
+    /// Changes we did not intercept (autofill, IME, undo): reformat what the browser wrote.
+    fn on_input(&mut self, field: Field) -> Option<Field> {
+        let input = self.input(field)?.clone();
+        let raw = Zeroizing::new(input.value());
+        let focused = self.model.focused() == Some(field);
+        match self.model.kind(field) {
+            Some(kind) => {
+                let shown = raw;
+                let raw = Zeroizing::new(crate::model::normalize_width(&shown));
+                let caret = input.selection_start().ok().flatten().map_or(raw.chars().count(), |s| char_index(&raw, s));
+                let mut out = card::reformat(kind, &raw, caret);
+                if out.text != *shown {
+                    input.set_value(&out.text);
+                    if focused {
+                        let caret = utf16_index(&out.text, out.caret);
+                        let _ = input.set_selection_range(caret, caret);
+                    }
+                }
+                self.model.set_value(field, out.text.clone());
+                zeroize::Zeroize::zeroize(&mut out.text);
+            }
+            None => self.model.set_value(field, raw.to_string()),
+        }
+        if field == Field::Number {
+            self.masked = false;
+            if !focused {
+                self.mask_number();
+            }
+        }
+        self.after_change();
+        None
+    }
+
+    fn on_focus(&mut self, field: Field) -> Option<Field> {
+        self.model.set_focus(Some(field));
+        if field == Field::Number && self.masked {
+            if let Some(input) = self.input(field) {
+                input.set_value(self.model.value(field));
+            }
+            self.masked = false;
+        }
+        self.post(&FrameEvent::Focus { field });
+        self.render();
+        None
+    }
+
+    fn on_blur(&mut self, field: Field) -> Option<Field> {
+        self.model.set_focus(None);
+        if field == Field::Number {
+            self.mask_number();
+        }
+        self.post(&FrameEvent::Blur { field });
+        self.render();
+        None
+    }
+
+    /// Shows `4242 **** **** 4242` in place of a valid number while it is not focused.
+    fn mask_number(&mut self) {
+        if self.model.check(Field::Number) == Check::Valid {
+            if let Some(input) = self.input(Field::Number) {
+                input.set_value(&card::mask(self.model.value(Field::Number), self.model.brand()));
+                self.masked = true;
+            }
+        }
+    }
+
+    fn after_change(&mut self) {
+        self.idempotency_key = None;
+        self.render();
+    }
+
+    /// Renders the model: brand icon, ARIA, error text, styles; posts `brand`/`change`.
+    pub(crate) fn render(&mut self) {
+        let text = self.locale.text();
+        let brand = self.model.brand();
+        let brand_id = brand.map(Brand::id);
+        if brand_id != self.last_brand || self.last_state.is_none() {
+            let icon = brand.filter(|b| ICONS.contains(b)).map_or("generic", Brand::id);
+            let _ = self.brand_icon.set_attribute("href", &["#b-", icon].concat());
+            self.apply_placeholders();
+            if self.last_state.is_some() {
+                self.post(&FrameEvent::Brand { brand: brand_id });
+            }
+            self.last_brand = brand_id;
+        }
+        let state = self.model.state(text);
+        let error_field = state.error.as_ref().and_then(|e| e.field);
+        self.error.set_text_content(state.error.as_ref().map(|e| e.message.as_str()));
+        for field in Field::ALL {
+            let invalid = self.model.visible_error(field).is_some();
+            let variants = self.variants(field, invalid);
+            let Some(el) = self.els.get_mut(field.index()) else {
+                continue;
+            };
+            let _ = el.input.set_attribute("aria-invalid", if invalid { "true" } else { "false" });
+            if error_field == Some(field) {
+                let _ = el.input.set_attribute("aria-describedby", "error");
+            } else {
+                let _ = el.input.remove_attribute("aria-describedby");
+            }
+            if variants != el.applied {
+                el.applied = variants;
+                apply_style(&el.input.style(), &self.style, variants);
+            }
+        }
+        if self.last_state.as_ref() != Some(&state) {
+            if self.initialized {
+                self.post(&FrameEvent::Change { state: state.clone() });
+            }
+            self.last_state = Some(state);
+        }
+    }
+
+    fn variants(&self, field: Field, invalid: bool) -> u8 {
+        let mut bits = 1;
+        if self.model.value(field).is_empty() {
+            bits |= 1 << 1;
+        }
+        if self.model.check(field) == Check::Valid {
+            bits |= 1 << 2;
+        }
+        if invalid {
+            bits |= 1 << 3;
+        }
+        if self.model.focused() == Some(field) {
+            bits |= 1 << 4;
+        }
+        bits
+    }
+
+    fn measure_height(&self) -> u32 {
+        let bottom = self.form.get_bounding_client_rect().bottom();
+        bottom.max(0.0).ceil() as u32
+    }
+
+    fn report_height(&mut self) {
+        let height = self.measure_height();
+        if self.initialized && height != self.last_height {
+            self.last_height = height;
+            self.post(&FrameEvent::Resize { height });
+        }
+    }
+}
+
+fn label(text: &Text, field: Field) -> &'static str {
+    match field {
+        Field::Number => text.number_label,
+        Field::Expiry => text.expiry_label,
+        Field::Cvc => text.cvc_label,
+        Field::Name => text.name_label,
+        Field::PostalCode => text.postal_label,
+    }
+}
+
+/// Layers the variants whose bits are set (base, empty, complete, invalid, focus) onto an
+/// input through the CSSOM.
+fn apply_style(target: &CssStyleDeclaration, style: &Style, bits: u8) {
+    for property in crate::style::ALLOWED {
+        let _ = target.remove_property(property);
+    }
+    for (bit, variant) in
+        [Variant::Base, Variant::Empty, Variant::Complete, Variant::Invalid, Variant::Focus].into_iter().enumerate()
+    {
+        if bits & (1 << bit) != 0 {
+            for d in style.get(variant) {
+                let _ = target.set_property(d.property, &d.value);
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The card frame: the document the vault serves at `/v1/frame`, built by Trunk.
+//!
+//! Layout (pure logic first, the browser at the edge):
+//! - [`protocol`]: postMessage v1 wire types and the URL-fragment parameters.
+//! - [`style`]: the merchant style allowlist and value sanitiser.
+//! - [`locale`]: labels, placeholders and error messages in eight languages.
+//! - `dom` / `net` (wasm32 only): the inputs, events, CSSOM styling, and `POST /v1/tokens`.
+//!
+//! Invariant: the PAN and CVC never leave this crate except in the body of the
+//! `POST /v1/tokens` request to the frame's own origin; they are never written to a
+//! message, a URL, the console or storage.
+#![forbid(unsafe_code)]
+
+pub mod locale;
+pub mod model;
+pub mod protocol;
+pub mod style;
+
+#[cfg(target_arch = "wasm32")]
+mod dom;
+#[cfg(target_arch = "wasm32")]
+mod jsde;
+#[cfg(target_arch = "wasm32")]
+mod net;
+
+#[cfg(target_arch = "wasm32")]
+pub use dom::{FrameError, Mounted, boot, mount};

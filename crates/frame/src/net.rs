@@ -1,0 +1,318 @@
+//! Tokenization: re-validate, `POST /v1/tokens` on the frame's own origin with gloo-net,
+//! retry with exponential backoff, zeroize, answer the parent.
+//!
+//! The request body is the only place the PAN and CVC leave Rust memory (into the browser's
+//! fetch); the Rust copies are zeroized as soon as the request has been handed over. The JS
+//! string the body becomes cannot be wiped from Rust and is left to the garbage collector.
+
+use gloo_net::http::Request;
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, Response};
+
+use crate::dom::{Shared, today, with_frame};
+use crate::protocol::{CardMeta, ErrorInfo, Field, FrameEvent};
+
+/// Delays before the retries: 0.3 s, 0.6 s, 1.2 s, 2.4 s (five attempts in all).
+const BACKOFF_MS: [i32; 4] = [300, 600, 1200, 2400];
+
+/// Longest `Retry-After` honoured, in milliseconds.
+const MAX_RETRY_AFTER_MS: i32 = 10_000;
+
+#[derive(Deserialize)]
+struct VaultToken {
+    id: String,
+    card: VaultCard,
+    expires_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct VaultCard {
+    brand: String,
+    last4: String,
+    exp_month: u8,
+    exp_year: u16,
+}
+
+#[derive(Deserialize)]
+struct VaultErrorBody {
+    error: VaultError,
+}
+
+#[derive(Deserialize)]
+struct VaultError {
+    code: Option<String>,
+    message: Option<String>,
+    param: Option<String>,
+}
+
+enum Failure {
+    /// The card data failed validation in the frame.
+    Invalid(Field, &'static str),
+    /// The vault or the network failed; code and optional field.
+    Other(String, Option<Field>, Option<String>),
+}
+
+/// Handles one `tokenize` command end to end and answers with `tokenized` or
+/// `tokenizeFailed` carrying the same `id`.
+pub(crate) async fn tokenize(frame: Shared, id: String) {
+    // Under a short borrow: validate and build the request.
+    let prepared = {
+        let Ok(mut fr) = frame.try_borrow_mut() else {
+            return;
+        };
+        if fr.tokenizing {
+            fail(&fr, id, Failure::Other("tokenize_in_progress".into(), None, None));
+            return;
+        }
+        fr.model.set_today(today());
+        fr.model.mark_submitted();
+        fr.render();
+        match fr.model.card() {
+            Err((field, code)) => Err((field, code)),
+            Ok(card) => {
+                let body = fr.model.token_request_body(&card);
+                drop(card); // Pan and Cvc zeroize on drop.
+                let key = match fr.idempotency_key.clone() {
+                    Some(key) => key,
+                    None => new_idempotency_key(&fr.window),
+                };
+                fr.idempotency_key = Some(key.clone());
+                fr.tokenizing = true;
+                Ok((body, key, fr.key.clone(), fr.window.clone()))
+            }
+        }
+    };
+    let (body, idempotency_key, publishable_key, window) = match prepared {
+        Ok(p) => p,
+        Err((field, code)) => {
+            with_frame(&frame, |fr| {
+                fail(fr, id, Failure::Invalid(field, code));
+                Some(field)
+            });
+            return;
+        }
+    };
+
+    let mut attempt = 0;
+    let outcome = loop {
+        let result = match build_request(&body, &idempotency_key, &publishable_key) {
+            Some(request) => Request::from(request).send().await.map(web_sys::Response::from).ok(),
+            None => None,
+        };
+        let retry_after = match &result {
+            None => Some(0),
+            Some(r) if matches!(r.status(), 409 | 429 | 502 | 503 | 504) => Some(retry_after_ms(r)),
+            Some(_) => None,
+        };
+        match (retry_after, BACKOFF_MS.get(attempt)) {
+            (Some(hint), Some(&backoff)) => {
+                sleep(&window, backoff.max(hint)).await;
+                attempt += 1;
+            }
+            _ => break result,
+        }
+    };
+    drop(body); // Zeroizing: the PAN and CVC copies are wiped here.
+
+    let answer = match outcome {
+        None => Err(Failure::Other("network_error".into(), None, None)),
+        Some(response) if response.ok() => match json(&response).await {
+            Some(value) => match crate::jsde::from_value::<VaultToken>(value) {
+                Ok(token) => Ok(token),
+                Err(_) => Err(Failure::Other("processing_error".into(), None, None)),
+            },
+            None => Err(Failure::Other("processing_error".into(), None, None)),
+        },
+        Some(response) => Err(vault_failure(&response).await),
+    };
+    with_frame(&frame, |fr| {
+        fr.tokenizing = false;
+        match answer {
+            Ok(token) => {
+                fr.idempotency_key = None;
+                let event = FrameEvent::Tokenized {
+                    id,
+                    token: token.id,
+                    card: CardMeta {
+                        brand: token.card.brand,
+                        last4: token.card.last4,
+                        exp_month: token.card.exp_month,
+                        exp_year: token.card.exp_year,
+                    },
+                    expires_at: rfc3339(&token.expires_at),
+                };
+                fr.post(&event);
+                None
+            }
+            Err(failure) => {
+                // A definitive answer ends this submission; network trouble keeps the key
+                // so that the merchant's retry is recognised by the vault.
+                if !matches!(&failure, Failure::Other(code, _, _) if code == "network_error" || code == "rate_limited")
+                {
+                    fr.idempotency_key = None;
+                }
+                let field = match &failure {
+                    Failure::Invalid(f, _) | Failure::Other(_, Some(f), _) => Some(*f),
+                    Failure::Other(_, None, _) => None,
+                };
+                fail(fr, id, failure);
+                field
+            }
+        }
+    });
+}
+
+fn fail(fr: &crate::dom::Frame, id: String, failure: Failure) {
+    let text = fr.locale.text();
+    let error = match failure {
+        Failure::Invalid(field, code) => {
+            ErrorInfo { field: Some(field), code: code.to_owned(), message: text.message(code).to_owned() }
+        }
+        Failure::Other(code, field, vault_message) => {
+            let known = crate::locale::ERROR_CODES.contains(&code.as_str());
+            let message = match vault_message {
+                Some(m) if !known => m,
+                _ => text.message(&code).to_owned(),
+            };
+            ErrorInfo { field, code, message }
+        }
+    };
+    fr.post(&FrameEvent::TokenizeFailed { id, error });
+}
+
+/// The `fetch` request (built with web-sys rather than gloo-net's `RequestBuilder`, whose
+/// URL/query handling links `format!`, `Url` and `UrlSearchParams`; gloo-net still sends it).
+fn build_request(body: &str, idempotency_key: &str, publishable_key: &str) -> Option<web_sys::Request> {
+    let headers = Headers::new().ok()?;
+    headers.set("Authorization", &["Bearer ", publishable_key].concat()).ok()?;
+    headers.set("Content-Type", "application/json").ok()?;
+    headers.set("Idempotency-Key", idempotency_key).ok()?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(body));
+    init.set_credentials(RequestCredentials::Omit);
+    init.set_cache(RequestCache::NoStore);
+    init.set_referrer_policy(ReferrerPolicy::NoReferrer);
+    web_sys::Request::new_with_str_and_init("/v1/tokens", &init).ok()
+}
+
+/// The response body parsed as JSON (`None` when it is not JSON).
+async fn json(response: &Response) -> Option<JsValue> {
+    JsFuture::from(response.json().ok()?).await.ok()
+}
+
+async fn vault_failure(response: &Response) -> Failure {
+    let status = response.status();
+    let parsed = match json(response).await {
+        Some(v) => crate::jsde::from_value::<VaultErrorBody>(v).ok(),
+        None => None,
+    };
+    let fallback = match status {
+        429 => "rate_limited",
+        401 | 403 => "authentication_error",
+        _ => "processing_error",
+    };
+    match parsed {
+        Some(VaultErrorBody { error }) => {
+            let field = error.param.as_deref().and_then(param_field);
+            // Never forward a vault message that could echo input; codes are enough.
+            let code = error.code.unwrap_or_else(|| fallback.to_owned());
+            let message = error.message.filter(|m| !m.bytes().any(|b| b.is_ascii_digit()));
+            Failure::Other(code, field, message)
+        }
+        None => Failure::Other(fallback.into(), None, None),
+    }
+}
+
+/// `card.number` / `number` / `exp_month` … → the frame field.
+fn param_field(param: &str) -> Option<Field> {
+    let name = param.rsplit(['.', '[']).next().unwrap_or(param).trim_end_matches(']');
+    match name {
+        "number" => Some(Field::Number),
+        "exp_month" | "exp_year" | "expiry" => Some(Field::Expiry),
+        "cvc" => Some(Field::Cvc),
+        "name" => Some(Field::Name),
+        _ => None,
+    }
+}
+
+fn retry_after_ms(response: &Response) -> i32 {
+    response
+        .headers()
+        .get("Retry-After")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .map_or(0, |s| s.saturating_mul(1000).clamp(0, MAX_RETRY_AFTER_MS))
+}
+
+/// The vault's `expires_at`: Unix seconds (or already a string).
+enum Timestamp {
+    Seconds(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a timestamp")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp::Seconds(v as f64))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Timestamp, E> {
+                Ok(Timestamp::Seconds(v))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Timestamp, E> {
+                Ok(Timestamp::Text(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Timestamp, E> {
+                Ok(Timestamp::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// RFC 3339 text of a [`Timestamp`].
+fn rfc3339(value: &Timestamp) -> String {
+    match value {
+        Timestamp::Text(s) => s.clone(),
+        Timestamp::Seconds(secs) => {
+            let ms = if *secs > 1e11 { *secs } else { secs * 1000.0 };
+            String::from(js_sys::Date::new(&JsValue::from_f64(ms)).to_iso_string())
+        }
+    }
+}
+
+fn new_idempotency_key(window: &web_sys::Window) -> String {
+    window.crypto().map(|c| c.random_uuid()).unwrap_or_else(|_| hex(js_sys::Date::now() as u64))
+}
+
+/// Lower-case hex without leading zeros (no `format!`: it links the formatting machinery).
+fn hex(mut n: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(16);
+    loop {
+        out.push(DIGITS.get((n & 15) as usize).copied().unwrap_or(b'0'));
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+async fn sleep(window: &web_sys::Window, ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = JsFuture::from(promise).await;
+}

@@ -1,0 +1,495 @@
+//! postMessage protocol v1 between the loader (parent page) and the frame.
+//!
+//! Wire types only, with serde; no I/O. `docs/postmessage.md` is the human-readable
+//! catalogue and must change together with this file. Every message is a plain object
+//! `{ v: 1, channel, type, ...fields }`; the frame serialises with
+//! `serde_wasm_bindgen::Serializer::json_compatible()` (absent options become `null`).
+//!
+//! Trust rules (enforced by the DOM layer, checked by tests): the frame accepts a message
+//! only when `event.source === window.parent`, `event.origin` equals the parent origin from
+//! the URL fragment, `v == 1` and `channel` equals the fragment's channel; it posts only to
+//! that exact origin. Anything else, anything malformed and anything larger than
+//! [`MAX_MESSAGE_CHARS`] once serialised is ignored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::style::RawStyle;
+
+/// Protocol version carried in every message as `v`.
+pub const VERSION: u32 = 1;
+
+/// Largest accepted message, measured as the length of its JSON text.
+pub const MAX_MESSAGE_CHARS: usize = 32 * 1024;
+
+/// Longest placeholder a merchant may set.
+const MAX_PLACEHOLDER_CHARS: usize = 100;
+
+/// Longest tokenize request id.
+const MAX_ID_CHARS: usize = 64;
+
+/// An input of the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Field {
+    /// Card number.
+    Number,
+    /// Expiry date `MM / YY`.
+    Expiry,
+    /// Security code.
+    Cvc,
+    /// Cardholder name (optional field).
+    Name,
+    /// Postal code (optional field).
+    PostalCode,
+}
+
+impl Field {
+    /// Every field in document order.
+    pub const ALL: [Field; 5] = [Field::Number, Field::Expiry, Field::Cvc, Field::Name, Field::PostalCode];
+
+    /// The wire name, also the input's `name` and `id` in the frame document.
+    pub fn id(self) -> &'static str {
+        match self {
+            Field::Number => "number",
+            Field::Expiry => "expiry",
+            Field::Cvc => "cvc",
+            Field::Name => "name",
+            Field::PostalCode => "postalCode",
+        }
+    }
+
+    /// Inverse of [`Field::id`].
+    pub fn from_id(id: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.id() == id)
+    }
+
+    /// Position in [`Field::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Field::Number => 0,
+            Field::Expiry => 1,
+            Field::Cvc => 2,
+            Field::Name => 3,
+            Field::PostalCode => 4,
+        }
+    }
+}
+
+/// What the frame learns from its URL fragment
+/// (`#v=1&channel=...&origin=...&locale=...`, values percent-encoded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameParams {
+    /// Random id of this loader instance.
+    pub channel: String,
+    /// Exact origin of the embedding page (`https://shop.example:8443`).
+    pub parent_origin: String,
+    /// Requested locale, if any.
+    pub locale: Option<String>,
+}
+
+impl FrameParams {
+    /// Parses the fragment (with or without its leading `#`); `None` when the version is not
+    /// 1, the channel is not 16–64 characters of `[A-Za-z0-9_-]`, or the origin is not a
+    /// plain `http(s)://host[:port]` origin.
+    pub fn parse(fragment: &str) -> Option<FrameParams> {
+        let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+        let (mut v, mut channel, mut origin, mut locale) = (None, None, None, None);
+        for pair in fragment.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(value)?;
+            match key {
+                "v" => v = Some(value),
+                "channel" => channel = Some(value),
+                "origin" => origin = Some(value),
+                "locale" => locale = Some(value),
+                _ => {}
+            }
+        }
+        if v.as_deref() != Some("1") {
+            return None;
+        }
+        let channel = channel.filter(|c| channel_is_valid(c))?;
+        let parent_origin = origin.filter(|o| origin_is_valid(o))?;
+        let locale = locale.filter(|l| {
+            !l.is_empty() && l.len() <= 35 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        Some(FrameParams { channel, parent_origin, locale })
+    }
+}
+
+/// 16–64 characters of `[A-Za-z0-9_-]`.
+pub fn channel_is_valid(channel: &str) -> bool {
+    (16..=64).contains(&channel.len()) && channel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A serialised origin: `http` or `https`, a host, an optional port, nothing else.
+pub fn origin_is_valid(origin: &str) -> bool {
+    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest.len() <= 253
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+fn percent_decode(input: &str) -> Option<String> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = core::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(if b == b'+' { b' ' } else { b });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Placeholders the merchant may override (`None` keeps the locale's text).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Placeholders {
+    pub number: Option<String>,
+    pub expiry: Option<String>,
+    pub cvc: Option<String>,
+    pub name: Option<String>,
+    pub postal_code: Option<String>,
+}
+
+impl Placeholders {
+    /// The override for a field, if set and not too long.
+    pub fn get(&self, field: Field) -> Option<&str> {
+        let value = match field {
+            Field::Number => &self.number,
+            Field::Expiry => &self.expiry,
+            Field::Cvc => &self.cvc,
+            Field::Name => &self.name,
+            Field::PostalCode => &self.postal_code,
+        };
+        value.as_deref().filter(|v| v.chars().count() <= MAX_PLACEHOLDER_CHARS)
+    }
+}
+
+/// Optional fields (both off by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldOptions {
+    #[serde(default)]
+    pub name: bool,
+    #[serde(default)]
+    pub postal_code: bool,
+}
+
+/// A parent → frame message as it arrives; turned into a [`Command`] by
+/// [`ParentMessage::into_command`]. Unknown keys are ignored.
+#[derive(Debug, Deserialize)]
+pub struct ParentMessage {
+    pub v: u32,
+    pub channel: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub field: Option<Field>,
+    pub id: Option<String>,
+    pub locale: Option<String>,
+    pub style: Option<RawStyle>,
+    pub placeholders: Option<Placeholders>,
+    pub fields: Option<FieldOptions>,
+}
+
+/// Configuration sent once, in answer to `hello`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Init {
+    pub locale: Option<String>,
+    pub style: RawStyle,
+    pub placeholders: Placeholders,
+    pub fields: FieldOptions,
+}
+
+/// What the parent asks the frame to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// `{type:"init", locale?, style?, placeholders?, fields?}`: configure and render.
+    Init(Init),
+    /// `{type:"focus", field}`.
+    Focus(Field),
+    /// `{type:"clear"}`: empty every field.
+    Clear,
+    /// `{type:"tokenize", id}`: validate and tokenize; answered with `tokenized` or
+    /// `tokenizeFailed` carrying the same `id`.
+    Tokenize { id: String },
+}
+
+impl ParentMessage {
+    /// The command, when version and channel match and the message is well formed.
+    pub fn into_command(self, channel: &str) -> Option<Command> {
+        if self.v != VERSION || self.channel != channel {
+            return None;
+        }
+        match self.kind.as_str() {
+            "init" => Some(Command::Init(Init {
+                locale: self.locale,
+                style: self.style.unwrap_or_default(),
+                placeholders: self.placeholders.unwrap_or_default(),
+                fields: self.fields.unwrap_or_default(),
+            })),
+            "focus" => self.field.map(Command::Focus),
+            "clear" => Some(Command::Clear),
+            "tokenize" => {
+                self.id.filter(|id| !id.is_empty() && id.len() <= MAX_ID_CHARS).map(|id| Command::Tokenize { id })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Per-field part of the `change` payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldStatus {
+    pub empty: bool,
+    pub valid: bool,
+    pub potentially_valid: bool,
+    pub focused: bool,
+}
+
+/// Statuses of the fields; optional ones only when enabled.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldStatuses {
+    pub number: FieldStatus,
+    pub expiry: FieldStatus,
+    pub cvc: FieldStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<FieldStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<FieldStatus>,
+}
+
+/// A user-facing error: a stable code, a localised message, the field when there is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<Field>,
+    pub code: String,
+    pub message: String,
+}
+
+/// The `change` payload, also what the loader's `state()` returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChangeState {
+    /// A card crate brand id (`"visa"`) or `null`.
+    pub brand: Option<&'static str>,
+    /// Every visible field is valid.
+    pub complete: bool,
+    /// Every visible field is empty.
+    pub empty: bool,
+    pub fields: FieldStatuses,
+    /// The first error to show, or `null`.
+    pub error: Option<ErrorInfo>,
+}
+
+/// Card metadata returned with a token: never the PAN or CVC.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardMeta {
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+}
+
+/// A frame → parent message body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum FrameEvent {
+    /// The frame has booted and waits for `init`.
+    Hello,
+    /// Rendered after `init`; `mount()` resolves.
+    Ready { height: u32, state: ChangeState },
+    /// The document's height changed (the loader sizes the iframe).
+    Resize { height: u32 },
+    /// Any field changed value or validity.
+    Change { state: ChangeState },
+    /// A field gained focus.
+    Focus { field: Field },
+    /// A field lost focus.
+    Blur { field: Field },
+    /// Enter was pressed in a field.
+    Submit,
+    /// The detected brand changed (`null` when unknown).
+    Brand { brand: Option<&'static str> },
+    /// Answer to `tokenize` on success.
+    Tokenized {
+        id: String,
+        token: String,
+        card: CardMeta,
+        /// RFC 3339 time at which the token expires.
+        expires_at: String,
+    },
+    /// Answer to `tokenize` on failure.
+    TokenizeFailed { id: String, error: ErrorInfo },
+}
+
+/// A frame → parent message: the event plus `v` and `channel`.
+///
+/// The wire shape of every outgoing message. In the browser the DOM layer builds the same
+/// object (same keys, same order) as `{v, channel}` plus the serialised event, because
+/// `#[serde(flatten)]` costs WASM size; the tests below pin the shape.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a> {
+    pub v: u32,
+    pub channel: &'a str,
+    #[serde(flatten)]
+    pub event: &'a FrameEvent,
+}
+
+impl<'a> Envelope<'a> {
+    /// Wraps an event for a channel.
+    pub fn new(channel: &'a str, event: &'a FrameEvent) -> Envelope<'a> {
+        Envelope { v: VERSION, channel, event }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CH: &str = "abcdefghijklmnop0123";
+
+    fn parse(value: serde_json::Value) -> Option<Command> {
+        serde_json::from_value::<ParentMessage>(value).ok()?.into_command(CH)
+    }
+
+    #[test]
+    fn fragment_parsing() {
+        let ok = FrameParams::parse(
+            "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fshop.example%3A8443&locale=de-CH",
+        );
+        assert_eq!(
+            ok,
+            Some(FrameParams {
+                channel: CH.into(),
+                parent_origin: "https://shop.example:8443".into(),
+                locale: Some("de-CH".into()),
+            })
+        );
+        let no_locale = FrameParams::parse("v=1&origin=http://127.0.0.1:3000&channel=abcdefghijklmnop0123");
+        assert_eq!(no_locale.map(|p| p.locale), Some(None));
+        for bad in [
+            "",
+            "#v=2&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example",
+            "#v=1&channel=short&origin=https%3A%2F%2Fa.example",
+            "#v=1&channel=abcdefghijklmnop0123&origin=*",
+            "#v=1&channel=abcdefghijklmnop0123&origin=null",
+            "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example%2Fpath",
+            "#v=1&channel=abcdefghijklmnop0123&origin=javascript%3Aalert(1)",
+            "#v=1&channel=abcdefghijklmnop%20123&origin=https%3A%2F%2Fa.example",
+            "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example%ZZ",
+        ] {
+            assert_eq!(FrameParams::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn parent_messages() {
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"focus","field":"cvc"})), Some(Command::Focus(Field::Cvc)));
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"clear","extra":[1,2]})), Some(Command::Clear));
+        assert_eq!(
+            parse(json!({"v":1,"channel":CH,"type":"tokenize","id":"t1"})),
+            Some(Command::Tokenize { id: "t1".into() })
+        );
+        let init = parse(json!({
+            "v":1,"channel":CH,"type":"init","locale":"fr",
+            "style":{"base":{"color":"#333"}},
+            "placeholders":{"number":"Numéro","postalCode":"ZIP"},
+            "fields":{"postalCode":true}
+        }));
+        let Some(Command::Init(init)) = init else { panic!("init not parsed") };
+        assert_eq!(init.locale.as_deref(), Some("fr"));
+        assert_eq!(init.placeholders.get(Field::PostalCode), Some("ZIP"));
+        assert!(init.fields.postal_code && !init.fields.name);
+        assert_eq!(init.style.get("base").and_then(|b| b.get("color")).map(String::as_str), Some("#333"));
+        // Ignored: wrong version, wrong channel, unknown type, bad field, missing id,
+        // wrong types, not an object.
+        for bad in [
+            json!({"v":2,"channel":CH,"type":"clear"}),
+            json!({"v":1,"channel":"other-channel-123456","type":"clear"}),
+            json!({"v":1,"channel":CH,"type":"explode"}),
+            json!({"v":1,"channel":CH,"type":"focus","field":"pin"}),
+            json!({"v":1,"channel":CH,"type":"focus"}),
+            json!({"v":1,"channel":CH,"type":"tokenize"}),
+            json!({"v":1,"channel":CH,"type":"tokenize","id":"x".repeat(65)}),
+            json!({"v":"1","channel":CH,"type":"clear"}),
+            json!({"v":1,"channel":CH,"type":"init","style":{"base":{"color":7}}}),
+            json!("clear"),
+            json!(null),
+        ] {
+            assert_eq!(parse(bad.clone()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn frame_events_serialize_to_the_documented_shapes() {
+        let to_json = |e: &FrameEvent| serde_json::to_value(Envelope::new(CH, e)).unwrap();
+        assert_eq!(to_json(&FrameEvent::Hello), json!({"v":1,"channel":CH,"type":"hello"}));
+        assert_eq!(
+            to_json(&FrameEvent::Brand { brand: None }),
+            json!({"v":1,"channel":CH,"type":"brand","brand":null})
+        );
+        assert_eq!(
+            to_json(&FrameEvent::Focus { field: Field::PostalCode }),
+            json!({"v":1,"channel":CH,"type":"focus","field":"postalCode"})
+        );
+        let state = ChangeState {
+            brand: Some("visa"),
+            complete: false,
+            empty: false,
+            fields: FieldStatuses {
+                number: FieldStatus { empty: false, valid: true, potentially_valid: true, focused: true },
+                ..FieldStatuses::default()
+            },
+            error: Some(ErrorInfo {
+                field: Some(Field::Expiry),
+                code: "expired".into(),
+                message: "Your card has expired.".into(),
+            }),
+        };
+        assert_eq!(
+            to_json(&FrameEvent::Change { state }),
+            json!({"v":1,"channel":CH,"type":"change","state":{
+                "brand":"visa","complete":false,"empty":false,
+                "fields":{
+                    "number":{"empty":false,"valid":true,"potentiallyValid":true,"focused":true},
+                    "expiry":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false},
+                    "cvc":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false}
+                },
+                "error":{"field":"expiry","code":"expired","message":"Your card has expired."}
+            }})
+        );
+        assert_eq!(
+            to_json(&FrameEvent::Tokenized {
+                id: "t1".into(),
+                token: "tok_1".into(),
+                card: CardMeta { brand: "visa".into(), last4: "4242".into(), exp_month: 12, exp_year: 2030 },
+                expires_at: "2030-01-01T00:00:00Z".into(),
+            }),
+            json!({"v":1,"channel":CH,"type":"tokenized","id":"t1","token":"tok_1",
+                   "card":{"brand":"visa","last4":"4242","expMonth":12,"expYear":2030},
+                   "expiresAt":"2030-01-01T00:00:00Z"})
+        );
+        assert_eq!(
+            to_json(&FrameEvent::TokenizeFailed {
+                id: "t2".into(),
+                error: ErrorInfo { field: None, code: "processing_error".into(), message: "x".into() },
+            }),
+            json!({"v":1,"channel":CH,"type":"tokenizeFailed","id":"t2",
+                   "error":{"code":"processing_error","message":"x"}})
+        );
+    }
+}

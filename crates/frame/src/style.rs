@@ -1,0 +1,334 @@
+//! Merchant styling: an allowlist of CSS properties per variant and value rejection.
+//!
+//! The parent page sends `style: { base: { color: "#333", fontSize: "16px" }, invalid: {...} }`.
+//! Only allowlisted properties survive, and any value that could escape a declaration or
+//! load a resource (`url(`, `@`, `;`, braces, angle brackets, backslashes, control
+//! characters) is dropped. The DOM layer applies the survivors through the CSSOM
+//! (`style.setProperty`) on the frame's own elements: no CSS text is ever parsed from a
+//! merchant string, so the sanitiser is defence in depth, not the only wall.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+
+/// The entries of a JSON object, in order. A plain `Vec` instead of a map type: the frame
+/// only iterates them, and map code would cost WASM size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pairs<V>(pub Vec<(String, V)>);
+
+impl<V> Default for Pairs<V> {
+    fn default() -> Pairs<V> {
+        Pairs(Vec::new())
+    }
+}
+
+impl<V> Pairs<V> {
+    /// The value of the first entry named `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Pairs<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Pairs<V>, D::Error> {
+        struct PairsVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for PairsVisitor<V> {
+            type Value = Pairs<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<V>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, V>()? {
+                    out.push(entry);
+                }
+                Ok(Pairs(out))
+            }
+        }
+        deserializer.deserialize_map(PairsVisitor(PhantomData))
+    }
+}
+
+/// What the parent sends: variant name → property → value.
+pub type RawStyle = Pairs<Pairs<String>>;
+
+/// The state of a field a set of declarations applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// Always applied.
+    Base,
+    /// The field has focus.
+    Focus,
+    /// The field holds an invalid value.
+    Invalid,
+    /// The field is complete and valid.
+    Complete,
+    /// The field is empty.
+    Empty,
+    /// The field's placeholder text (`::placeholder`).
+    Placeholder,
+}
+
+impl Variant {
+    /// Every variant, in the order they are layered (later wins).
+    pub const ALL: [Variant; 6] =
+        [Variant::Base, Variant::Empty, Variant::Complete, Variant::Invalid, Variant::Focus, Variant::Placeholder];
+
+    fn from_name(name: &str) -> Option<Variant> {
+        Some(match name {
+            "base" => Variant::Base,
+            "focus" => Variant::Focus,
+            "invalid" => Variant::Invalid,
+            "complete" => Variant::Complete,
+            "empty" => Variant::Empty,
+            "placeholder" => Variant::Placeholder,
+            _ => return None,
+        })
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Variant::Base => 0,
+            Variant::Empty => 1,
+            Variant::Complete => 2,
+            Variant::Invalid => 3,
+            Variant::Focus => 4,
+            Variant::Placeholder => 5,
+        }
+    }
+}
+
+/// Properties any variant may set (kebab-case, as `setProperty` wants them).
+pub const ALLOWED: &[&str] = &[
+    "background-color",
+    "caret-color",
+    "color",
+    "font-family",
+    "font-size",
+    "font-style",
+    "font-variant",
+    "font-weight",
+    "letter-spacing",
+    "line-height",
+    "opacity",
+    "padding",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+    "text-align",
+    "text-decoration",
+    "text-shadow",
+    "text-transform",
+    "-webkit-font-smoothing",
+    "-moz-osx-font-smoothing",
+];
+
+/// The subset that means something on `::placeholder`.
+const PLACEHOLDER_ALLOWED: &[&str] =
+    &["color", "font-family", "font-size", "font-style", "font-weight", "letter-spacing", "opacity", "text-transform"];
+
+/// Longest value accepted; real declarations are far shorter.
+const MAX_VALUE_LEN: usize = 200;
+
+/// One accepted declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Declaration {
+    /// An entry of [`ALLOWED`].
+    pub property: &'static str,
+    /// A value that passed [`value_is_safe`].
+    pub value: String,
+}
+
+/// Sanitised styling, ready for the CSSOM.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    variants: [Vec<Declaration>; 6],
+}
+
+impl Style {
+    /// Keeps the allowlisted, safe declarations of `raw`; returns them with the names of
+    /// what was dropped (`"variant.property"`), for the frame to report without values.
+    pub fn sanitize(raw: &RawStyle) -> (Style, Vec<String>) {
+        let mut style = Style::default();
+        let mut rejected = Vec::new();
+        for (variant_name, declarations) in &raw.0 {
+            let Some(variant) = Variant::from_name(variant_name) else {
+                rejected.push(variant_name.clone());
+                continue;
+            };
+            let allowed = if variant == Variant::Placeholder { PLACEHOLDER_ALLOWED } else { ALLOWED };
+            for (name, value) in &declarations.0 {
+                let property = normalize_property(name).and_then(|p| allowed.iter().copied().find(|a| *a == p));
+                match property {
+                    Some(property) if value_is_safe(value) => {
+                        if let Some(list) = style.variants.get_mut(variant.index()) {
+                            list.push(Declaration { property, value: value.trim().to_owned() });
+                        }
+                    }
+                    _ => rejected.push([variant_name.as_str(), ".", name.as_str()].concat()),
+                }
+            }
+        }
+        (style, rejected)
+    }
+
+    /// The declarations of one variant.
+    pub fn get(&self, variant: Variant) -> &[Declaration] {
+        self.variants.get(variant.index()).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// True when no variant has a declaration.
+    pub fn is_empty(&self) -> bool {
+        self.variants.iter().all(Vec::is_empty)
+    }
+}
+
+/// `fontSize` / `font-size` / `WebkitFontSmoothing` → kebab-case; `None` for names with
+/// characters a property name never has.
+pub fn normalize_property(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 40 {
+        return None;
+    }
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        match c {
+            'a'..='z' | '-' => out.push(c),
+            'A'..='Z' => {
+                // Also right for a leading capital: a vendor prefix (WebkitX → -webkit-x).
+                out.push('-');
+                out.push(c.to_ascii_lowercase());
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// False for any value that could break out of a declaration or fetch something.
+pub fn value_is_safe(value: &str) -> bool {
+    if value.chars().any(char::is_control) {
+        return false;
+    }
+    let value = value.trim();
+    if value.is_empty() || value.len() > MAX_VALUE_LEN {
+        return false;
+    }
+    if value.chars().any(|c| matches!(c, '@' | ';' | '{' | '}' | '<' | '>' | '\\')) {
+        return false;
+    }
+    let lower = value.to_ascii_lowercase();
+    // A byte-window search rather than `str::contains(&str)`: the latter links the two-way
+    // searcher and its char-boundary panic formatting into the WASM.
+    let lower = lower.as_bytes();
+    ![&b"url("[..], b"expression(", b"image(", b"image-set(", b"src(", b"/*"]
+        .iter()
+        .any(|bad| lower.windows(bad.len()).any(|w| w == *bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(entries: &[(&str, &str, &str)]) -> RawStyle {
+        let mut raw = RawStyle::default();
+        for (variant, property, value) in entries {
+            let index = match raw.0.iter().position(|(v, _)| v == variant) {
+                Some(i) => i,
+                None => {
+                    raw.0.push(((*variant).to_owned(), Pairs::default()));
+                    raw.0.len() - 1
+                }
+            };
+            raw.0[index].1.0.push(((*property).to_owned(), (*value).to_owned()));
+        }
+        raw
+    }
+
+    #[test]
+    fn property_names_normalize() {
+        let cases = [
+            ("fontSize", Some("font-size")),
+            ("font-size", Some("font-size")),
+            ("color", Some("color")),
+            ("WebkitFontSmoothing", Some("-webkit-font-smoothing")),
+            ("MozOsxFontSmoothing", Some("-moz-osx-font-smoothing")),
+            ("font size", None),
+            ("color:red", None),
+            ("", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(normalize_property(name).as_deref(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn dangerous_values_are_rejected() {
+        let bad = [
+            "url(https://evil.example/x.png)",
+            "URL(x)",
+            "red; background: blue",
+            "red}body{color:blue",
+            "@import 'x'",
+            "</style><script>",
+            "\\75 rl(x)",
+            "expression(alert(1))",
+            "image-set('x.png' 1x)",
+            "red\n",
+            "",
+            "   ",
+        ];
+        for value in bad {
+            assert!(!value_is_safe(value), "{value:?}");
+        }
+        let long = "1".repeat(MAX_VALUE_LEN + 1);
+        assert!(!value_is_safe(&long));
+        let good = [
+            "#32325d",
+            "rgba(0, 0, 0, 0.5)",
+            "16px",
+            "\"Helvetica Neue\", Helvetica, sans-serif",
+            "0.025em",
+            "1px 1px 0 #fff",
+            "uppercase",
+        ];
+        for value in good {
+            assert!(value_is_safe(value), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn sanitize_keeps_allowlisted_and_reports_the_rest() {
+        let raw = raw(&[
+            ("base", "color", "#32325d"),
+            ("base", "fontSize", "16px"),
+            ("base", "position", "absolute"),
+            ("base", "backgroundImage", "url(x)"),
+            ("invalid", "color", "red; x: y"),
+            ("invalid", "color", "#fa755a"),
+            ("placeholder", "color", "#aab7c4"),
+            ("placeholder", "padding", "4px"),
+            ("hover", "color", "red"),
+        ]);
+        let (style, mut rejected) = Style::sanitize(&raw);
+        rejected.sort();
+        assert_eq!(
+            style.get(Variant::Base),
+            &[
+                Declaration { property: "color", value: "#32325d".into() },
+                Declaration { property: "font-size", value: "16px".into() },
+            ]
+        );
+        assert_eq!(style.get(Variant::Invalid), &[Declaration { property: "color", value: "#fa755a".into() }]);
+        assert_eq!(style.get(Variant::Placeholder).len(), 1);
+        assert!(style.get(Variant::Focus).is_empty());
+        assert_eq!(
+            rejected,
+            ["base.backgroundImage", "base.position", "hover", "invalid.color", "placeholder.padding"]
+        );
+        assert!(!style.is_empty());
+        assert!(Style::default().is_empty());
+    }
+}

@@ -1,0 +1,412 @@
+//! Browser tests of the DOM layer (wasm-bindgen-test in headless Chromium):
+//!
+//! ```sh
+//! CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+//!   cargo test -p frame --target wasm32-unknown-unknown --test dom
+//! ```
+//!
+//! Each test puts the frame's real markup (from `static/frame/index.html`) into the test
+//! page, mounts the frame with the page itself as "parent" (a top-level window is its own
+//! `parent`), drives it with the events a browser sends, and checks the DOM and the messages.
+#![cfg(target_arch = "wasm32")]
+// Test helpers: a failed unwrap is a failed test with a clear location (as clippy.toml allows in #[test]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use frame::protocol::FrameParams;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use web_sys::{
+    DataTransfer, Document, Event, EventInit, HtmlInputElement, InputEvent, InputEventInit, KeyboardEvent,
+    KeyboardEventInit, MessageEvent,
+};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const CHANNEL: &str = "testchannel-0123456789";
+
+thread_local! {
+    /// A channel per fixture: a frame left behind by a failed test (panics abort, so no
+    /// destructor runs) then cannot react to the next test's messages.
+    static CHANNELS: RefCell<u32> = const { RefCell::new(0) };
+}
+
+fn channel() -> String {
+    CHANNELS.with(|c| format!("{CHANNEL}-{}", c.borrow()))
+}
+
+fn next_channel() {
+    CHANNELS.with(|c| *c.borrow_mut() += 1);
+}
+const PAGE: &str = include_str!("../../../static/frame/index.html");
+
+fn document() -> Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+fn origin() -> String {
+    web_sys::window().unwrap().location().origin().unwrap()
+}
+
+/// The frame's markup (the form and the icon sprite) placed into the test page's body.
+fn markup() -> String {
+    let body = PAGE.split("<body>").nth(1).unwrap();
+    body.split("</body>").next().unwrap().to_owned()
+}
+
+/// Recorded messages posted to this window.
+struct Recorder {
+    messages: Rc<RefCell<Vec<JsValue>>>,
+    _listener: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        let messages = Rc::new(RefCell::new(Vec::new()));
+        let sink = messages.clone();
+        let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            // Only what this fixture's frame sent (not our own commands, not old frames).
+            let data = e.data();
+            let get = |k: &str| js_sys::Reflect::get(&data, &k.into()).ok().and_then(|v| v.as_string());
+            let ours = ["init", "clear", "focus-cmd", "tokenize"];
+            if get("channel") == Some(channel()) && !ours.contains(&get("type").unwrap_or_default().as_str()) {
+                sink.borrow_mut().push(data);
+            }
+        });
+        web_sys::window()
+            .unwrap()
+            .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())
+            .unwrap();
+        Recorder { messages, _listener: listener }
+    }
+
+    fn json(&self) -> Vec<String> {
+        self.messages.borrow().iter().map(|m| String::from(js_sys::JSON::stringify(m).unwrap())).collect()
+    }
+
+    fn types(&self) -> Vec<String> {
+        self.messages
+            .borrow()
+            .iter()
+            .filter_map(|m| js_sys::Reflect::get(m, &"type".into()).ok()?.as_string())
+            .collect()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = web_sys::window()
+            .unwrap()
+            .remove_event_listener_with_callback("message", self._listener.as_ref().unchecked_ref());
+    }
+}
+
+struct Fixture {
+    mounted: Option<frame::Mounted>,
+    recorder: Recorder,
+}
+
+impl Fixture {
+    async fn new(locale: Option<&str>) -> Fixture {
+        // A container of its own: the test runner reports results through the body.
+        while let Some(old) = document().get_element_by_id("frame-root") {
+            old.remove();
+        }
+        next_channel();
+        let root = document().create_element("div").unwrap();
+        root.set_id("frame-root");
+        root.set_inner_html(&markup());
+        document().body().unwrap().append_child(&root).unwrap();
+        let recorder = Recorder::new();
+        let params = FrameParams { channel: channel(), parent_origin: origin(), locale: locale.map(Into::into) };
+        let mounted = frame::mount(params, "pk_test_dom".into()).map_err(|e| format!("{e:?}")).unwrap();
+        let fixture = Fixture { mounted: Some(mounted), recorder };
+        tick().await;
+        fixture
+    }
+
+    async fn init(&self, extra: &str) {
+        let json = format!(r#"{{"v":1,"channel":"{CHANNEL}","type":"init"{extra}}}"#);
+        post(&json).await;
+    }
+
+    fn state(&self) -> frame::protocol::ChangeState {
+        self.mounted.as_ref().unwrap().state()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.mounted.take();
+        if let Some(root) = document().get_element_by_id("frame-root") {
+            root.remove();
+        }
+    }
+}
+
+async fn post(json: &str) {
+    let json = json.replace("testchannel-0123456789", &channel());
+    let value = js_sys::JSON::parse(&json).unwrap();
+    web_sys::window().unwrap().post_message(&value, &origin()).unwrap();
+    tick().await;
+}
+
+/// Lets queued messages and tasks run.
+async fn tick() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 30).unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+fn input(id: &str) -> HtmlInputElement {
+    document().get_element_by_id(id).unwrap().dyn_into().unwrap()
+}
+
+fn caret(el: &HtmlInputElement) -> u32 {
+    el.selection_start().unwrap().unwrap()
+}
+
+/// Sends a `beforeinput` like a browser does for a key press or paste; returns whether the
+/// frame cancelled the default action.
+fn before_input(el: &HtmlInputElement, input_type: &str, data: Option<&str>, paste: Option<&str>) -> bool {
+    let init = InputEventInit::new();
+    init.set_input_type(input_type);
+    init.set_cancelable(true);
+    init.set_bubbles(true);
+    init.set_data(data);
+    let transfer = paste.map(|text| {
+        let dt = DataTransfer::new().unwrap();
+        dt.set_data("text/plain", text).unwrap();
+        dt
+    });
+    init.set_data_transfer(transfer.as_ref());
+    let event = InputEvent::new_with_event_init_dict("beforeinput", &init).unwrap();
+    el.dispatch_event(&event).unwrap();
+    event.default_prevented()
+}
+
+fn type_text(el: &HtmlInputElement, text: &str) {
+    for c in text.chars() {
+        let end = el.value().encode_utf16().count() as u32;
+        el.set_selection_range(end, end).unwrap();
+        assert!(before_input(el, "insertText", Some(&c.to_string()), None));
+    }
+}
+
+fn fire(el: &HtmlInputElement, kind: &str) {
+    let init = EventInit::new();
+    init.set_bubbles(kind == "input");
+    el.dispatch_event(&Event::new_with_event_init_dict(kind, &init).unwrap()).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn formats_as_you_type_detects_brand_and_advances() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "4242424242424242");
+    // Complete: focus moved on to the expiry, and the number is masked while unfocused.
+    assert_eq!(number.value(), "4242 **** **** 4242");
+    let icon = document().get_element_by_id("brand-icon").unwrap();
+    assert_eq!(icon.get_attribute("href").as_deref(), Some("#b-visa"));
+    assert_eq!(document().active_element().unwrap().id(), "expiry", "auto-advance to expiry");
+
+    let expiry = input("expiry");
+    type_text(&expiry, "1230");
+    assert_eq!(expiry.value(), "12 / 30");
+    assert_eq!(document().active_element().unwrap().id(), "cvc", "auto-advance to cvc");
+    let cvc = input("cvc");
+    type_text(&cvc, "1234");
+    assert_eq!(cvc.value(), "123", "visa CVC stops at 3 digits");
+
+    let state = fx.state();
+    assert!(state.complete);
+    assert_eq!(state.brand, Some("visa"));
+    number.focus().unwrap();
+    assert_eq!(number.value(), "4242 4242 4242 4242", "unmasked for editing");
+    tick().await;
+    let types = fx.recorder.types();
+    assert!(types.iter().any(|t| t == "brand"), "{types:?}");
+    assert!(types.iter().any(|t| t == "change"), "{types:?}");
+}
+
+#[wasm_bindgen_test]
+async fn mid_number_edit_keeps_the_caret_and_backspace_skips_gaps() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "424242424242424");
+    // Insert a digit after "4242 " (char 5): the caret must follow the inserted digit.
+    number.set_selection_range(5, 5).unwrap();
+    let expected = card::edit(card::FieldKind::Number, &number.value(), 5..5, card::Edit::Insert("9"));
+    assert!(before_input(&number, "insertText", Some("9"), None));
+    assert_eq!(number.value(), expected.text);
+    assert_eq!(caret(&number), expected.caret as u32);
+    assert_eq!(number.value(), "4242 9424 2424 2424");
+    assert_eq!(caret(&number), 6);
+
+    // Backspace right after a gap deletes the digit before it.
+    number.set_selection_range(5, 5).unwrap();
+    assert!(before_input(&number, "deleteContentBackward", None, None));
+    assert_eq!(number.value(), "4249 4242 4242 424");
+    assert_eq!(caret(&number), 3);
+    drop(fx);
+}
+
+#[wasm_bindgen_test]
+async fn paste_and_autofill_are_reformatted() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    assert!(before_input(&number, "insertFromPaste", None, Some("3782-822463-10005")));
+    // Complete: focus moved on, so the number shows masked; focusing it shows the digits.
+    assert_eq!(document().active_element().unwrap().id(), "expiry");
+    assert_eq!(number.value(), "3782 ****** *0005");
+    number.focus().unwrap();
+    assert_eq!(number.value(), "3782 822463 10005");
+    assert_eq!(fx.state().brand, Some("amex"));
+
+    // Autofill writes the value without beforeinput; the input handler reformats.
+    let expiry = input("expiry");
+    expiry.set_value("12/2031");
+    fire(&expiry, "input");
+    assert_eq!(expiry.value(), "12 / 31");
+    // Full-width digits from an IME are read as ASCII digits.
+    expiry.set_value("１１／３２");
+    fire(&expiry, "input");
+    assert_eq!(expiry.value(), "11 / 32");
+    let cvc = input("cvc");
+    cvc.set_value("1234");
+    fire(&cvc, "input");
+    assert_eq!(cvc.value(), "1234", "amex takes a 4-digit CID");
+    assert!(fx.state().complete);
+}
+
+#[wasm_bindgen_test]
+async fn number_is_masked_on_blur_and_restored_on_focus() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "4111111111111111");
+    number.blur().unwrap();
+    assert_eq!(number.value(), "4111 **** **** 1111");
+    number.focus().unwrap();
+    assert_eq!(number.value(), "4111 1111 1111 1111");
+    drop(fx);
+}
+
+#[wasm_bindgen_test]
+async fn invalid_number_sets_aria_and_announced_error() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "378282246310006");
+    assert_eq!(number.get_attribute("aria-invalid").as_deref(), Some("true"));
+    assert_eq!(number.get_attribute("aria-describedby").as_deref(), Some("error"));
+    let error = document().get_element_by_id("error").unwrap();
+    assert_eq!(error.get_attribute("role").as_deref(), Some("alert"));
+    assert_eq!(error.text_content().as_deref(), Some("Your card number is invalid."));
+    let state = fx.state();
+    assert_eq!(state.error.map(|e| e.code), Some("invalid_number".to_owned()));
+
+    // Fixing it clears the error.
+    number.set_selection_range(17, 17).unwrap();
+    assert!(before_input(&number, "deleteContentBackward", None, None));
+    type_text(&number, "5");
+    assert_eq!(number.get_attribute("aria-invalid").as_deref(), Some("false"));
+    assert_eq!(number.get_attribute("aria-describedby"), None);
+}
+
+#[wasm_bindgen_test]
+async fn init_applies_locale_fields_placeholders_and_safe_styles_only() {
+    let fx = Fixture::new(None).await;
+    fx.init(
+        r##","locale":"de","fields":{"name":true},"placeholders":{"cvc":"Prüfziffer"},
+        "style":{"base":{"color":"#123456","fontSize":"18px","backgroundImage":"url(https://evil.example/x)","fontFamily":"x;color:red"},
+                 "invalid":{"color":"rgb(255, 0, 0)"}}"##,
+    )
+    .await;
+    assert_eq!(document().document_element().unwrap().get_attribute("lang").as_deref(), Some("de"));
+    assert_eq!(document().get_element_by_id("number-label").unwrap().text_content().as_deref(), Some("Kartennummer"));
+    assert_eq!(input("expiry").placeholder(), "MM / JJ");
+    assert_eq!(input("cvc").placeholder(), "Prüfziffer");
+    let name_wrapper = input("name").parent_element().unwrap();
+    assert!(!name_wrapper.has_attribute("hidden"), "name field enabled");
+    assert!(input("postalCode").parent_element().unwrap().has_attribute("hidden"));
+
+    let style = input("number").style();
+    assert_eq!(style.get_property_value("color").unwrap(), "rgb(18, 52, 86)");
+    assert_eq!(style.get_property_value("font-size").unwrap(), "18px");
+    assert_eq!(style.get_property_value("background-image").unwrap(), "");
+    assert_eq!(style.get_property_value("font-family").unwrap(), "");
+    assert!(!input("number").get_attribute("style").unwrap_or_default().contains("url("));
+
+    let types = fx.recorder.types();
+    assert!(types.iter().any(|t| t == "ready"), "{types:?}");
+    // The invalid variant is layered on when the field is invalid.
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "378282246310006");
+    assert_eq!(number.style().get_property_value("color").unwrap(), "rgb(255, 0, 0)");
+}
+
+#[wasm_bindgen_test]
+async fn messages_from_the_wrong_channel_are_ignored_and_commands_work() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "4242");
+    post(r#"{"v":1,"channel":"another-channel-000000","type":"clear"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear"}"#.replace("789", "780").as_str()).await;
+    post(r#"{"v":2,"channel":"testchannel-0123456789","type":"clear"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","style":{"base":[1,2]}}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#.replace("xxxxxxxx", &"x".repeat(5000)).as_str()).await;
+    assert_eq!(number.value(), "4242", "ignored: wrong channel, version, shape, oversized");
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear"}"#).await;
+    assert_eq!(number.value(), "");
+    assert!(fx.state().empty);
+}
+
+#[wasm_bindgen_test]
+async fn enter_submits_and_messages_never_carry_card_data() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "4000056655665556");
+    number.blur().unwrap();
+    let cvc = input("cvc");
+    cvc.focus().unwrap();
+    type_text(&cvc, "987");
+    let init = KeyboardEventInit::new();
+    init.set_key("Enter");
+    init.set_cancelable(true);
+    let enter = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    cvc.dispatch_event(&enter).unwrap();
+    assert!(enter.default_prevented());
+    // Tokenize without an expiry: answered with a validation error, not a request.
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"tokenize","id":"t1"}"#).await;
+    tick().await;
+    let messages = fx.recorder.json();
+    assert!(fx.recorder.types().iter().any(|t| t == "submit"));
+    let failed = messages.iter().find(|m| m.contains("tokenizeFailed")).expect("tokenize answered");
+    assert!(failed.contains(r#""code":"incomplete_expiry""#), "{failed}");
+    assert!(failed.contains(r#""field":"expiry""#), "{failed}");
+    for m in &messages {
+        assert!(m.contains(&format!(r#""channel":"{}""#, channel())), "{m}");
+        for secret in ["4000056655665556", "4000 0566 5566 5556", "5566", "987"] {
+            assert!(!m.contains(secret), "message leaks card data: {m}");
+        }
+    }
+}
