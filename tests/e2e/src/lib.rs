@@ -610,6 +610,15 @@ impl Browser {
             .unwrap_or_default())
     }
 
+    /// Runs one Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute`
+    /// (for example `Network.clearBrowserCache` between cold-cache measurements).
+    ///
+    /// # Errors
+    /// When chromedriver refuses the command.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        Ok(self.client.issue_cmd(Cdp { cmd: cmd.to_owned(), params }).await?)
+    }
+
     /// Saves a PNG screenshot of the whole viewport to `artifacts/<name>.png`.
     ///
     /// # Errors
@@ -642,6 +651,23 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
+/// chromedriver's extension command for the DevTools Protocol.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(serde_json::json!({ "cmd": self.cmd, "params": self.params }).to_string()))
     }
 }
 

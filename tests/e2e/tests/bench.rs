@@ -7,7 +7,11 @@
 //!
 //! 1. `mount()` → ready: median over `E2E_BENCH_RUNS` (default 30) mounts of the card frame,
 //!    alternated in the same page with a bare cross-origin iframe holding one plain `<input>`
-//!    that posts "ready" from its script (static/demo/bench.html).
+//!    that posts "ready" from its script (static/demo/bench.html). Twice: warm (the frame's
+//!    content-hashed assets in the browser cache, as on a second checkout or after a first
+//!    mount) and cold (the browser cache cleared through the DevTools Protocol before every
+//!    mount of either kind, as on a first visit; the TLS connection to the vault may be reused,
+//!    as it is after the loader's own download).
 //! 2. Per-keystroke handling inside the frame: for each key, the time from a capture listener on
 //!    the frame's `window` to a bubble listener on it, summed over keydown, beforeinput, input
 //!    and keyup, i.e. the frame's own handlers for that key. Plus the latency from keydown in the
@@ -71,6 +75,24 @@ async fn browser_bench() -> anyhow::Result<()> {
         .await?;
     ensure!(mount.get("error").is_none(), "bench page failed: {mount}");
 
+    // 1b. The same, cold: the browser cache cleared before each mount.
+    let (mut cold_card, mut cold_hello, mut cold_plain) = (Vec::new(), Vec::new(), Vec::new());
+    let once = "var done = arguments[arguments.length - 1]; window.__bench.once(arguments[0]).then(done, function (e) { done({ error: String(e) }); });";
+    for _ in 0..runs {
+        for kind in ["card", "plain"] {
+            b.cdp("Network.clearBrowserCache", json!({})).await?;
+            let r = b.js_async(once, vec![json!(kind)]).await?;
+            ensure!(r.get("error").is_none(), "cold {kind} mount failed: {r}");
+            let ms = r["ms"].as_f64().context("no time")?;
+            if kind == "card" {
+                cold_card.push(ms);
+                cold_hello.push(r["helloMs"].as_f64().unwrap_or(f64::NAN));
+            } else {
+                cold_plain.push(ms);
+            }
+        }
+    }
+
     // 2. Keystrokes.
     b.open_demo(&format!("{}/", env.merchant_url)).await?;
     let rounds = 5;
@@ -114,6 +136,11 @@ async fn browser_bench() -> anyhow::Result<()> {
             "card": stats(mount["cardMs"].as_array().cloned().unwrap_or_default().iter().filter_map(Value::as_f64).collect()),
             "cardUntilFrameHello": stats(mount["helloMs"].as_array().cloned().unwrap_or_default().iter().filter_map(Value::as_f64).collect()),
             "plainIframe": stats(mount["plainMs"].as_array().cloned().unwrap_or_default().iter().filter_map(Value::as_f64).collect()),
+        },
+        "mountCold": {
+            "card": stats(cold_card),
+            "cardUntilFrameHello": stats(cold_hello),
+            "plainIframe": stats(cold_plain),
         },
         "keystroke": {
             "handlingInFrameMs": stats(handling),

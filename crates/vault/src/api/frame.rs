@@ -66,10 +66,31 @@ pub async fn loader(State(state): State<AppState>) -> Result<Response, ApiError>
         .into_response())
 }
 
+/// Whether a file name carries Trunk's content hash (`frame-1a2b3c4d5e6f7a8b_bg.wasm`,
+/// `boot-1a2b3c4d5e6f7a8b.js`): then its bytes can never change under that name.
+pub fn content_hashed(name: &str) -> bool {
+    let stem = name.split_once('.').map_or(name, |(stem, _)| stem);
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-').is_some_and(|(base, hash)| {
+        !base.is_empty()
+            && (8..=64).contains(&hash.len())
+            && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Cache policy of content-hashed frame assets. They hold no card, merchant or key data, and a
+/// new build gets new names (the frame page, which names them, stays `no-store`), so browsers
+/// may keep them (and Chromium its compiled WASM) for a year: a repeat mount skips the download.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 /// `GET /v1/frame/{file}`.
 pub async fn file(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let bytes = read_frame_file(&state, &name).await?;
-    Ok(([(header::CONTENT_TYPE, content_type(&name))], bytes).into_response())
+    let mut response = ([(header::CONTENT_TYPE, content_type(&name))], bytes).into_response();
+    if content_hashed(&name) {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    }
+    Ok(response)
 }
 
 /// Inline `<script>` and `<style>` bodies of an HTML document (elements with a `src`
@@ -180,6 +201,27 @@ mod tests {
         assert!(safe_file_name("frame-abc_bg.wasm"));
         for bad in ["", "../x", ".env", "a/b", "a\\b", "%2e%2e"] {
             assert!(!safe_file_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_hashed_names() {
+        for hashed in
+            ["frame-99a6d0c7d1f2e3b4_bg.wasm", "frame-99a6d0c7d1f2e3b4.js", "boot-0123abcd.js", "frame-deadbeef00.css"]
+        {
+            assert!(content_hashed(hashed), "{hashed}");
+        }
+        for plain in [
+            "index.html",
+            "loader.js",
+            "frame.js",
+            "frame_bg.wasm",
+            "-deadbeef.js",
+            "frame-DEADBEEF.js",
+            "frame-abc.js",
+            "frame-xyz12345.js",
+        ] {
+            assert!(!content_hashed(plain), "{plain}");
         }
     }
 }

@@ -116,13 +116,15 @@ pub fn url_has_card_number(path_and_query: &str) -> bool {
     false
 }
 
-/// Adds the headers every response carries. API responses get `default-src 'none'` and
+/// Adds the headers every response carries (`Cache-Control: no-store` unless the handler set a
+/// cache policy, which only content-hashed frame assets do). API responses get `default-src 'none'` and
 /// `X-Frame-Options: DENY`; a handler that set its own CSP (the frame page) keeps it.
 pub fn security_headers(headers: &mut HeaderMap) {
     headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // `no-store` unless a handler chose otherwise: only the frame's content-hashed assets do.
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CSP));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

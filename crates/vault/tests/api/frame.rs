@@ -78,3 +78,19 @@ async fn frame_files_have_content_types_and_no_traversal() {
         assert!(!r.text().await.unwrap().contains("top secret"));
     }
 }
+
+#[tokio::test]
+async fn only_content_hashed_frame_files_may_be_cached() {
+    let app = spawn_app().await;
+    std::fs::write(app.dir.path().join("frame").join("frame-0123456789abcdef_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let r = app.client.get(app.url("/v1/frame/frame-0123456789abcdef_bg.wasm")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    for path in ["/v1/frame/frame_bg.wasm", "/v1/loader.js", "/v1/frame/missing-0123456789abcdef.js"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+    let r = app.client.get(app.url(&format!("/v1/frame?key={}", app.pk))).send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+}
