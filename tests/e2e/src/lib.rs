@@ -373,7 +373,7 @@ impl Env {
     pub async fn browser(&self) -> anyhow::Result<Browser> {
         let profile = self._profiles.path().join(format!("p{}", free_port()?));
         std::fs::create_dir_all(&profile)?;
-        let args = vec![
+        let mut args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -382,15 +382,19 @@ impl Env {
             "--disable-background-networking".to_owned(),
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
-            "--ignore-certificate-errors".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
             "--window-size=800,1000".to_owned(),
             "--lang=en-US".to_owned(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        // Trust exactly the vault's development certificate (by its public key), instead of
+        // ignoring certificate errors: with an error, Chromium would refuse to cache anything
+        // from the vault, unlike a merchant's customers' browsers facing a real certificate.
+        if let Some(cert) = &self.vault_cert {
+            args.push(format!("--ignore-certificate-errors-spki-list={}", spki_sha256(cert)?));
+        }
         let caps = json!({
             "browserName": "chrome",
-            "acceptInsecureCerts": true,
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
             "goog:loggingPrefs": { "browser": "ALL" },
         });
@@ -652,6 +656,49 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
     }
+}
+
+/// Base64 of the SHA-256 of a PEM certificate's `SubjectPublicKeyInfo`, the form Chromium's
+/// `--ignore-certificate-errors-spki-list` takes.
+///
+/// # Errors
+/// When the file is not a PEM certificate whose DER this minimal reader can walk.
+pub fn spki_sha256(cert_pem: &Path) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+
+    /// One DER element at the start of `der`: (tag, whole element, contents).
+    fn tlv(der: &[u8]) -> anyhow::Result<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = der.split_first().context("DER: empty")?;
+        let (&first, rest) = rest.split_first().context("DER: no length")?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            ensure!((1..=4).contains(&n) && rest.len() >= n, "DER: bad length");
+            let (bytes, rest) = rest.split_at(n);
+            (bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
+        };
+        ensure!(rest.len() >= len, "DER: truncated");
+        let header = der.len() - rest.len();
+        Ok((tag, der.get(..header + len).context("DER")?, rest.get(..len).context("DER")?))
+    }
+    let cert = CertificateDer::from_pem_file(cert_pem).map_err(|e| anyhow!("{}: {e}", cert_pem.display()))?;
+    let (_, _, certificate) = tlv(&cert)?;
+    let (_, _, mut tbs) = tlv(certificate)?;
+    // TBSCertificate: [0] version (optional), serial, signature, issuer, validity, subject, SPKI.
+    if tbs.first() == Some(&0xa0) {
+        let (_, version, _) = tlv(tbs)?;
+        tbs = tbs.get(version.len()..).context("DER")?;
+    }
+    for _ in 0..5 {
+        let (_, skipped, _) = tlv(tbs)?;
+        tbs = tbs.get(skipped.len()..).context("DER")?;
+    }
+    let (tag, spki, _) = tlv(tbs)?;
+    ensure!(tag == 0x30, "DER: no SubjectPublicKeyInfo");
+    Ok(base64::engine::general_purpose::STANDARD.encode(ring::digest::digest(&ring::digest::SHA256, spki)))
 }
 
 /// chromedriver's extension command for the DevTools Protocol.
