@@ -359,15 +359,7 @@ pub async fn rotate_key(
     now: UnixSeconds,
 ) -> Result<(NewKey, crate::keys::ApiKeyRecord), BootstrapError> {
     let mut old = find_key(store, id).await?;
-    let spec = KeySpec {
-        merchant_id: old.merchant_id.clone(),
-        kind: old.kind,
-        mode: old.mode,
-        role: old.role,
-        label: old.label.clone(),
-        allowed_origins: old.allowed_origins.clone(),
-        ip_allowlist: old.ip_allowlist.clone(),
-    };
+    let spec = KeySpec::replacing(&old);
     let new = create_key(store, master, spec, now).await?;
     old.expires_at = Some(now + overlap.max(0));
     let e = cli_event(

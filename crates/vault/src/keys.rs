@@ -306,6 +306,22 @@ pub struct KeySpec {
     pub ip_allowlist: Vec<IpNet>,
 }
 
+impl KeySpec {
+    /// The spec of a replacement for `old` (rotation): same merchant, kind, mode, role, label,
+    /// origins and IP allowlist.
+    pub fn replacing(old: &ApiKeyRecord) -> Self {
+        Self {
+            merchant_id: old.merchant_id.clone(),
+            kind: old.kind,
+            mode: old.mode,
+            role: old.role,
+            label: old.label.clone(),
+            allowed_origins: old.allowed_origins.clone(),
+            ip_allowlist: old.ip_allowlist.clone(),
+        }
+    }
+}
+
 /// Generates a key. `hash` is the keyed hash function (from the master key).
 pub fn generate(spec: KeySpec, now: UnixSeconds, hash: impl Fn(&str) -> [u8; 32]) -> Result<NewKey, KeyError> {
     if (spec.kind == KeyKind::Secret) != spec.role.is_some() {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{authorization, json_response, read_body, require_json};
+use super::{json_response, principal, read_body, require_json};
 use crate::keys::{self, ApiKeyRecord, KeyKind, KeySpec, Permission, Role};
 use crate::state::{AppState, Principal, RequestCtx};
 use crate::store::AuditFilter;
@@ -46,17 +46,6 @@ pub fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
     })
 }
 
-fn admin(
-    state: &AppState,
-    ctx: &RequestCtx,
-    headers: &HeaderMap,
-    permission: Permission,
-) -> Result<Principal, ApiError> {
-    let p = state.authenticate(authorization(headers), ctx)?;
-    state.authorize(&p, permission)?;
-    Ok(p)
-}
-
 async fn json_body<T: for<'de> Deserialize<'de>>(
     state: &AppState,
     headers: &HeaderMap,
@@ -89,7 +78,7 @@ pub async fn list_keys(
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let p = admin(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
     let keys = state.store.list_api_keys().await?;
     let data: Vec<_> =
         keys.iter().filter(|k| k.merchant_id == p.key.merchant_id && k.mode == p.key.mode).map(key_json).collect();
@@ -114,7 +103,7 @@ pub async fn create_key(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = admin(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
     let req: CreateKey = json_body(&state, &headers, body).await?;
     let kind = KeyKind::parse(&req.kind)
         .ok_or_else(|| ApiError::invalid("parameter_invalid", "kind must be publishable or secret.").param("kind"))?;
@@ -172,7 +161,7 @@ pub async fn update_key(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = admin(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
     let req: UpdateKey = json_body(&state, &headers, body).await?;
     let mut key = target_key(&state, &p, &id).await?;
     let (origins, ips) = parse_lists(req.allowed_origins, req.ip_allowlist)?;
@@ -204,7 +193,7 @@ pub async fn revoke_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = admin(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
     let mut key = target_key(&state, &p, &id).await?;
     if key.revoked_at.is_none() {
         key.revoked_at = Some(state.now());
@@ -232,7 +221,7 @@ pub async fn rotate_key(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = admin(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
     let bytes = read_body(&state, &headers, body).await?;
     let req: RotateKey = if bytes.is_empty() {
         RotateKey::default()
@@ -265,15 +254,7 @@ async fn rotate(
     if !old.is_active(state.now()) {
         return Err(ApiError::invalid("key_inactive", "Only an active key can be rotated."));
     }
-    let spec = KeySpec {
-        merchant_id: old.merchant_id.clone(),
-        kind: old.kind,
-        mode: old.mode,
-        role: old.role,
-        label: old.label.clone(),
-        allowed_origins: old.allowed_origins.clone(),
-        ip_allowlist: old.ip_allowlist.clone(),
-    };
+    let spec = KeySpec::replacing(&old);
     let master = state.master.clone();
     let now = state.now();
     let new = keys::generate(spec, now, |k| master.hash_api_key(k)).map_err(|_| ApiError::internal())?;
@@ -305,7 +286,7 @@ pub async fn list_audit(
     headers: HeaderMap,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = admin(&state, &ctx, &headers, Permission::ReadAudit)?;
+    let p = principal(&state, &ctx, &headers, Permission::ReadAudit)?;
     let Query(q) = query.map_err(|_| ApiError::invalid("parameter_invalid", "Invalid query parameters."))?;
     let filter = AuditFilter {
         merchant_id: Some(p.key.merchant_id.clone()),

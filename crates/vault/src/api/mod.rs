@@ -18,8 +18,9 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::crypto::random_base62;
+use crate::keys::Permission;
 use crate::ratelimit::Decision;
-use crate::state::{AppState, RequestCtx};
+use crate::state::{AppState, Principal, RequestCtx};
 use error::ApiError;
 
 /// The TCP peer of a connection, inserted by the server for every request.
@@ -228,6 +229,18 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 /// The `Authorization` header as text.
 pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// Authenticates the request's key and checks that its role grants `permission`.
+fn principal(
+    state: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    permission: Permission,
+) -> Result<Principal, ApiError> {
+    let p = state.authenticate(authorization(headers), ctx)?;
+    state.authorize(&p, permission)?;
+    Ok(p)
 }
 
 #[cfg(test)]

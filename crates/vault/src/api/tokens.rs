@@ -11,7 +11,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::{authorization, json_response, read_body, require_json};
+use super::{authorization, json_response, principal, read_body, require_json};
 use crate::clock::year_month;
 use crate::crypto::{Binding, random_base62};
 use crate::keys::{KeyKind, Permission};
@@ -349,17 +349,6 @@ fn invalid_param(param: &'static str) -> ApiError {
     ApiError::invalid("parameter_invalid", "A parameter has an invalid value.").param(param)
 }
 
-fn secret_principal(
-    state: &AppState,
-    ctx: &RequestCtx,
-    headers: &HeaderMap,
-    permission: Permission,
-) -> Result<Principal, ApiError> {
-    let p = state.authenticate(authorization(headers), ctx)?;
-    state.authorize(&p, permission)?;
-    Ok(p)
-}
-
 fn audit_token(state: &AppState, ctx: &RequestCtx, p: &Principal, event: &str, id: &str, found: bool) {
     let mut e = state.event(event, if found { "success" } else { "failure" }, ctx, Some(&p.key));
     e.detail = json!({ "token": if valid_token_id(id) { id } else { "(malformed)" }, "found": found });
@@ -373,7 +362,7 @@ pub async fn retrieve(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = secret_principal(&state, &ctx, &headers, Permission::ReadToken)?;
+    let p = principal(&state, &ctx, &headers, Permission::ReadToken)?;
     let token = if valid_token_id(&id) {
         state.store.get_token(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
     } else {
@@ -391,7 +380,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = secret_principal(&state, &ctx, &headers, Permission::DeleteToken)?;
+    let p = principal(&state, &ctx, &headers, Permission::DeleteToken)?;
     let deleted =
         valid_token_id(&id) && state.store.delete_token(&id, &p.key.merchant_id, p.key.mode, state.now()).await?;
     audit_token(&state, &ctx, &p, "token.deleted", &id, deleted);
@@ -428,7 +417,7 @@ pub async fn detokenize(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = secret_principal(&state, &ctx, &headers, Permission::Detokenize)?;
+    let p = principal(&state, &ctx, &headers, Permission::Detokenize)?;
     let token = if valid_token_id(&id) {
         state.store.take_for_detokenize(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
     } else {
