@@ -67,6 +67,8 @@ pub(crate) struct FieldEls {
     label: Element,
     /// Bit set of the style variants last applied (to skip unchanged renders).
     applied: u8,
+    /// ARIA state last written: bit 0 `aria-invalid`, bit 1 `aria-describedby="error"`.
+    aria: u8,
 }
 
 /// The frame's state and elements.
@@ -205,7 +207,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         let label = document
             .query_selector(&["label[for=", field.id(), "]"].concat())?
             .ok_or(FrameError::MissingElement("label"))?;
-        els.push(FieldEls { input, wrapper, label, applied: u8::MAX });
+        els.push(FieldEls { input, wrapper, label, applied: u8::MAX, aria: u8::MAX });
     }
     let locale = Locale::negotiate(params.locale.as_deref(), browser_languages(&window).iter().map(String::as_str));
     let frame = Frame {
@@ -646,18 +648,26 @@ impl Frame {
         }
         let state = self.model.state(text);
         let error_field = state.error.as_ref().and_then(|e| e.field);
-        self.error.set_text_content(state.error.as_ref().map(|e| e.message.as_str()));
+        // Only changes touch the DOM: the error element is a live region, and rewriting the same
+        // text on every keystroke would make screen readers announce it again each time.
+        if self.last_state.as_ref().map(|s| &s.error) != Some(&state.error) {
+            self.error.set_text_content(state.error.as_ref().map(|e| e.message.as_str()));
+        }
         for field in Field::ALL {
             let invalid = self.model.visible_error(field).is_some();
             let variants = self.variants(field, invalid);
             let Some(el) = self.els.get_mut(field.index()) else {
                 continue;
             };
-            let _ = el.input.set_attribute("aria-invalid", if invalid { "true" } else { "false" });
-            if error_field == Some(field) {
-                let _ = el.input.set_attribute("aria-describedby", "error");
-            } else {
-                let _ = el.input.remove_attribute("aria-describedby");
+            let aria = u8::from(invalid) | (u8::from(error_field == Some(field)) << 1);
+            if aria != el.aria {
+                el.aria = aria;
+                let _ = el.input.set_attribute("aria-invalid", if invalid { "true" } else { "false" });
+                if error_field == Some(field) {
+                    let _ = el.input.set_attribute("aria-describedby", "error");
+                } else {
+                    let _ = el.input.remove_attribute("aria-describedby");
+                }
             }
             if variants != el.applied {
                 el.applied = variants;

@@ -210,7 +210,9 @@ async fn formats_as_you_type_detects_brand_and_advances() {
     fx.init("").await;
     let number = input("number");
     number.focus().unwrap();
-    type_text(&number, "4242424242424242");
+    type_text(&number, "42424");
+    assert_eq!((number.value().as_str(), caret(&number)), ("4242 4", 6), "caret at the end while typing at the end");
+    type_text(&number, "24242424242");
     // Complete: focus moved on to the expiry, and the number is masked while unfocused.
     assert_eq!(number.value(), "4242 **** **** 4242");
     let icon = document().get_element_by_id("brand-icon").unwrap();
@@ -318,6 +320,17 @@ async fn invalid_number_sets_aria_and_announced_error() {
     assert_eq!(error.text_content().as_deref(), Some("Your card number is invalid."));
     let state = fx.state();
     assert_eq!(state.error.map(|e| e.code), Some("invalid_number".to_owned()));
+
+    // A change elsewhere that leaves the error as it is does not rewrite the live region (a
+    // screen reader would announce the same error again).
+    let text_node = error.first_child().unwrap();
+    let expiry = input("expiry");
+    expiry.focus().unwrap();
+    type_text(&expiry, "1");
+    assert_eq!(expiry.value(), "1");
+    assert_eq!(fx.state().error.map(|e| e.code), Some("invalid_number".to_owned()));
+    assert!(error.first_child().unwrap().is_same_node(Some(&text_node)), "the error text was rewritten");
+    number.focus().unwrap();
 
     // Fixing it clears the error.
     number.set_selection_range(17, 17).unwrap();
