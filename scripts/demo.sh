@@ -79,26 +79,26 @@ trap 'exit 143' TERM
 
 logs="$DATA_DIR/logs"
 mkdir -p "$logs"
+# wait_listening PID NAME WHAT: until $logs/NAME.out says "listening on" (10 s), or PID died.
+wait_listening() {
+  for _ in $(seq 1 100); do
+    grep -q "listening on" "$logs/$2.out" 2>/dev/null && return 0
+    kill -0 "$1" 2>/dev/null || { cat "$logs/$2.log" >&2; die "$3 did not start"; }
+    sleep 0.1
+  done
+  die "$3 did not say it was listening (see $logs/$2.log)"
+}
 "$vault_bin" serve --data-dir "$DATA_DIR" --listen "127.0.0.1:$VAULT_PORT" --frame-dir "$root/dist" \
   --public-origin "$VAULT_URL" --public-origin "https://127.0.0.1:$VAULT_PORT" --log-format text \
   >"$logs/vault.out" 2>"$logs/vault.log" &
 pids+=("$!")
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$logs/vault.out" 2>/dev/null && break
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/vault.log" >&2; die "the vault did not start"; }
-  sleep 0.1
-done
-grep -q "listening on" "$logs/vault.out" || die "the vault did not say it was listening (see $logs/vault.log)"
+wait_listening "${pids[0]}" vault "the vault"
 
 DEMO_SECRET_KEY="$SK" "$merchant_bin" --listen "127.0.0.1:$MERCHANT_PORT" --vault-url "$VAULT_URL" \
   --publishable-key "$PK" --vault-ca-cert "$DATA_DIR/tls/cert.pem" --static-dir "$root/static/demo" \
   >"$logs/merchant.out" 2>"$logs/merchant.log" &
 pids+=("$!")
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$logs/merchant.out" 2>/dev/null && break
-  kill -0 "${pids[1]}" 2>/dev/null || { cat "$logs/merchant.log" >&2; die "the demo merchant did not start"; }
-  sleep 0.1
-done
+wait_listening "${pids[1]}" merchant "the demo merchant"
 
 cat <<EOF
 
