@@ -31,6 +31,7 @@ mod expiry;
 mod format;
 mod number;
 mod state;
+mod test_cards;
 
 pub use crate::brand::{Brand, BrandSet, Detected, LuhnPolicy, MAX_PAN_LENGTH, MIN_PAN_LENGTH, SecurityCode, detect};
 pub use crate::card::{Card, CardError, CardField};
@@ -39,3 +40,4 @@ pub use crate::expiry::{Expiry, ExpiryError, MAX_YEARS_AHEAD, YearMonth, validat
 pub use crate::format::{Edit, FieldKind, Formatted, edit, reformat};
 pub use crate::number::{NumberCheck, Pan, PanError, digits, mask, validate_number};
 pub use crate::state::{FieldState, Reason};
+pub use crate::test_cards::{TEST_CARDS, is_test_card};

@@ -106,6 +106,10 @@ impl Pan {
     pub fn parse(input: &str) -> Result<Pan, PanError> {
         let mut digits = Zeroizing::new(String::with_capacity(MAX_PAN_LENGTH));
         for (position, c) in input.chars().enumerate() {
+            // Separators group digits: they may not come first (`-4242…` is not a number).
+            if position == 0 && is_separator(c) {
+                return Err(PanError::InvalidCharacter { position });
+            }
             if c.is_ascii_digit() {
                 if digits.len() == MAX_PAN_LENGTH {
                     return Err(PanError::TooLong);
@@ -326,6 +330,8 @@ mod tests {
         let table: &[(&str, PanError)] = &[
             ("4111 1111 1111 111a", PanError::InvalidCharacter { position: 18 }),
             ("4111.1111.1111.1111", PanError::InvalidCharacter { position: 4 }),
+            ("-4242424242424242", PanError::InvalidCharacter { position: 0 }),
+            (" 4242424242424242", PanError::InvalidCharacter { position: 0 }),
             ("41111111111", PanError::TooShort),
             ("41111111111111111111", PanError::TooLong),
             ("7111111111111111", PanError::UnsupportedBrand),

@@ -45,6 +45,14 @@ pub enum BootstrapError {
     Key(keys::KeyError),
     /// Unknown merchant.
     UnknownMerchant(String),
+    /// Live keys exist (or are being created) while the master key is the development file.
+    DevMasterKeyWithLiveData,
+    /// Only an active key can be rotated.
+    KeyInactive(String),
+    /// A rotation overlap outside 0–604800 seconds.
+    BadOverlap(i64),
+    /// A merchant name that looks like a card number, is empty or too long.
+    BadMerchantName,
 }
 
 impl fmt::Display for BootstrapError {
@@ -61,6 +69,17 @@ impl fmt::Display for BootstrapError {
             Self::NotInitialized(p) => write!(f, "{} is not an initialised vault (run `vault init`)", p.display()),
             Self::Key(e) => write!(f, "{e}"),
             Self::UnknownMerchant(m) => write!(f, "unknown merchant {m:?}"),
+            Self::DevMasterKeyWithLiveData => write!(
+                f,
+                "live keys need a production master key: the development key file {DEV_MASTER_KEY_FILE} in the data \
+                 directory sits next to the data it protects. Set {MASTER_KEY_ENV} or --master-key-file, and move \
+                 existing data to it with `vault master-key rotate --new-master-key-file FILE`"
+            ),
+            Self::KeyInactive(id) => write!(f, "key {id} is revoked or expired; only an active key can be rotated"),
+            Self::BadOverlap(s) => write!(f, "overlap of {s} s is outside 0–{MAX_OVERLAP_SECS} s"),
+            Self::BadMerchantName => {
+                f.write_str("merchant names are 1–100 characters, without control characters or card numbers")
+            }
         }
     }
 }
@@ -93,6 +112,9 @@ pub enum MasterKeySource {
     /// The development file inside the data directory.
     DevFile(PathBuf),
 }
+
+/// Longest rotation overlap accepted (7 days), on the API and the CLI.
+pub const MAX_OVERLAP_SECS: i64 = 7 * 24 * 3600;
 
 /// Path of the database in a data directory.
 pub fn db_path(data_dir: &Path) -> PathBuf {
@@ -135,18 +157,134 @@ pub fn generate_dev_master_key(data_dir: &Path) -> Result<(MasterKey, PathBuf), 
     Ok((MasterKey::from_key(&key)?, path))
 }
 
-/// Opens an initialised data directory and checks the master key.
-pub async fn open_store(data_dir: &Path, master: &MasterKey) -> Result<Arc<SqliteStore>, BootstrapError> {
+/// Opens an initialised data directory, checks the master key and loads the hashing keys kept
+/// across master-key rotations.
+pub async fn open_store(data_dir: &Path, master: &mut MasterKey) -> Result<Arc<SqliteStore>, BootstrapError> {
     let path = db_path(data_dir);
     if !path.exists() {
         return Err(BootstrapError::NotInitialized(data_dir.to_owned()));
     }
     let store = Arc::new(SqliteStore::open(&path)?);
     match store.get_meta("master_check").await? {
-        None => Err(BootstrapError::NotInitialized(data_dir.to_owned())),
-        Some(check) if check == master.check_value() => Ok(store),
-        Some(_) => Err(BootstrapError::WrongMasterKey),
+        None => return Err(BootstrapError::NotInitialized(data_dir.to_owned())),
+        Some(check) if check == master.check_value() => {}
+        Some(_) => return Err(BootstrapError::WrongMasterKey),
     }
+    adopt_hashing_keys(store.as_ref(), master).await?;
+    Ok(store)
+}
+
+/// Loads the hashing keys stored by the last master-key rotation, if there was one.
+pub async fn adopt_hashing_keys(store: &dyn Store, master: &mut MasterKey) -> Result<(), BootstrapError> {
+    use base64::Engine as _;
+    if let Some(text) = store.get_meta(HASHING_KEYS_META).await? {
+        let wrapped = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| BootstrapError::Store(StoreError::Corrupt("hashing_keys")))?;
+        master.adopt_hashing_keys(&wrapped)?;
+    }
+    Ok(())
+}
+
+/// Metadata key of the wrapped hashing keys.
+pub const HASHING_KEYS_META: &str = "hashing_keys";
+
+/// Refuses a development master key (the file inside the data directory) when the vault holds
+/// live keys: `serve` and live key creation call this.
+pub async fn refuse_dev_master_key_for_live(
+    store: &dyn Store,
+    source: &MasterKeySource,
+    now: UnixSeconds,
+) -> Result<(), BootstrapError> {
+    if !matches!(source, MasterKeySource::DevFile(_)) {
+        return Ok(());
+    }
+    let live = store.list_api_keys().await?.into_iter().any(|k| k.mode == Mode::Live && k.is_active(now));
+    if live { Err(BootstrapError::DevMasterKeyWithLiveData) } else { Ok(()) }
+}
+
+/// Master-key (KEK) rotation: re-wraps every data and fingerprint key under `new`, stores the
+/// hashing keys wrapped under `new` and the new check value, all in one transaction, and
+/// audits it. Afterwards only `new` opens the data directory. Card ciphertexts are untouched
+/// (their data keys do not change). Returns how many keys were re-wrapped.
+pub async fn rotate_master_key(
+    store: &dyn Store,
+    old: &MasterKey,
+    new: &mut MasterKey,
+    now: UnixSeconds,
+) -> Result<usize, BootstrapError> {
+    use base64::Engine as _;
+    if old.check_value() == new.check_value() {
+        return Err(BootstrapError::Crypto(CryptoError::BadMasterKey("the new master key equals the current one")));
+    }
+    let mut rewrapped = Vec::new();
+    for mut w in store.list_wrapped_keys().await? {
+        let ctx = wrap_context(w.purpose.as_str(), &w.merchant_id, w.mode.as_str(), w.version);
+        let key = old.unwrap_key(&w.wrapped, &ctx)?;
+        w.wrapped = new.wrap(&key, &ctx)?;
+        rewrapped.push(w);
+    }
+    let hashing = base64::engine::general_purpose::STANDARD.encode(old.wrap_hashing_keys_for(new)?);
+    let n = rewrapped.len();
+    store
+        .rewrap_keys(
+            rewrapped,
+            vec![("master_check".to_owned(), new.check_value()), (HASHING_KEYS_META.to_owned(), hashing.clone())],
+        )
+        .await?;
+    let wrapped = base64::engine::general_purpose::STANDARD.decode(hashing).map_err(|_| CryptoError::Decrypt)?;
+    new.adopt_hashing_keys(&wrapped)?;
+    store
+        .append_audit(vec![cli_event(
+            "master_key.rotated",
+            now,
+            None,
+            None,
+            serde_json::json!({ "keys_rewrapped": n }),
+        )])
+        .await?;
+    Ok(n)
+}
+
+/// How long a superseded data-key version is kept after its successor was created, so that
+/// every running server has picked the successor up (they reload keys every 2 s) before the
+/// old version can be retired.
+pub const RETIRE_GRACE_SECS: i64 = 300;
+
+/// Retires (deletes) every data-key version that is not current, whose successor is older
+/// than [`RETIRE_GRACE_SECS`], and that no token uses any more (checked in the store's
+/// transaction). Returns `(merchant, mode, version)` of each retired key; audited.
+pub async fn retire_data_keys(store: &dyn Store, now: UnixSeconds) -> Result<Vec<(String, Mode, u32)>, BootstrapError> {
+    let wrapped = store.list_wrapped_keys().await?;
+    let data: Vec<_> = wrapped.iter().filter(|w| w.purpose == KeyPurpose::Data).collect();
+    let mut retired = Vec::new();
+    for w in &data {
+        let successor_settled = data.iter().any(|n| {
+            n.merchant_id == w.merchant_id
+                && n.mode == w.mode
+                && n.version > w.version
+                && n.created + RETIRE_GRACE_SECS <= now
+        });
+        if successor_settled && store.retire_data_key(&w.merchant_id, w.mode, w.version).await? {
+            retired.push((w.merchant_id.clone(), w.mode, w.version));
+        }
+    }
+    if !retired.is_empty() {
+        let list: Vec<_> = retired
+            .iter()
+            .map(|(m, mode, v)| serde_json::json!({ "merchant_id": m, "mode": mode, "version": v }))
+            .collect();
+        store
+            .append_audit(vec![cli_event(
+                "encryption_key.retired",
+                now,
+                None,
+                None,
+                serde_json::json!({ "keys": list }),
+            )])
+            .await?;
+    }
+    Ok(retired)
 }
 
 /// Creates a merchant with data and fingerprint keys for both modes.
@@ -156,6 +294,14 @@ pub async fn create_merchant(
     name: &str,
     now: UnixSeconds,
 ) -> Result<MerchantRecord, BootstrapError> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > 100
+        || name.chars().any(char::is_control)
+        || crate::text::looks_like_card_number(name)
+    {
+        return Err(BootstrapError::BadMerchantName);
+    }
     let merchant = MerchantRecord { id: format!("mer_{}", random_base62(16)?), name: name.to_owned(), created: now };
     store.create_merchant(merchant.clone()).await?;
     for mode in Mode::ALL {
@@ -358,10 +504,18 @@ pub async fn rotate_key(
     overlap: i64,
     now: UnixSeconds,
 ) -> Result<(NewKey, crate::keys::ApiKeyRecord), BootstrapError> {
+    if !(0..=MAX_OVERLAP_SECS).contains(&overlap) {
+        return Err(BootstrapError::BadOverlap(overlap));
+    }
     let mut old = find_key(store, id).await?;
+    if !old.is_active(now) {
+        return Err(BootstrapError::KeyInactive(old.id));
+    }
     let spec = KeySpec::replacing(&old);
     let new = create_key(store, master, spec, now).await?;
-    old.expires_at = Some(now + overlap.max(0));
+    // Never later than the key's own expiry: rotation must not extend an expiring key.
+    let until = now + overlap;
+    old.expires_at = Some(old.expires_at.map_or(until, |t| t.min(until)));
     let e = cli_event(
         "key.rotated",
         now,

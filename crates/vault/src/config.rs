@@ -5,6 +5,17 @@ use std::time::Duration;
 
 use crate::ratelimit::Rate;
 
+/// The CVC purge runs at least this often (PCI DSS 3.3.1: with the 59-minute CVC lifetime, no
+/// CVC outlives one hour).
+pub const MAX_CVC_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Config {
+    /// The CVC purge interval actually used: the configured one, at most 60 s.
+    pub fn effective_cvc_purge_interval(&self) -> Duration {
+        self.cvc_purge_interval.min(MAX_CVC_PURGE_INTERVAL).max(Duration::from_millis(10))
+    }
+}
+
 /// Settings of a running vault.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,8 +38,17 @@ pub struct Config {
     pub rate_per_key: Rate,
     /// Per-client-IP limit.
     pub rate_per_ip: Rate,
-    /// How often the sweeper deletes expired tokens, CVCs and idempotency records.
+    /// How often the sweeper deletes expired tokens and idempotency records and re-encrypts
+    /// rows under old data-key versions.
     pub sweep_interval: Duration,
+    /// How often CVCs past their purge time are destroyed. Runs on its own task, never behind
+    /// the sweeper or re-encryption, and is capped at [`MAX_CVC_PURGE_INTERVAL`] whatever is
+    /// configured.
+    pub cvc_purge_interval: Duration,
+    /// Most rate-limit buckets (per limiter) and authentication-failure counters kept in memory.
+    pub limiter_capacity: usize,
+    /// Longest single request header value accepted (longer: 431).
+    pub max_header_bytes: usize,
     /// How often key caches are reloaded from storage (changes made by the CLI).
     pub refresh_interval: Duration,
     /// Authentication failures from one IP within a minute that raise a suspicious-activity event.
@@ -52,6 +72,9 @@ impl Default for Config {
             rate_per_key: Rate { per_second: 100.0, burst: 200.0 },
             rate_per_ip: Rate { per_second: 50.0, burst: 100.0 },
             sweep_interval: Duration::from_secs(60),
+            cvc_purge_interval: MAX_CVC_PURGE_INTERVAL,
+            limiter_capacity: 100_000,
+            max_header_bytes: 8 * 1024,
             refresh_interval: Duration::from_secs(2),
             suspicious_auth_failures: 5,
             frame_dir: None,

@@ -103,12 +103,35 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The master key and the keys derived from it.
+///
+/// The KEK and the check value always come from the master key. The **hashing keys** (API-key
+/// hashes, idempotency hashes, audit references) are derived from it too on a fresh vault, but
+/// they must survive a master-key rotation (every stored API-key hash depends on them), so a
+/// rotation stores them wrapped under the new KEK (`meta.hashing_keys`) and
+/// [`MasterKey::adopt_hashing_keys`] loads them from there.
 pub struct MasterKey {
     kek: LessSafeKey,
-    api_key_hash: hmac::Key,
-    idempotency_hash: hmac::Key,
+    hashing: HashingKeys,
     check: [u8; 32],
 }
+
+/// The keyed-hash keys: raw (for re-wrapping on rotation) and ready to use.
+struct HashingKeys {
+    raw: Zeroizing<[u8; 96]>,
+    api_key_hash: hmac::Key,
+    idempotency_hash: hmac::Key,
+    audit_ref: hmac::Key,
+}
+
+impl HashingKeys {
+    fn from_raw(raw: Zeroizing<[u8; 96]>) -> Self {
+        let part = |i: usize| hmac::Key::new(hmac::HMAC_SHA256, raw.get(i * 32..(i + 1) * 32).unwrap_or_default());
+        Self { api_key_hash: part(0), idempotency_hash: part(1), audit_ref: part(2), raw }
+    }
+}
+
+/// Associated data of the wrapped hashing keys.
+const HASHING_KEYS_CONTEXT: &str = "vault:hashing-keys:v1";
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -136,16 +159,32 @@ impl MasterKey {
     pub fn from_key(key: &Key256) -> Result<Self, CryptoError> {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"vault master key v1").extract(key.expose());
         let kek = derive(&prk, b"kek")?;
-        let api = derive(&prk, b"api-key-hash")?;
-        let idem = derive(&prk, b"idempotency-body-hash")?;
         let check = derive(&prk, b"check")?;
+        let mut raw = Zeroizing::new([0u8; 96]);
+        for (i, label) in [&b"api-key-hash"[..], b"idempotency-body-hash", b"audit-reference"].iter().enumerate() {
+            let k = derive(&prk, label)?;
+            if let Some(slot) = raw.get_mut(i * 32..(i + 1) * 32) {
+                slot.copy_from_slice(&*k);
+            }
+        }
         let kek = UnboundKey::new(&AES_256_GCM, &*kek).map_err(|_| CryptoError::Encrypt)?;
-        Ok(Self {
-            kek: LessSafeKey::new(kek),
-            api_key_hash: hmac::Key::new(hmac::HMAC_SHA256, &*api),
-            idempotency_hash: hmac::Key::new(hmac::HMAC_SHA256, &*idem),
-            check: *check,
-        })
+        Ok(Self { kek: LessSafeKey::new(kek), hashing: HashingKeys::from_raw(raw), check: *check })
+    }
+
+    /// The hashing keys wrapped under `new`'s KEK (master-key rotation stores this).
+    pub fn wrap_hashing_keys_for(&self, new: &MasterKey) -> Result<Vec<u8>, CryptoError> {
+        seal_with(&new.kek, &*self.hashing.raw, HASHING_KEYS_CONTEXT.as_bytes())
+    }
+
+    /// Replaces the derived hashing keys with the ones stored at the last master-key rotation.
+    ///
+    /// # Errors
+    /// [`CryptoError::Decrypt`] if `wrapped` was not wrapped under this master key.
+    pub fn adopt_hashing_keys(&mut self, wrapped: &[u8]) -> Result<(), CryptoError> {
+        let plain = open_with(&self.kek, wrapped, HASHING_KEYS_CONTEXT.as_bytes())?;
+        let raw: [u8; 96] = plain.expose().try_into().map_err(|_| CryptoError::Decrypt)?;
+        self.hashing = HashingKeys::from_raw(Zeroizing::new(raw));
+        Ok(())
     }
 
     /// Parses base64 (standard or URL-safe, padding optional) of exactly 32 bytes.
@@ -176,9 +215,30 @@ impl MasterKey {
         hex(&self.check)
     }
 
+    /// A stable, non-reversible reference to a token for the audit log: `tref_` + 16 hex
+    /// characters of a keyed hash. Audit readers (admin, read-only keys) cannot turn it back
+    /// into a token id; an operator holding a token id can compute it (`vault audit list
+    /// --token`).
+    pub fn token_ref(&self, token_id: &str) -> String {
+        let tag = hmac::sign(&self.hashing.audit_ref, token_id.as_bytes());
+        format!("tref_{}", hex(tag.as_ref().get(..8).unwrap_or_default()))
+    }
+
+    /// The stored form of an idempotency scope: the API key id and a keyed hash of the
+    /// `Idempotency-Key` header (never the header itself: a card number sent there must not
+    /// reach the disk).
+    pub fn idempotency_scope(&self, key_id: &str, idempotency_key: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.hashing.idempotency_hash);
+        ctx.update(b"scope\0");
+        ctx.update(key_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(idempotency_key.as_bytes());
+        format!("{key_id}:{}", b64url(ctx.sign().as_ref()))
+    }
+
     /// Keyed hash of an API key's plaintext (what the database stores).
     pub fn hash_api_key(&self, plaintext: &str) -> [u8; 32] {
-        let tag = hmac::sign(&self.api_key_hash, plaintext.as_bytes());
+        let tag = hmac::sign(&self.hashing.api_key_hash, plaintext.as_bytes());
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
         out
@@ -187,7 +247,7 @@ impl MasterKey {
     /// Keyed hash of an idempotent request's body (the body contains card data, so the hash
     /// must be keyed).
     pub fn hash_body(&self, scope: &str, body: &[u8]) -> String {
-        let mut ctx = hmac::Context::with_key(&self.idempotency_hash);
+        let mut ctx = hmac::Context::with_key(&self.hashing.idempotency_hash);
         ctx.update(scope.as_bytes());
         ctx.update(&[0]);
         ctx.update(body);

@@ -230,6 +230,14 @@ pub enum KeyError {
     BadOrigin(String),
     /// An IP allowlist entry is not an IP address or CIDR block.
     BadCidr(String),
+    /// An IP allowlist entry is wider than /24 (IPv4) or /48 (IPv6).
+    CidrTooWide(String),
+    /// A live key's allowed origin is not `https://` (and not loopback).
+    InsecureOrigin(String),
+    /// A label is longer than 100 characters or holds control characters.
+    BadLabel,
+    /// A free-text field (label, name) contains something that looks like a card number.
+    CardNumberInText(&'static str),
     /// Publishable keys have no role; secret keys need one.
     RoleMismatch,
     /// Random generation failed.
@@ -241,6 +249,14 @@ impl fmt::Display for KeyError {
         match self {
             Self::BadOrigin(o) => write!(f, "invalid origin {o:?}: expected scheme://host[:port]"),
             Self::BadCidr(c) => write!(f, "invalid IP or CIDR {c:?}"),
+            Self::CidrTooWide(c) => write!(
+                f,
+                "IP allowlist entry {c} is wider than /{MIN_IPV4_PREFIX} (IPv4) or /{MIN_IPV6_PREFIX} (IPv6); \
+                 pass --force-wide-allowlist on the vault host if this is really meant"
+            ),
+            Self::InsecureOrigin(o) => write!(f, "live keys accept only https:// origins (or loopback), not {o}"),
+            Self::BadLabel => f.write_str("labels are at most 100 characters, without control characters"),
+            Self::CardNumberInText(field) => write!(f, "{field} looks like it contains a card number"),
             Self::RoleMismatch => f.write_str("secret keys need a role; publishable keys have none"),
             Self::Crypto(e) => write!(f, "{e}"),
         }
@@ -255,27 +271,172 @@ impl From<CryptoError> for KeyError {
     }
 }
 
-/// Validates and normalises an origin (`https://shop.example`, `http://localhost:8080`).
+/// Validates and normalises an origin: `scheme://host[:port]` with scheme `https` or `http`, a
+/// DNS name, an IPv4 address or a bracketed IPv6 address, and a port 1–65535. Lower-cased, the
+/// scheme's default port dropped (browsers send `Origin` without it), no path, no user info.
+///
+/// # Errors
+/// [`KeyError::BadOrigin`] for anything else.
+///
+/// # Example
+/// ```
+/// use vault::keys::parse_origin;
+/// assert_eq!(parse_origin("HTTPS://Shop.Example:443").unwrap(), "https://shop.example");
+/// assert!(parse_origin("https://shop.example:99999").is_err());
+/// ```
 pub fn parse_origin(origin: &str) -> Result<String, KeyError> {
-    let bad = || KeyError::BadOrigin(origin.to_owned());
+    let bad = || KeyError::BadOrigin(crate::text::for_log(origin, 100));
     let lower = origin.trim().to_ascii_lowercase();
-    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")).ok_or_else(bad)?;
-    if rest.is_empty()
-        || rest.len() > 253
-        || !rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-    {
+    let (scheme, rest) = if let Some(r) = lower.strip_prefix("https://") {
+        ("https", r)
+    } else if let Some(r) = lower.strip_prefix("http://") {
+        ("http", r)
+    } else {
+        return Err(bad());
+    };
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+        addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        let port = if after.is_empty() { None } else { Some(after.strip_prefix(':').ok_or_else(bad)?) };
+        (rest.get(..addr.len() + 2).ok_or_else(bad)?, port)
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if !host.starts_with('[') && !valid_dns_name(host) {
         return Err(bad());
     }
-    Ok(lower)
+    let port = match port {
+        None => None,
+        Some(p) => {
+            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            let n: u16 = p.parse().map_err(|_| bad())?;
+            if n == 0 {
+                return Err(bad());
+            }
+            Some(n)
+        }
+    };
+    let default = if scheme == "https" { 443 } else { 80 };
+    Ok(match port {
+        Some(p) if p != default => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
-/// Parses an IP address or CIDR block (`10.0.0.0/8`, `::1`, `203.0.113.7`).
+/// A DNS name (or dotted IPv4 address): labels of 1–63 letters, digits and inner hyphens.
+fn valid_dns_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Whether an origin (already normalised by [`parse_origin`]) is this machine: `localhost`,
+/// `127.0.0.1` or `[::1]`.
+fn is_loopback_origin(origin: &str) -> bool {
+    let host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    let host = if host.starts_with('[') {
+        host.split_once(']').map_or(host, |(h, _)| h).trim_start_matches('[')
+    } else {
+        host.split_once(':').map_or(host, |(h, _)| h)
+    };
+    host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+/// An allowed origin for a key of `mode`: [`parse_origin`], and for live keys `https://` only
+/// (loopback origins excepted, for local development against a live-mode vault).
+///
+/// # Errors
+/// [`KeyError::BadOrigin`], or [`KeyError::InsecureOrigin`] for `http://` on a live key.
+pub fn parse_allowed_origin(origin: &str, mode: Mode) -> Result<String, KeyError> {
+    let o = parse_origin(origin)?;
+    if mode == Mode::Live && o.starts_with("http://") && !is_loopback_origin(&o) {
+        return Err(KeyError::InsecureOrigin(o));
+    }
+    Ok(o)
+}
+
+/// Parses an IP address or CIDR block (`10.0.0.0/8`, `::1`, `203.0.113.7`), syntax only.
 pub fn parse_cidr(text: &str) -> Result<IpNet, KeyError> {
     let text = text.trim();
     if let Ok(net) = text.parse::<IpNet>() {
         return Ok(net.trunc());
     }
-    text.parse::<IpAddr>().map(IpNet::from).map_err(|_| KeyError::BadCidr(text.to_owned()))
+    text.parse::<IpAddr>().map(IpNet::from).map_err(|_| KeyError::BadCidr(crate::text::for_log(text, 60)))
+}
+
+/// The shortest IPv4 prefix an IP allowlist accepts without `--force-wide-allowlist`.
+pub const MIN_IPV4_PREFIX: u8 = 24;
+/// The shortest IPv6 prefix an IP allowlist accepts without `--force-wide-allowlist`.
+pub const MIN_IPV6_PREFIX: u8 = 48;
+
+/// An IP allowlist entry: [`parse_cidr`], refusing blocks wider than /24 (IPv4) or /48 (IPv6)
+/// unless `force` (only the CLI on the vault host can force).
+///
+/// # Errors
+/// [`KeyError::BadCidr`], or [`KeyError::CidrTooWide`].
+pub fn parse_allowlist_entry(text: &str, force: bool) -> Result<IpNet, KeyError> {
+    let net = parse_cidr(text)?;
+    let min = match net {
+        IpNet::V4(_) => MIN_IPV4_PREFIX,
+        IpNet::V6(_) => MIN_IPV6_PREFIX,
+    };
+    if net.prefix_len() < min && !force {
+        return Err(KeyError::CidrTooWide(net.to_string()));
+    }
+    Ok(net)
+}
+
+/// Whether `wider` lets in an address `narrower` does not: some entry of `wider` is not inside
+/// an entry of `narrower`.
+pub fn allowlist_widens(narrower: &[IpNet], wider: &[IpNet]) -> bool {
+    if narrower.is_empty() {
+        // An empty list means "any IP" for non-detokenize use; for detokenization it denies.
+        // Either way, adding entries to it grants detokenization, so count it as widening.
+        return !wider.is_empty();
+    }
+    wider.iter().any(|w| !narrower.iter().any(|n| n.contains(w)))
+}
+
+/// The rate-limit bucket of a client address: the address itself for IPv4, its /64 for IPv6
+/// (one subscriber usually holds a whole /64, so per-address buckets would be free to evade).
+pub fn client_bucket(ip: IpAddr) -> String {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+    }
+}
+
+/// Longest API-key label.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// Validates a key label: at most [`MAX_LABEL_CHARS`] characters, no control characters, and
+/// nothing that looks like a card number (labels are stored and shown in clear).
+///
+/// # Errors
+/// [`KeyError::BadLabel`] or [`KeyError::CardNumberInText`].
+pub fn parse_label(label: &str) -> Result<String, KeyError> {
+    let label = label.trim();
+    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+        return Err(KeyError::BadLabel);
+    }
+    if crate::text::looks_like_card_number(label) {
+        return Err(KeyError::CardNumberInText("label"));
+    }
+    Ok(label.to_owned())
 }
 
 /// A freshly generated key: the record to store and the plaintext to show once.

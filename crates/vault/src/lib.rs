@@ -30,6 +30,7 @@ pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod text;
 pub mod tls;
 
 use std::net::SocketAddr;

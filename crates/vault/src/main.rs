@@ -1,5 +1,6 @@
 //! `vault`: the command-line entry point. Everything of substance lives in the library.
-#![forbid(unsafe_code)]
+// One reviewed exception to the workspace's no-unsafe rule: `take_master_key_from_env`.
+#![deny(unsafe_code)]
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -59,6 +60,9 @@ enum Command {
         /// Mode of the first keys.
         #[arg(long, default_value = "test")]
         mode: String,
+        /// Accept --detokenize-ip blocks wider than /24 (IPv4) or /48 (IPv6).
+        #[arg(long)]
+        force_wide_allowlist: bool,
     },
     /// Serve the HTTPS API.
     Serve(Box<ServeArgs>),
@@ -71,6 +75,11 @@ enum Command {
     EncryptionKey {
         #[command(subcommand)]
         command: EncryptionKeyCommand,
+    },
+    /// Master-key (key-encryption key) management.
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
     },
     /// Delete expired tokens, destroy CVCs past 1 hour and drop idempotency records past 24 hours.
     PurgeExpired {
@@ -150,6 +159,9 @@ enum KeysCommand {
         /// Label.
         #[arg(long, default_value = "")]
         label: String,
+        /// Accept --ip-allow blocks wider than /24 (IPv4) or /48 (IPv6).
+        #[arg(long)]
+        force_wide_allowlist: bool,
     },
     /// List API keys (never the plaintext).
     List {
@@ -185,6 +197,25 @@ enum EncryptionKeyCommand {
         #[arg(long, default_value_t = 500)]
         batch: u32,
     },
+    /// Delete data-key versions that are superseded (for 5 minutes at least) and that no token
+    /// uses any more. The server does this by itself after re-encryption; this runs it now.
+    Retire {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum MasterKeyCommand {
+    /// Re-wrap every data and fingerprint key under a new master key, in one transaction.
+    /// Stop the servers first and start them with the new key afterwards.
+    Rotate {
+        #[command(flatten)]
+        common: Common,
+        /// File holding the new base64 master key (32 bytes).
+        #[arg(long)]
+        new_master_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +233,9 @@ enum AuditCommand {
         /// Maximum number of events.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Only events about this token (matched by its audit reference; the log holds no ids).
+        #[arg(long)]
+        token: Option<String>,
     },
 }
 
@@ -216,26 +250,48 @@ fn note(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-fn env_master_key() -> Option<SecretString> {
-    std::env::var(MASTER_KEY_ENV).ok().map(SecretString::new)
+/// Reads `VAULT_MASTER_KEY` once and scrubs it from the process: the value bytes in the
+/// environment block are overwritten (so `/proc/<pid>/environ` and core dumps no longer show
+/// them) and the variable is removed (so child processes do not inherit it).
+#[allow(unsafe_code)]
+fn take_master_key_from_env() -> Option<SecretString> {
+    let value = SecretString::new(std::env::var(MASTER_KEY_ENV).ok()?);
+    let name = std::ffi::CString::new(MASTER_KEY_ENV).ok()?;
+    // SAFETY: this runs first thing in `main`, before the tokio runtime or any other thread
+    // exists, so nothing else reads or writes the environment meanwhile. `getenv` returns
+    // either null or a pointer to the NUL-terminated value inside the process's own, writable
+    // environment block; we overwrite exactly the `strlen` bytes before that NUL with zeros
+    // and then unset the variable. No Rust reference to that memory exists.
+    unsafe {
+        let ptr = libc::getenv(name.as_ptr());
+        if !ptr.is_null() {
+            let len = libc::strlen(ptr);
+            std::ptr::write_bytes(ptr, 0, len);
+        }
+        std::env::remove_var(MASTER_KEY_ENV);
+    }
+    Some(value)
 }
 
-fn master_key(common: &Common) -> Result<MasterKey> {
+fn master_key(common: &Common, env: Option<&SecretString>) -> Result<(MasterKey, MasterKeySource)> {
     let (key, source) =
-        bootstrap::resolve_master_key(&common.data_dir, common.master_key_file.as_deref(), env_master_key())?;
-    if let MasterKeySource::DevFile(path) = source {
+        bootstrap::resolve_master_key(&common.data_dir, common.master_key_file.as_deref(), env.cloned())?;
+    if let MasterKeySource::DevFile(path) = &source {
         note(&format!(
             "WARNING: using the DEVELOPMENT master key file {} (not for production: set {MASTER_KEY_ENV} or --master-key-file)",
             path.display()
         ));
     }
-    Ok(key)
+    Ok((key, source))
 }
 
-async fn open(common: &Common) -> Result<(Arc<vault::store::sqlite::SqliteStore>, MasterKey)> {
-    let master = master_key(common)?;
-    let store = bootstrap::open_store(&common.data_dir, &master).await?;
-    Ok((store, master))
+async fn open(
+    common: &Common,
+    env: Option<&SecretString>,
+) -> Result<(Arc<vault::store::sqlite::SqliteStore>, MasterKey, MasterKeySource)> {
+    let (mut master, source) = master_key(common, env)?;
+    let store = bootstrap::open_store(&common.data_dir, &mut master).await?;
+    Ok((store, master, source))
 }
 
 fn init_logging(format: &str) {
@@ -255,12 +311,18 @@ fn key_output(k: &keys::NewKey) -> serde_json::Value {
     v
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    // Before any thread exists (see `take_master_key_from_env`).
+    let env_key = take_master_key_from_env();
     let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(cli, env_key))
+}
+
+async fn run(cli: Cli, env_key: Option<SecretString>) -> Result<()> {
+    let env = env_key.as_ref();
     let clock = SystemClock;
     match cli.command {
-        Command::Init { common, merchant, allowed_origins, detokenize_ips, mode } => {
+        Command::Init { common, merchant, allowed_origins, detokenize_ips, mode, force_wide_allowlist } => {
             init_logging("text");
             let mode = Mode::parse(&mode).context("--mode must be test or live")?;
             std::fs::create_dir_all(&common.data_dir)
@@ -268,15 +330,22 @@ async fn main() -> Result<()> {
             let (master, generated) = match bootstrap::resolve_master_key(
                 &common.data_dir,
                 common.master_key_file.as_deref(),
-                env_master_key(),
+                env.cloned(),
             ) {
+                Ok((_, MasterKeySource::DevFile(_))) if mode == Mode::Live => {
+                    return Err(bootstrap::BootstrapError::DevMasterKeyWithLiveData.into());
+                }
                 Ok((k, _)) => (k, None),
+                Err(bootstrap::BootstrapError::NoMasterKey) if mode == Mode::Live => {
+                    return Err(bootstrap::BootstrapError::DevMasterKeyWithLiveData.into());
+                }
                 Err(bootstrap::BootstrapError::NoMasterKey) => {
                     let (k, path) = bootstrap::generate_dev_master_key(&common.data_dir)?;
                     note("################################################################################");
                     note(&format!("WARNING: generated a DEVELOPMENT master key in {} (mode 0600).", path.display()));
                     note(&format!("Anyone who can read it can decrypt every card. In production set {MASTER_KEY_ENV}"));
                     note("(base64 of 32 random bytes) or --master-key-file, kept outside the data directory.");
+                    note("Live keys are refused while this development key is in use.");
                     note("################################################################################");
                     (k, Some(path))
                 }
@@ -287,7 +356,12 @@ async fn main() -> Result<()> {
             } else {
                 detokenize_ips
             };
-            let ips = detokenize_ips.iter().map(|c| keys::parse_cidr(c)).collect::<Result<Vec<_>, _>>()?;
+            let ips = detokenize_ips
+                .iter()
+                .map(|c| keys::parse_allowlist_entry(c, force_wide_allowlist))
+                .collect::<Result<Vec<_>, _>>()?;
+            let allowed_origins =
+                allowed_origins.iter().map(|o| keys::parse_allowed_origin(o, mode)).collect::<Result<Vec<_>, _>>()?;
             let opts =
                 InitOptions { data_dir: common.data_dir.clone(), merchant, allowed_origins, detokenize_ips: ips, mode };
             let result = bootstrap::init(&opts, &master, clock.now()).await?;
@@ -306,14 +380,14 @@ async fn main() -> Result<()> {
             })
             .to_string())?;
         }
-        Command::Serve(args) => serve(*args).await?,
+        Command::Serve(args) => serve(*args, env).await?,
         Command::Keys { command } => {
             init_logging("text");
-            keys_command(command, clock.now()).await?;
+            keys_command(command, clock.now(), env).await?;
         }
         Command::EncryptionKey { command: EncryptionKeyCommand::Rotate { common, batch } } => {
             init_logging("text");
-            let (store, master) = open(&common).await?;
+            let (store, master, _) = open(&common, env).await?;
             let versions = vault::rotation::rotate_data_keys(store.as_ref(), &master, clock.now()).await?;
             for (m, mode, v) in &versions {
                 note(&format!("new data key: merchant {m} {} version {v}", mode.as_str()));
@@ -337,24 +411,54 @@ async fn main() -> Result<()> {
             out(&json!({ "rotated": versions.len(), "rows_reencrypted": done }).to_string())?;
             store.close();
         }
+        Command::EncryptionKey { command: EncryptionKeyCommand::Retire { common } } => {
+            init_logging("text");
+            let (store, _, _) = open(&common, env).await?;
+            let retired = bootstrap::retire_data_keys(store.as_ref(), clock.now()).await?;
+            let list: Vec<_> =
+                retired.iter().map(|(m, mode, v)| json!({ "merchant_id": m, "mode": mode, "version": v })).collect();
+            out(&json!({ "retired": list }).to_string())?;
+            store.close();
+        }
+        Command::MasterKey { command: MasterKeyCommand::Rotate { common, new_master_key_file } } => {
+            init_logging("text");
+            let (store, old, _) = open(&common, env).await?;
+            let text = SecretString::new(
+                std::fs::read_to_string(&new_master_key_file)
+                    .with_context(|| format!("reading {}", new_master_key_file.display()))?,
+            );
+            let mut new = MasterKey::from_base64(text.expose())?;
+            let n = bootstrap::rotate_master_key(store.as_ref(), &old, &mut new, clock.now()).await?;
+            note(&format!(
+                "re-wrapped {n} keys under the new master key; start the servers with it ({MASTER_KEY_ENV} or --master-key-file)"
+            ));
+            out(&json!({ "keys_rewrapped": n }).to_string())?;
+            store.close();
+        }
         Command::PurgeExpired { common } => {
             init_logging("text");
-            let (store, _) = open(&common).await?;
+            let (store, _, _) = open(&common, env).await?;
             let now = clock.now();
-            let counts = store.purge_expired(now, now - 24 * 3600).await?;
+            let mut counts = store.purge_expired(now, now - 24 * 3600).await?;
+            counts.cvcs = store.purge_cvcs(now).await?;
             store.append_audit(vec![bootstrap::cli_event("purge.expired", now, None, None, json!(counts))]).await?;
             out(&json!(counts).to_string())?;
             store.close();
         }
-        Command::Audit { command: AuditCommand::List { common, merchant, event, limit } } => {
+        Command::Audit { command: AuditCommand::List { common, merchant, event, limit, token } } => {
             init_logging("text");
-            let (store, _) = open(&common).await?;
+            let (store, master, _) = open(&common, env).await?;
             let merchant_id = match merchant {
                 Some(m) => Some(bootstrap::find_merchant(store.as_ref(), &m).await?.id),
                 None => None,
             };
-            let events = store.list_audit(AuditFilter { merchant_id, event, before_id: None, limit }).await?;
-            for e in events {
+            let token_ref = token.map(|t| master.token_ref(&t));
+            let scan = if token_ref.is_some() { 100_000 } else { limit };
+            let events = store.list_audit(AuditFilter { merchant_id, event, before_id: None, limit: scan }).await?;
+            let matching = events.into_iter().filter(|e| {
+                token_ref.as_deref().is_none_or(|r| e.detail.get("token_ref").and_then(|v| v.as_str()) == Some(r))
+            });
+            for e in matching.take(usize::try_from(limit).unwrap_or(usize::MAX)) {
                 out(&serde_json::to_string(&e)?)?;
             }
             store.close();
@@ -363,10 +467,24 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn keys_command(command: KeysCommand, now: i64) -> Result<()> {
+async fn keys_command(command: KeysCommand, now: i64, env: Option<&SecretString>) -> Result<()> {
     match command {
-        KeysCommand::Create { common, merchant, kind, role, mode, allowed_origins, ip_allowlist, label } => {
-            let (store, master) = open(&common).await?;
+        KeysCommand::Create {
+            common,
+            merchant,
+            kind,
+            role,
+            mode,
+            allowed_origins,
+            ip_allowlist,
+            label,
+            force_wide_allowlist,
+        } => {
+            let (store, master, source) = open(&common, env).await?;
+            let mode = Mode::parse(&mode).context("--mode must be test or live")?;
+            if mode == Mode::Live && matches!(source, MasterKeySource::DevFile(_)) {
+                return Err(bootstrap::BootstrapError::DevMasterKeyWithLiveData.into());
+            }
             let merchant = bootstrap::find_merchant(store.as_ref(), &merchant).await?;
             let kind = KeyKind::parse(&kind).context("--kind must be publishable or secret")?;
             let role =
@@ -377,31 +495,37 @@ async fn keys_command(command: KeysCommand, now: i64) -> Result<()> {
             let spec = KeySpec {
                 merchant_id: merchant.id,
                 kind,
-                mode: Mode::parse(&mode).context("--mode must be test or live")?,
+                mode,
                 role,
-                label,
-                allowed_origins: allowed_origins.iter().map(|o| keys::parse_origin(o)).collect::<Result<_, _>>()?,
-                ip_allowlist: ip_allowlist.iter().map(|c| keys::parse_cidr(c)).collect::<Result<_, _>>()?,
+                label: keys::parse_label(&label)?,
+                allowed_origins: allowed_origins
+                    .iter()
+                    .map(|o| keys::parse_allowed_origin(o, mode))
+                    .collect::<Result<_, _>>()?,
+                ip_allowlist: ip_allowlist
+                    .iter()
+                    .map(|c| keys::parse_allowlist_entry(c, force_wide_allowlist))
+                    .collect::<Result<_, _>>()?,
             };
             let new = bootstrap::create_key(store.as_ref(), &master, spec, now).await?;
             out(&key_output(&new).to_string())?;
             store.close();
         }
         KeysCommand::List { common } => {
-            let (store, _) = open(&common).await?;
+            let (store, _, _) = open(&common, env).await?;
             for k in store.list_api_keys().await? {
                 out(&vault::api::admin::key_json(&k).to_string())?;
             }
             store.close();
         }
         KeysCommand::Revoke { common, key_id } => {
-            let (store, _) = open(&common).await?;
+            let (store, _, _) = open(&common, env).await?;
             let k = bootstrap::revoke_key(store.as_ref(), &key_id, now).await?;
             out(&vault::api::admin::key_json(&k).to_string())?;
             store.close();
         }
         KeysCommand::Rotate { common, key_id, overlap_secs } => {
-            let (store, master) = open(&common).await?;
+            let (store, master, _) = open(&common, env).await?;
             let (new, old) = bootstrap::rotate_key(store.as_ref(), &master, &key_id, overlap_secs, now).await?;
             let mut v = key_output(&new);
             vault::api::admin::set_field(&mut v, "replaces", vault::api::admin::key_json(&old));
@@ -412,10 +536,11 @@ async fn keys_command(command: KeysCommand, now: i64) -> Result<()> {
     Ok(())
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
     init_logging(&args.log_format);
-    let master = Arc::new(master_key(&args.common)?);
-    let store = bootstrap::open_store(&args.common.data_dir, &master).await?;
+    let (store, master, source) = open(&args.common, env).await?;
+    bootstrap::refuse_dev_master_key_for_live(store.as_ref(), &source, SystemClock.now()).await?;
+    let master = Arc::new(master);
     let tls = vault::tls::load(&args.common.data_dir, args.tls_cert.as_deref(), args.tls_key.as_deref())?;
     if tls.generated {
         note(&format!(
@@ -432,6 +557,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let config = Config {
         frame_dir: Some(absolute(&args.frame_dir)),
         public_origins: args.public_origins.iter().map(|o| keys::parse_origin(o)).collect::<Result<_, _>>()?,
+        // CVCs are purged at least every 60 s whatever the sweep interval.
+        cvc_purge_interval: std::time::Duration::from_secs(args.sweep_interval_secs.clamp(1, 60)),
         rate_per_key: Rate { per_second: args.rate_limit_key, burst: args.rate_limit_key_burst },
         rate_per_ip: Rate { per_second: args.rate_limit_ip, burst: args.rate_limit_ip_burst },
         sweep_interval: std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),

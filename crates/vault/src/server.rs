@@ -69,12 +69,130 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeouts.header)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(tls), service)
+                // Heads are written as one buffer, so `JsonErrors` sees each one whole.
+                .writev(false)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(JsonErrors::new(tls)), service)
                 .await;
             if let Err(e) = result {
                 tracing::debug!(target: "vault::http", peer = %peer, error = %e, "connection ended with an error");
             }
         });
+    }
+}
+
+/// Largest request head (request line and headers) hyper reads; larger heads get 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Rewrites hyper's automatic answers to requests it could not parse (`400` for a malformed
+/// request line, header or `Content-Length`, `414`, `431`), which carry an empty body, into
+/// the documented JSON error with the usual security headers and `Connection: close`.
+///
+/// Every answer produced by the router carries a `request-id` header (the guard middleware
+/// adds it); a head without one is hyper's own. Heads arrive whole because the connection is
+/// built with `writev(false)` and heads are a few hundred bytes.
+pub struct JsonErrors<IO> {
+    inner: IO,
+    /// Replacement bytes being written, how many are written, and the length of the original
+    /// buffer to report once done.
+    replacement: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl<IO> JsonErrors<IO> {
+    /// Wraps a connection.
+    pub fn new(inner: IO) -> Self {
+        Self { inner, replacement: None }
+    }
+}
+
+/// If `buf` starts with hyper's automatic error answer, the status to replace it with.
+fn automatic_error(buf: &[u8]) -> Option<axum::http::StatusCode> {
+    let rest = buf.strip_prefix(b"HTTP/1.1 ")?;
+    let code = std::str::from_utf8(rest.get(..3)?).ok()?.parse::<u16>().ok()?;
+    if !matches!(code, 400 | 414 | 431) {
+        return None;
+    }
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = buf.get(..head_end)?;
+    let has_request_id = head.split(|&b| b == b'\n').any(|line| line.to_ascii_lowercase().starts_with(b"request-id:"));
+    if has_request_id { None } else { axum::http::StatusCode::from_u16(code).ok() }
+}
+
+fn error_answer(status: axum::http::StatusCode) -> Vec<u8> {
+    let body = crate::api::error::ApiError::for_status(status).json_body();
+    let mut headers = axum::http::HeaderMap::new();
+    crate::api::security_headers(&mut headers);
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nrequest-id: req_{}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+        crate::crypto::random_base62(20).unwrap_or_default(),
+    )
+    .into_bytes();
+    for (name, value) in &headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    out
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for JsonErrors<IO> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for JsonErrors<IO> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if self.replacement.is_none() {
+            match automatic_error(buf) {
+                Some(status) => self.replacement = Some((error_answer(status), 0, buf.len())),
+                None => return std::pin::Pin::new(&mut self.inner).poll_write(cx, buf),
+            }
+        }
+        let this = &mut *self;
+        while let Some((bytes, written, original)) = this.replacement.as_mut() {
+            let Some(rest) = bytes.get(*written..).filter(|r| !r.is_empty()) else {
+                let original = *original;
+                this.replacement = None;
+                return Poll::Ready(Ok(original));
+            };
+            match std::pin::Pin::new(&mut this.inner).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(0))
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -89,5 +207,28 @@ pub fn default_public_origins(addr: SocketAddr) -> Vec<String> {
             std::net::IpAddr::V4(v4) => vec![format!("https://{v4}:{port}")],
             std::net::IpAddr::V6(v6) => vec![format!("https://[{v6}]:{port}")],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_heads_without_a_request_id_are_hyper_errors() {
+        assert_eq!(
+            automatic_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: x\r\n\r\n"),
+            Some(axum::http::StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            automatic_error(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n"),
+            Some(axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        );
+        assert_eq!(automatic_error(b"HTTP/1.1 400 Bad Request\r\nrequest-id: req_x\r\n\r\n{}"), None);
+        assert_eq!(automatic_error(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"), None);
+        assert_eq!(automatic_error(b"{\"partial\":1}"), None);
+        let answer = String::from_utf8(error_answer(axum::http::StatusCode::BAD_REQUEST)).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"), "{answer}");
+        assert!(answer.ends_with("\"code\":\"malformed_request\",\"message\":\"The request is malformed (request line, headers or path).\"}}"), "{answer}");
     }
 }

@@ -48,13 +48,17 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub config: Config,
-    /// Per-key limiter.
+    /// Per-key limiter: secret keys per key; publishable keys per key *and* client address
+    /// (charged before the body is read) so one client cannot drain a checkout's key.
     pub key_limiter: RateLimiter,
-    /// Per-IP limiter.
+    /// Publishable keys' shared per-key bucket, charged only for requests whose card validated.
+    pub shared_limiter: RateLimiter,
+    /// Per-client-address limiter (IPv4 address, IPv6 /64).
     pub ip_limiter: RateLimiter,
     /// Idempotency scopes being processed now.
     pub in_flight: Mutex<HashSet<String>>,
-    /// Authentication failures per IP (suspicious-activity detection).
+    /// Authentication failures per IP (suspicious-activity detection), at most
+    /// `config.limiter_capacity` entries.
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Origins of the vault itself (set once the listener is bound).
     pub public_origins: RwLock<Vec<String>>,
@@ -108,8 +112,9 @@ impl AppState {
         let api_keys = ApiKeyCache::default();
         api_keys.refresh(store.as_ref(), clock.now()).await?;
         let state = Self(Arc::new(Inner {
-            key_limiter: RateLimiter::new(config.rate_per_key),
-            ip_limiter: RateLimiter::new(config.rate_per_ip),
+            key_limiter: RateLimiter::new(config.rate_per_key, config.limiter_capacity),
+            shared_limiter: RateLimiter::new(config.rate_per_key, config.limiter_capacity),
+            ip_limiter: RateLimiter::new(config.rate_per_ip, config.limiter_capacity),
             public_origins: RwLock::new(config.public_origins.clone()),
             store,
             master,
@@ -121,6 +126,28 @@ impl AppState {
             auth_failures: Mutex::new(HashMap::new()),
         }));
         Ok(state)
+    }
+
+    /// Number of authentication-failure counters held (bounded by `limiter_capacity`).
+    pub fn auth_failure_entries(&self) -> usize {
+        self.auth_failures.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// A data-key version; if this process does not know it yet (another process rotated the
+    /// keys since the last refresh), the keys are reloaded once before giving up.
+    pub async fn data_key(
+        &self,
+        merchant: &str,
+        mode: keys::Mode,
+        version: u32,
+    ) -> Result<Arc<crate::crypto::DataKey>, KeyringError> {
+        match self.keyring.version(merchant, mode, version) {
+            Ok(k) => Ok(k),
+            Err(_) => {
+                self.keyring.refresh(self.store.as_ref()).await?;
+                self.keyring.version(merchant, mode, version)
+            }
+        }
     }
 
     /// Current time.
@@ -203,8 +230,16 @@ impl AppState {
         let raise = match self.auth_failures.lock() {
             Ok(mut map) => {
                 let now = Instant::now();
-                if map.len() > 100_000 {
-                    map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+                let window = Duration::from_secs(60);
+                if !map.contains_key(&ctx.ip) && map.len() >= self.config.limiter_capacity.max(1) {
+                    map.retain(|_, (start, _)| now.duration_since(*start) < window);
+                    if map.len() >= self.config.limiter_capacity.max(1) {
+                        // Still full of live counters: drop the oldest window, so the map stays
+                        // bounded however many addresses fail.
+                        if let Some(oldest) = map.iter().min_by_key(|(_, (start, _))| *start).map(|(ip, _)| *ip) {
+                            map.remove(&oldest);
+                        }
+                    }
                 }
                 let entry = map.entry(ctx.ip).or_insert((now, 0));
                 if now.duration_since(entry.0) >= Duration::from_secs(60) {
@@ -281,7 +316,11 @@ impl AppState {
                 ));
             }
         }
-        let d = self.key_limiter.check(&p.key.id);
+        let bucket = match p.key.kind {
+            KeyKind::Publishable => format!("{}|{}", p.key.id, keys::client_bucket(p.ip)),
+            KeyKind::Secret => p.key.id.clone(),
+        };
+        let d = self.key_limiter.check(&bucket);
         if !d.allowed {
             let mut e = self.event("rate_limited", "denied", &ctx, Some(&p.key));
             e.detail = json!({ "limit": "key" });
@@ -289,6 +328,21 @@ impl AppState {
             return Err(ApiError::rate_limited("rate_limited").with_headers(crate::api::rate_headers(&d)));
         }
         Ok(())
+    }
+
+    /// Charges a publishable key's shared bucket, after the request's card validated: invalid
+    /// requests (garbage from an attacker) never reach it, so they cannot make real checkouts
+    /// from other clients fail.
+    pub fn charge_shared(&self, p: &Principal) -> Result<(), ApiError> {
+        let d = self.shared_limiter.check(&p.key.id);
+        if d.allowed {
+            return Ok(());
+        }
+        let ctx = RequestCtx { ip: p.ip, request_id: p.request_id.clone() };
+        let mut e = self.event("rate_limited", "denied", &ctx, Some(&p.key));
+        e.detail = json!({ "limit": "key_shared" });
+        self.log_audit(&e);
+        Err(ApiError::rate_limited("rate_limited").with_headers(crate::api::rate_headers(&d)))
     }
 
     /// Marks an idempotency scope in flight; `None` if it already is.
@@ -300,57 +354,80 @@ impl AppState {
         Some(InFlightGuard { state: self.clone(), scope: scope.to_owned() })
     }
 
-    /// Spawns the sweeper (expired tokens, CVCs, idempotency records, rate-limit buckets),
-    /// the key-cache refresher and the background re-encryption of rows under old key versions.
+    /// Spawns the background tasks, each on its own schedule so none waits behind another:
+    /// the CVC purge (at least every 60 s), the sweeper (expired tokens, idempotency records,
+    /// idle rate-limit buckets), the re-encryption of rows under old data-key versions, and the
+    /// key-cache refresher.
     pub fn spawn_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        let sweeper = {
-            let state = self.clone();
+        let every = |period: std::time::Duration, state: AppState, job: fn(AppState) -> BoxedJob| {
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(state.config.sweep_interval);
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    state.sweep().await;
+                    job(state.clone()).await;
                 }
             })
         };
-        let refresher = {
-            let state = self.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(state.config.refresh_interval);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = state.refresh_keys().await {
+        vec![
+            every(self.config.effective_cvc_purge_interval(), self.clone(), |s| {
+                Box::pin(async move { s.purge_cvcs().await })
+            }),
+            every(self.config.sweep_interval, self.clone(), |s| Box::pin(async move { s.sweep().await })),
+            every(self.config.sweep_interval, self.clone(), |s| Box::pin(async move { s.reencrypt().await })),
+            every(self.config.refresh_interval, self.clone(), |s| {
+                Box::pin(async move {
+                    if let Err(e) = s.refresh_keys().await {
                         tracing::error!(error = %e, "could not refresh keys");
                     }
-                }
-            })
-        };
-        vec![sweeper, refresher]
+                })
+            }),
+        ]
     }
 
-    /// One sweep.
+    /// Destroys CVCs past their purge time (and truncates the WAL after any CVC destruction).
+    pub async fn purge_cvcs(&self) {
+        match self.store.purge_cvcs(self.now()).await {
+            Ok(n) if n > 0 => tracing::info!(cvcs = n, "purged CVCs past their lifetime"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "CVC purge failed"),
+        }
+    }
+
+    /// One sweep of expired tokens and idempotency records, and idle rate-limit buckets.
     pub async fn sweep(&self) {
         let now = self.now();
         match self.store.purge_expired(now, now - self.config.idempotency_ttl_secs).await {
             Ok(c) => {
-                if c.tokens + c.cvcs + c.idempotency > 0 {
-                    tracing::info!(
-                        tokens = c.tokens,
-                        cvcs = c.cvcs,
-                        idempotency = c.idempotency,
-                        "sweeper purged expired data"
-                    );
+                if c.tokens + c.idempotency > 0 {
+                    tracing::info!(tokens = c.tokens, idempotency = c.idempotency, "sweeper purged expired data");
                 }
             }
             Err(e) => tracing::error!(error = %e, "sweeper failed"),
         }
         self.key_limiter.prune();
+        self.shared_limiter.prune();
         self.ip_limiter.prune();
+    }
+
+    /// Re-encrypts rows still under an old data-key version, then retires data-key versions
+    /// nothing uses any more.
+    pub async fn reencrypt(&self) {
         match crate::rotation::reencrypt_all(self.store.as_ref(), &self.keyring, 500, |_| {}).await {
             Ok(n) if n > 0 => tracing::info!(rows = n, "re-encrypted rows under the current data key"),
-            Ok(_) => {}
+            Ok(_) => match crate::bootstrap::retire_data_keys(self.store.as_ref(), self.now()).await {
+                Ok(retired) if !retired.is_empty() => {
+                    tracing::info!(keys = retired.len(), "retired data-key versions no token uses");
+                    if let Err(e) = self.keyring.refresh(self.store.as_ref()).await {
+                        tracing::error!(error = %e, "could not refresh keys");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "data-key retirement failed"),
+            },
             Err(e) => tracing::error!(error = %e, "background re-encryption failed"),
         }
     }
 }
+
+type BoxedJob = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

@@ -16,8 +16,7 @@ use crate::keys::{self, ApiKeyRecord, KeyKind, KeySpec, Permission, Role};
 use crate::state::{AppState, Principal, RequestCtx};
 use crate::store::AuditFilter;
 
-/// Longest rotation overlap accepted (7 days).
-pub const MAX_OVERLAP_SECS: i64 = 7 * 24 * 3600;
+pub use crate::bootstrap::MAX_OVERLAP_SECS;
 
 /// Sets a field of a JSON object (no-op on other values).
 pub fn set_field(value: &mut serde_json::Value, name: &str, field: serde_json::Value) {
@@ -53,23 +52,58 @@ async fn json_body<T: for<'de> Deserialize<'de>>(
 ) -> Result<T, ApiError> {
     require_json(headers)?;
     let bytes = read_body(state, headers, body).await?;
-    serde_json::from_slice(&bytes)
+    serde_json::from_slice(bytes.expose())
         .map_err(|_| ApiError::invalid("invalid_json", "The request body is not valid JSON for this endpoint."))
 }
 
-fn parse_lists(origins: Option<Vec<String>>, ips: Option<Vec<String>>) -> Result<Lists, ApiError> {
-    let origins = origins
-        .map(|o| o.iter().map(|x| keys::parse_origin(x)).collect::<Result<Vec<_>, _>>())
-        .transpose()
-        .map_err(|_| {
-        ApiError::invalid("parameter_invalid", "An origin is not scheme://host[:port].").param("allowed_origins")
-    })?;
-    let ips = ips.map(|o| o.iter().map(|x| keys::parse_cidr(x)).collect::<Result<Vec<_>, _>>()).transpose().map_err(
-        |_| {
+/// Maps a key-attribute error to the API error (the text never echoes the value).
+fn key_error(e: &keys::KeyError) -> ApiError {
+    match e {
+        keys::KeyError::BadOrigin(_) => {
+            ApiError::invalid("parameter_invalid", "An origin is not scheme://host[:port] (port 1–65535).")
+                .param("allowed_origins")
+        }
+        keys::KeyError::InsecureOrigin(_) => ApiError::invalid(
+            "insecure_origin",
+            "Live keys accept only https:// origins (http:// only for localhost, 127.0.0.1 and [::1]).",
+        )
+        .param("allowed_origins"),
+        keys::KeyError::BadCidr(_) => {
             ApiError::invalid("parameter_invalid", "An entry is not an IP address or CIDR block.").param("ip_allowlist")
-        },
-    )?;
+        }
+        keys::KeyError::CidrTooWide(_) => ApiError::invalid(
+            "ip_allowlist_too_wide",
+            "IP allowlist entries may not be wider than /24 (IPv4) or /48 (IPv6).",
+        )
+        .param("ip_allowlist"),
+        keys::KeyError::BadLabel => {
+            ApiError::invalid("parameter_invalid", "Labels are at most 100 characters, without control characters.")
+                .param("label")
+        }
+        keys::KeyError::CardNumberInText(_) => ApiError::card_number_in_text("label"),
+        keys::KeyError::RoleMismatch | keys::KeyError::Crypto(_) => ApiError::internal(),
+    }
+}
+
+/// Parses allowed origins (for a key of `mode`) and IP allowlist entries (never wider than the
+/// minimum prefixes: only the CLI can force that).
+fn parse_lists(origins: Option<Vec<String>>, ips: Option<Vec<String>>, mode: keys::Mode) -> Result<Lists, ApiError> {
+    let origins = origins
+        .map(|o| o.iter().map(|x| keys::parse_allowed_origin(x, mode)).collect::<Result<Vec<_>, _>>())
+        .transpose()
+        .map_err(|e| key_error(&e))?;
+    let ips = ips
+        .map(|o| o.iter().map(|x| keys::parse_allowlist_entry(x, false)).collect::<Result<Vec<_>, _>>())
+        .transpose()
+        .map_err(|e| key_error(&e))?;
     Ok((origins, ips))
+}
+
+/// Whether a key of this kind and role can detokenize. Such keys are only created, rotated
+/// and widened on the vault host's command line: a stolen admin key must not turn into card
+/// data (security review, finding 1).
+fn can_detokenize(kind: KeyKind, role: Option<Role>) -> bool {
+    keys::allows(kind, role, Permission::Detokenize)
 }
 
 /// `GET /v1/keys`.
@@ -116,13 +150,20 @@ pub async fn create_key(
         return Err(ApiError::invalid("parameter_invalid", "Secret keys need a role; publishable keys have none.")
             .param("role"));
     }
-    let (origins, ips) = parse_lists(req.allowed_origins, req.ip_allowlist)?;
+    if can_detokenize(kind, role) {
+        let mut e = state.event("permission.denied", "denied", &ctx, Some(&p.key));
+        e.detail = json!({ "action": "create_detokenize_key" });
+        state.audit(e);
+        return Err(ApiError::detokenize_grant_forbidden());
+    }
+    let (origins, ips) = parse_lists(req.allowed_origins, req.ip_allowlist, p.key.mode)?;
+    let label = keys::parse_label(req.label.as_deref().unwrap_or_default()).map_err(|e| key_error(&e))?;
     let spec = KeySpec {
         merchant_id: p.key.merchant_id.clone(),
         kind,
         mode: p.key.mode,
         role,
-        label: req.label.unwrap_or_default().chars().take(100).collect(),
+        label,
         allowed_origins: origins.unwrap_or_default(),
         ip_allowlist: ips.unwrap_or_default(),
     };
@@ -164,7 +205,16 @@ pub async fn update_key(
     let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
     let req: UpdateKey = json_body(&state, &headers, body).await?;
     let mut key = target_key(&state, &p, &id).await?;
-    let (origins, ips) = parse_lists(req.allowed_origins, req.ip_allowlist)?;
+    let (origins, ips) = parse_lists(req.allowed_origins, req.ip_allowlist, key.mode)?;
+    let label = req.label.as_deref().map(keys::parse_label).transpose().map_err(|e| key_error(&e))?;
+    if let Some(new_ips) = &ips {
+        if can_detokenize(key.kind, key.role) && keys::allowlist_widens(&key.ip_allowlist, new_ips) {
+            let mut e = state.event("permission.denied", "denied", &ctx, Some(&p.key));
+            e.detail = json!({ "action": "widen_detokenize_allowlist", "target_key_id": key.id });
+            state.audit(e);
+            return Err(ApiError::detokenize_grant_forbidden());
+        }
+    }
     let mut e = state.event("key.updated", "success", &ctx, Some(&p.key));
     e.detail = json!({
         "target_key_id": key.id,
@@ -177,8 +227,8 @@ pub async fn update_key(
     if let Some(i) = ips {
         key.ip_allowlist = i;
     }
-    if let Some(l) = req.label {
-        key.label = l.chars().take(100).collect();
+    if let Some(l) = label {
+        key.label = l;
     }
     state.log_audit(&e);
     state.store.update_api_key(key.clone(), e).await?;
@@ -223,11 +273,11 @@ pub async fn rotate_key(
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
     let bytes = read_body(&state, &headers, body).await?;
-    let req: RotateKey = if bytes.is_empty() {
+    let req: RotateKey = if bytes.expose().is_empty() {
         RotateKey::default()
     } else {
         require_json(&headers)?;
-        serde_json::from_slice(&bytes)
+        serde_json::from_slice(bytes.expose())
             .map_err(|_| ApiError::invalid("invalid_json", "The request body is not valid JSON for this endpoint."))?
     };
     let overlap = req.overlap_seconds.unwrap_or(3600);
@@ -237,6 +287,12 @@ pub async fn rotate_key(
         );
     }
     let old = target_key(&state, &p, &id).await?;
+    if can_detokenize(old.kind, old.role) {
+        let mut e = state.event("permission.denied", "denied", &ctx, Some(&p.key));
+        e.detail = json!({ "action": "rotate_detokenize_key", "target_key_id": old.id });
+        state.audit(e);
+        return Err(ApiError::detokenize_grant_forbidden());
+    }
     let (new, old) = rotate(&state, old, overlap, &ctx, &p).await?;
     let mut out = key_json(&new.record);
     set_field(&mut out, "secret", json!(new.plaintext.expose()));
@@ -258,7 +314,8 @@ async fn rotate(
     let master = state.master.clone();
     let now = state.now();
     let new = keys::generate(spec, now, |k| master.hash_api_key(k)).map_err(|_| ApiError::internal())?;
-    old.expires_at = Some(now + overlap);
+    let until = now + overlap;
+    old.expires_at = Some(old.expires_at.map_or(until, |t| t.min(until)));
     let mut created = state.event("key.created", "success", ctx, Some(&p.key));
     created.detail = json!({ "new_key_id": new.record.id, "rotation_of": old.id });
     let mut rotated = state.event("key.rotated", "success", ctx, Some(&p.key));
@@ -271,6 +328,10 @@ async fn rotate(
     Ok((new, old))
 }
 
+/// Largest `limit` of `GET /v1/audit_events`.
+pub const MAX_AUDIT_LIMIT: u32 = 1000;
+
+/// Query of `GET /v1/audit_events`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
@@ -288,12 +349,15 @@ pub async fn list_audit(
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &ctx, &headers, Permission::ReadAudit)?;
     let Query(q) = query.map_err(|_| ApiError::invalid("parameter_invalid", "Invalid query parameters."))?;
-    let filter = AuditFilter {
-        merchant_id: Some(p.key.merchant_id.clone()),
-        event: q.event,
-        before_id: q.before,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
-    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_AUDIT_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid("parameter_invalid", "limit must be 1–1000.").param("limit"));
+    }
+    if q.event.as_ref().is_some_and(|e| e.is_empty() || e.len() > 64) {
+        return Err(ApiError::invalid("parameter_invalid", "event must be 1–64 characters.").param("event"));
+    }
+    let filter =
+        AuditFilter { merchant_id: Some(p.key.merchant_id.clone()), event: q.event, before_id: q.before, limit };
     let mode = p.key.mode;
     let events: Vec<_> =
         state.store.list_audit(filter).await?.into_iter().filter(|e| e.mode.is_none_or(|m| m == mode)).collect();

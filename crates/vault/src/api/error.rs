@@ -137,6 +137,44 @@ impl ApiError {
         )
     }
 
+    /// 431: a request header is longer than the limit.
+    pub fn header_too_large() -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request_error",
+            "header_too_large",
+            "A request header is too large.",
+        )
+    }
+
+    /// 400: a free-text parameter holds something that looks like a card number.
+    pub fn card_number_in_text(param: &'static str) -> Self {
+        Self::invalid(
+            "card_number_in_text",
+            "This text looks like it contains a card number; card numbers are only accepted in card fields.",
+        )
+        .param(param)
+    }
+
+    /// 400: a test-mode key was sent a card that is not one of the published test cards.
+    pub fn live_card_in_test_mode() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "card_error",
+            "live_card_in_test_mode",
+            "Test mode accepts only the documented test cards; use a live key for real cards.",
+        )
+        .param("card.number")
+    }
+
+    /// 403: only the vault host's command line may grant or widen detokenization rights.
+    pub fn detokenize_grant_forbidden() -> Self {
+        Self::forbidden(
+            "detokenize_grant_requires_cli",
+            "Keys that can detokenize are created, rotated and widened only with the vault command line on the vault host.",
+        )
+    }
+
     /// 415.
     pub fn media_type() -> Self {
         Self::new(
@@ -165,6 +203,36 @@ impl ApiError {
     /// 503.
     pub fn unavailable() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "not_ready", "The vault is not ready.")
+    }
+}
+
+impl ApiError {
+    /// The JSON body of this error (for answers written outside axum: the server's rewrite of
+    /// hyper's automatic parse-error answers).
+    pub fn json_body(&self) -> Vec<u8> {
+        let body = Body { error: Inner { kind: self.kind, code: self.code, message: self.message, param: self.param } };
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// The documented error for a status produced outside our handlers (a framework
+    /// rejection, a parse error of the HTTP layer).
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            404 => Self::no_route(),
+            405 => Self::method_not_allowed(),
+            408 => Self::timeout(),
+            413 => Self::too_large(),
+            414 => Self::new(status, "invalid_request_error", "uri_too_long", "The request URL is too long."),
+            415 => Self::media_type(),
+            431 => Self::header_too_large(),
+            400..=499 => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "malformed_request",
+                "The request is malformed (request line, headers or path).",
+            ),
+            _ => Self::internal(),
+        }
     }
 }
 

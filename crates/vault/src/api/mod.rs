@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::crypto::random_base62;
 use crate::keys::Permission;
 use crate::ratelimit::Decision;
+use crate::secret::SecretBytes;
 use crate::state::{AppState, Principal, RequestCtx};
 use error::ApiError;
 
@@ -88,34 +89,7 @@ pub fn rate_headers(d: &Decision) -> Vec<(HeaderName, HeaderValue)> {
     h
 }
 
-/// Whether a URL (path and query, percent-decoded) contains something that looks like a card
-/// number: a run of 13 or more digits, possibly broken up by spaces, dashes or `+`.
-pub fn url_has_card_number(path_and_query: &str) -> bool {
-    let bytes = path_and_query.as_bytes();
-    let mut run = 0usize;
-    let mut i = 0usize;
-    while let Some(&b) = bytes.get(i) {
-        let (c, advance) = if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(v) => (v, 3),
-                None => (b, 1),
-            }
-        } else {
-            (b, 1)
-        };
-        if c.is_ascii_digit() {
-            run += 1;
-            if run >= 13 {
-                return true;
-            }
-        } else if !matches!(c, b' ' | b'-' | b'+') {
-            run = 0;
-        }
-        i += advance;
-    }
-    false
-}
+pub use crate::text::url_has_card_number;
 
 /// Adds the headers every response carries (`Cache-Control: no-store` unless the handler set a
 /// cache policy, which only content-hashed frame assets do). API responses get `default-src 'none'` and
@@ -132,15 +106,61 @@ pub fn security_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Request ids: a random per-process prefix and a counter. They only need to be unique (they
-/// correlate logs, audit events and answers), not unpredictable, so no syscall per request.
+/// Request ids: `req_` + 20 base62 characters from the system CSPRNG (≈119 bits). They appear
+/// in answers, logs and audit events; a predictable id would let one client guess another's.
 fn next_request_id() -> String {
-    use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| random_base62(10).unwrap_or_default());
-    format!("req_{prefix}{:010}", COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!("req_{}", random_base62(20).unwrap_or_default())
+}
+
+/// A request body that records whether it was read to the end. A handler that answers without
+/// reading the body (an early 401/403/429) leaves bytes on the connection; the guard then adds
+/// `Connection: close`, so the server closes cleanly (TLS close_notify) instead of dropping a
+/// keep-alive connection the client believes is still usable.
+struct TrackedBody {
+    inner: Body,
+    finished: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.finished.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether a response is JSON (our errors) or HTML (the frame's refusal page).
+fn is_json_or_html(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("application/json") || essence.eq_ignore_ascii_case("text/html")
+    })
+}
+
+/// Whether the request announces a body (chunked, or a `Content-Length` that is not 0).
+fn has_body(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).is_none_or(|n| n > 0))
 }
 
 /// Outermost middleware: request id, card-number-in-URL refusal, per-IP rate limit, security
@@ -156,15 +176,22 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let method = req.method().clone();
     let ctx = RequestCtx { ip, request_id: request_id.clone() };
     let url = req.uri().path_and_query().map_or("", |p| p.as_str());
+    let longest_header = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).max().unwrap_or(0);
+    let with_body = has_body(req.headers());
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut response = if url_has_card_number(url) {
         let mut e = state.event("request.rejected", "denied", &ctx, None);
         e.detail = json!({ "code": "card_number_in_url" });
         state.audit(e);
         ApiError::invalid("card_number_in_url", "Card numbers must never be sent in a URL.").into_response()
+    } else if longest_header > state.config.max_header_bytes {
+        ApiError::header_too_large().into_response()
     } else {
-        let d = state.ip_limiter.check(&ip.to_string());
+        let d = state.ip_limiter.check(&crate::keys::client_bucket(ip));
         if d.allowed {
             req.extensions_mut().insert(ctx);
+            let tracked = std::sync::Arc::clone(&finished);
+            let req = req.map(|inner| Body::new(TrackedBody { inner, finished: tracked }));
             next.run(req).await
         } else {
             let mut e = state.event("rate_limited", "denied", &ctx, None);
@@ -173,6 +200,15 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
             ApiError::rate_limited("rate_limited").with_headers(rate_headers(&d)).into_response()
         }
     };
+    // Framework rejections (a path segment that is not UTF-8, a query that does not parse)
+    // answer `text/plain`; every error the vault sends is the documented JSON error.
+    if response.status().as_u16() >= 400 && !is_json_or_html(response.headers()) {
+        let status = response.status();
+        response = ApiError::for_status(status).into_response();
+    }
+    if with_body && !finished.load(std::sync::atomic::Ordering::Acquire) {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let headers = response.headers_mut();
     security_headers(headers);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -200,30 +236,66 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response 
     (status, axum::Json(value)).into_response()
 }
 
-/// Reads a request body with the configured size limit and timeout.
-pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+/// Reads a request body with the configured size limit and timeout into a buffer that is wiped
+/// when dropped. The buffer is reserved up front (announced length or the limit), so growing it
+/// leaves no unwiped copies behind; each chunk hyper hands over is wiped too when this is its
+/// only owner. (Copies inside hyper's and rustls's own connection buffers are out of reach.)
+pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<SecretBytes, ApiError> {
     let limit = state.config.body_limit;
-    if let Some(len) =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return Err(ApiError::too_large());
-        }
+    let announced =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
+    if announced.is_some_and(|len| len > limit) {
+        return Err(ApiError::too_large());
     }
-    match tokio::time::timeout(state.config.body_timeout, axum::body::to_bytes(body, limit)).await {
+    let collect = async move {
+        use hyper::body::Body as _;
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(announced.unwrap_or(limit).min(limit)));
+        let mut body = std::pin::pin!(body);
+        while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+            let frame =
+                frame.map_err(|_| ApiError::invalid("body_unreadable", "The request body could not be read."))?;
+            let Ok(data) = frame.into_data() else { continue };
+            if out.len() + data.len() > limit {
+                wipe(data);
+                return Err(ApiError::too_large());
+            }
+            out.extend_from_slice(&data);
+            wipe(data);
+        }
+        Ok(SecretBytes::from(out))
+    };
+    match tokio::time::timeout(state.config.body_timeout, collect).await {
         Err(_) => Err(ApiError::timeout()),
-        Ok(Err(_)) => Err(ApiError::too_large()),
-        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(result) => result,
     }
 }
 
-/// Requires `Content-Type: application/json`.
+/// Zeroes a body chunk if nobody else holds it.
+fn wipe(data: axum::body::Bytes) {
+    if let Ok(mut owned) = data.try_into_mut() {
+        zeroize::Zeroize::zeroize(owned.as_mut());
+    }
+}
+
+/// Requires `Content-Type: application/json` exactly (case-insensitive, parameters after `;`
+/// allowed, `charset` only `utf-8`): `application/jsonx` or `text/json` are 415.
 pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
-    if ok { Ok(()) } else { Err(ApiError::media_type()) }
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return Err(ApiError::media_type());
+    };
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::media_type());
+    }
+    for param in parts {
+        let (name, val) = param.split_once('=').unwrap_or((param, ""));
+        let val = val.trim().trim_matches('"');
+        if !name.trim().eq_ignore_ascii_case("charset") || !val.eq_ignore_ascii_case("utf-8") {
+            return Err(ApiError::media_type());
+        }
+    }
+    Ok(())
 }
 
 /// The `Authorization` header as text.
@@ -248,20 +320,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn card_numbers_in_urls() {
-        let table = [
-            ("/v1/tokens/tok_abc", false),
-            ("/v1/tokens/4242424242424242", true),
-            ("/v1/tokens?n=4242%204242%204242%204242", true),
-            ("/v1/tokens?n=4242-4242-4242-4242", true),
-            ("/v1/tokens?n=4242+4242+4242+4242", true),
-            ("/v1/x?a=123456789012", false),
-            ("/v1/x?a=1234567890123", true),
-            ("/v1/x?a=123456/789012345", false),
-            ("/v1/x?a=%34%32%34%32%34%32%34%32%34%32%34%32%34", true),
-        ];
-        for (url, expected) in table {
-            assert_eq!(url_has_card_number(url), expected, "{url}");
-        }
+    fn json_content_type_is_matched_exactly() {
+        let ct = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+            require_json(&h).is_ok()
+        };
+        assert!(ct("application/json"));
+        assert!(ct("Application/JSON; charset=UTF-8"));
+        assert!(ct("application/json;charset=\"utf-8\""));
+        assert!(!ct("application/jsonx"));
+        assert!(!ct("application/json-patch+json"));
+        assert!(!ct("application/json; charset=latin1"));
+        assert!(!ct("text/json"));
+        assert!(!ct(""));
+    }
+
+    #[test]
+    fn request_ids_are_random() {
+        let a = next_request_id();
+        let b = next_request_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+        // No shared prefix beyond `req_` plus chance.
+        let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+        assert!(common < 10, "{a} {b}");
     }
 }

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::{authorization, json_response, principal, read_body, require_json};
 use crate::clock::year_month;
 use crate::crypto::{Binding, random_base62};
-use crate::keys::{KeyKind, Permission};
+use crate::keys::{self, KeyKind, Permission};
 use crate::secret::{SecretBytes, SecretString};
 use crate::state::{AppState, Principal, RequestCtx};
 use crate::store::{CreateOutcome, IdempotencyRecord, TokenRecord};
@@ -74,8 +74,11 @@ struct CardPayloadOwned {
     name: Option<SecretString>,
 }
 
-fn token_json(t: &TokenRecord) -> serde_json::Value {
-    json!({
+/// The public token object. The keyed fingerprint goes only to secret keys: with a card's BIN
+/// and last 4 (public on the token) a fingerprint narrows the PAN to ~10⁵ candidates, so a
+/// publishable key (public by design) must never see it.
+fn token_json(t: &TokenRecord, with_fingerprint: bool) -> serde_json::Value {
+    let mut v = json!({
         "id": t.id,
         "object": "token",
         "card": {
@@ -88,7 +91,13 @@ fn token_json(t: &TokenRecord) -> serde_json::Value {
         "created": t.created,
         "expires_at": t.expires_at,
         "livemode": t.mode == crate::keys::Mode::Live,
-    })
+    });
+    if !with_fingerprint {
+        if let Some(card) = v.get_mut("card").and_then(serde_json::Value::as_object_mut) {
+            card.remove("fingerprint");
+        }
+    }
+    v
 }
 
 /// `tok_` + 6 base62 characters of the creation second + 18 random base62 characters
@@ -124,8 +133,10 @@ fn cors_headers(origin: &str) -> Vec<(HeaderName, HeaderValue)> {
     h
 }
 
-fn origin_of(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+/// The request's `Origin`, normalised like stored origins (lower case, default port dropped);
+/// `None` if absent or not an origin.
+fn origin_of(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).and_then(|o| keys::parse_origin(o).ok())
 }
 
 /// Whether some active publishable key (or the vault itself) allows `origin`.
@@ -142,7 +153,7 @@ pub async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Res
     };
     let mut response = StatusCode::NO_CONTENT.into_response();
     let h = response.headers_mut();
-    for (name, value) in cors_headers(origin) {
+    for (name, value) in cors_headers(&origin) {
         h.insert(name, value);
     }
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
@@ -154,29 +165,29 @@ pub async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Res
     response
 }
 
-/// `POST /v1/tokens`.
+/// `POST /v1/tokens`. CORS headers go only to an origin the presented key allows (or the
+/// vault's own origin), success or error alike; an unauthenticated request gets none.
 pub async fn create(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let origin = origin_of(&headers).map(str::to_owned);
-    let result = create_inner(&state, &ctx, &headers, origin.as_deref(), body).await;
-    let mut response = match result {
-        Ok(r) => r,
-        Err(e) => {
-            let refused_origin = e.code == "origin_not_allowed";
-            let mut r = e.into_response();
-            if refused_origin {
-                return r;
-            }
-            r.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
-            r
-        }
+    let origin = origin_of(&headers);
+    let principal = state.authenticate(authorization(&headers), &ctx);
+    let cors_origin = origin.as_deref().filter(|o| {
+        state.is_public_origin(o)
+            || principal.as_ref().is_ok_and(|p| p.key.kind == KeyKind::Publishable && p.key.origin_allowed(o))
+    });
+    let cors_origin = cors_origin.map(str::to_owned);
+    let result = match principal {
+        Ok(p) => create_inner(&state, &ctx, &p, &headers, origin.as_deref(), body).await,
+        Err(e) => Err(e),
     };
-    if let Some(o) = origin.as_deref().filter(|o| origin_known(&state, o)) {
-        for (name, value) in cors_headers(o) {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(o) = cors_origin {
+        for (name, value) in cors_headers(&o) {
             response.headers_mut().insert(name, value);
         }
     }
@@ -186,26 +197,24 @@ pub async fn create(
 async fn create_inner(
     state: &AppState,
     ctx: &RequestCtx,
+    p: &Principal,
     headers: &HeaderMap,
     origin: Option<&str>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = state.authenticate(authorization(headers), ctx)?;
     if p.key.kind == KeyKind::Publishable {
         let allowed = origin.is_some_and(|o| p.key.origin_allowed(o) || state.is_public_origin(o));
         if !allowed {
+            let raw = headers.get(header::ORIGIN).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             let mut e = state.event("origin.denied", "denied", ctx, Some(&p.key));
-            e.detail = json!({ "origin": origin.map(|o| o.chars().take(200).collect::<String>()) });
+            e.detail = json!({ "origin": raw.map(|o| crate::text::for_log(&o, 100)) });
             state.audit(e);
             return Err(ApiError::forbidden("origin_not_allowed", "This origin may not use this publishable key."));
         }
     }
-    state.authorize(&p, Permission::CreateToken)?;
+    state.authorize(p, Permission::CreateToken)?;
     require_json(headers)?;
-    let raw = read_body(state, headers, body).await?;
-    // Keep our copy of the body in a zeroizing buffer.
-    let body = SecretBytes::new(raw.to_vec());
-    drop(raw);
+    let body = read_body(state, headers, body).await?;
 
     let idempotency = match headers.get("idempotency-key") {
         None => None,
@@ -222,17 +231,19 @@ async fn create_inner(
                         "Idempotency-Key must be 1–255 visible ASCII characters.",
                     )
                 })?;
-            let scope = format!("{}:{key}", p.key.id);
+            // Stored only as a keyed hash: a card number sent as the key never reaches the disk.
+            let scope = state.master.idempotency_scope(&p.key.id, key);
             let hash = state.master.hash_body(&scope, body.expose());
             Some((scope, hash))
         }
     };
+    let with_fingerprint = p.key.kind == KeyKind::Secret;
     let _in_flight = match &idempotency {
         None => None,
         Some((scope, hash)) => {
             let guard = state.begin_in_flight(scope).ok_or_else(ApiError::idempotency_in_use)?;
             if let Some(stored) = state.store.get_idempotency(scope).await? {
-                return replay(&stored, hash);
+                return replay(&stored, hash, with_fingerprint);
             }
             Some(guard)
         }
@@ -251,8 +262,11 @@ async fn create_inner(
     let exp_year =
         exp_year.value().and_then(|y| u16::try_from(y).ok()).ok_or_else(|| invalid_param("card.exp_year"))?;
     let name = card_in.name.as_ref().map(SecretString::expose).filter(|n| !n.trim().is_empty());
-    if name.is_some_and(|n| n.chars().count() > 200) {
+    if name.is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
         return Err(invalid_param("card.name"));
+    }
+    if name.is_some_and(crate::text::looks_like_card_number) {
+        return Err(ApiError::card_number_in_text("card.name"));
     }
 
     let now = state.now();
@@ -267,6 +281,12 @@ async fn create_inner(
         };
         ApiError::card(e.code(), param)
     })?;
+    if p.key.mode == crate::keys::Mode::Test && !card::is_test_card(card.pan()) {
+        return Err(ApiError::live_card_in_test_mode());
+    }
+    if p.key.kind == KeyKind::Publishable {
+        state.charge_shared(p)?;
+    }
 
     let merchant = p.key.merchant_id.as_str();
     let mode = p.key.mode;
@@ -304,7 +324,7 @@ async fn create_inner(
         expires_at: now + state.config.token_ttl_secs,
     };
     drop(card);
-    let response_json = token_json(&token);
+    let response_json = token_json(&token, with_fingerprint);
     let response_text = response_json.to_string();
     let idem_record = idempotency.as_ref().map(|(scope, hash)| IdempotencyRecord {
         scope: scope.clone(),
@@ -314,7 +334,7 @@ async fn create_inner(
         created: now,
     });
     let mut audit = state.event("token.created", "success", ctx, Some(&p.key));
-    audit.detail = json!({ "token": id, "brand": token.brand });
+    audit.detail = json!({ "token_ref": state.master.token_ref(&id), "brand": token.brand });
     let audit_copy = audit.clone();
     match state.store.create_token(token, idem_record, audit).await? {
         CreateOutcome::Created => {
@@ -323,20 +343,31 @@ async fn create_inner(
         }
         CreateOutcome::IdempotencyExists(stored) => {
             let hash = idempotency.as_ref().map(|(_, h)| h.as_str()).unwrap_or_default();
-            replay(&stored, hash)
+            replay(&stored, hash, with_fingerprint)
         }
     }
 }
 
-fn replay(stored: &IdempotencyRecord, body_hash: &str) -> Result<Response, ApiError> {
+fn replay(stored: &IdempotencyRecord, body_hash: &str, with_fingerprint: bool) -> Result<Response, ApiError> {
     if !bool::from(stored.body_hash.as_bytes().ct_eq(body_hash.as_bytes())) {
         return Err(ApiError::idempotency_reused());
     }
     let status = StatusCode::from_u16(stored.status).map_err(|_| ApiError::internal())?;
+    // Records stored before fingerprints were withheld from publishable keys still hold one.
+    let mut body = stored.response.clone();
+    if !with_fingerprint {
+        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&body) {
+            if let Some(card) = v.get_mut("card").and_then(serde_json::Value::as_object_mut) {
+                if card.remove("fingerprint").is_some() {
+                    body = v.to_string();
+                }
+            }
+        }
+    }
     Ok((
         status,
         [(header::CONTENT_TYPE, "application/json"), (HeaderName::from_static("idempotent-replayed"), "true")],
-        stored.response.clone(),
+        body,
     )
         .into_response())
 }
@@ -351,7 +382,8 @@ fn invalid_param(param: &'static str) -> ApiError {
 
 fn audit_token(state: &AppState, ctx: &RequestCtx, p: &Principal, event: &str, id: &str, found: bool) {
     let mut e = state.event(event, if found { "success" } else { "failure" }, ctx, Some(&p.key));
-    e.detail = json!({ "token": if valid_token_id(id) { id } else { "(malformed)" }, "found": found });
+    let token_ref = if valid_token_id(id) { state.master.token_ref(id) } else { "(malformed)".to_owned() };
+    e.detail = json!({ "token_ref": token_ref, "found": found });
     state.audit(e);
 }
 
@@ -370,7 +402,7 @@ pub async fn retrieve(
     };
     audit_token(&state, &ctx, &p, "token.read", &id, token.is_some());
     let token = token.ok_or_else(ApiError::not_found)?;
-    Ok(Json(token_json(&token)).into_response())
+    Ok(Json(token_json(&token, true)).into_response())
 }
 
 /// `DELETE /v1/tokens/{id}`.
@@ -419,7 +451,7 @@ pub async fn detokenize(
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &ctx, &headers, Permission::Detokenize)?;
     let token = if valid_token_id(&id) {
-        state.store.take_for_detokenize(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
+        state.store.get_for_detokenize(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
     } else {
         None
     };
@@ -427,7 +459,9 @@ pub async fn detokenize(
         audit_token(&state, &ctx, &p, "token.detokenized", &id, false);
         return Err(ApiError::not_found());
     };
-    let key = state.keyring.version(&token.merchant_id, token.mode, token.key_version)?;
+    // Everything that can fail happens before the CVC is destroyed: decrypting (a key version
+    // rotated in by another process is loaded on demand), decoding, building the answer.
+    let key = state.data_key(&token.merchant_id, token.mode, token.key_version).await?;
     let binding =
         Binding { token_id: &token.id, merchant: &token.merchant_id, mode: token.mode.as_str(), field: "card" };
     let plain = key.open(&token.card_ct, &binding)?;
@@ -441,24 +475,35 @@ pub async fn detokenize(
         Some(c) => Some(std::str::from_utf8(c.expose()).map_err(|_| ApiError::internal())?),
         None => None,
     };
-    let body = Detokenized {
-        id: &token.id,
-        object: "detokenized_card",
-        card: DetokenizedCard {
-            brand: &token.brand,
-            last4: &token.last4,
-            number: payload.number.expose(),
-            exp_month: payload.exp_month,
-            exp_year: payload.exp_year,
-            name: payload.name.as_ref().map(SecretString::expose),
-            cvc: cvc_text,
-        },
-        cvc_returned: cvc_text.is_some(),
-        livemode: token.mode == crate::keys::Mode::Live,
+    let render = |cvc: Option<&str>| {
+        let body = Detokenized {
+            id: &token.id,
+            object: "detokenized_card",
+            card: DetokenizedCard {
+                brand: &token.brand,
+                last4: &token.last4,
+                number: payload.number.expose(),
+                exp_month: payload.exp_month,
+                exp_year: payload.exp_year,
+                name: payload.name.as_ref().map(SecretString::expose),
+                cvc,
+            },
+            cvc_returned: cvc.is_some(),
+            livemode: token.mode == crate::keys::Mode::Live,
+        };
+        serde_json::to_vec(&body).map(SecretBytes::new).map_err(|_| ApiError::internal())
     };
-    let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::internal())?;
+    let with_cvc = render(cvc_text)?;
+    // The answer carrying the CVC exists: now destroy it. Of concurrent callers exactly one
+    // wins and sends it; the others answer without it.
+    let (bytes, returned) = if cvc_text.is_some() && state.store.destroy_cvc(&token.id).await? {
+        (with_cvc, true)
+    } else {
+        drop(with_cvc);
+        (render(None)?, false)
+    };
     let mut e = state.event("token.detokenized", "success", &ctx, Some(&p.key));
-    e.detail = json!({ "token": token.id, "cvc_returned": cvc_text.is_some() });
+    e.detail = json!({ "token_ref": state.master.token_ref(&token.id), "cvc_returned": returned });
     state.audit_durable(e).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes.expose().to_vec()).into_response())
 }

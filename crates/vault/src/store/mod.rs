@@ -196,7 +196,7 @@ pub struct AuditFilter {
 pub struct PurgeCounts {
     /// Tokens past `expires_at` deleted.
     pub tokens: u64,
-    /// CVCs past `cvc_expires_at` destroyed.
+    /// CVCs past `cvc_expires_at` destroyed (only [`Store::purge_cvcs`] destroys them).
     pub cvcs: u64,
     /// Idempotency records older than the retention deleted.
     pub idempotency: u64,
@@ -231,6 +231,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a wrapped key. [`StoreError::Conflict`] if that version exists.
     fn insert_wrapped_key(&self, key: WrappedKeyRecord) -> StoreFuture<()>;
+    /// Replaces the wrapping of existing keys (same merchant, mode, purpose, version) and sets
+    /// metadata values, all in one transaction: a master-key rotation either happens completely
+    /// or not at all.
+    fn rewrap_keys(&self, keys: Vec<WrappedKeyRecord>, meta: Vec<(String, String)>) -> StoreFuture<()>;
+    /// Deletes a data-key version if it is not the current one and no token uses it (checked
+    /// in the same transaction). Returns whether it was deleted.
+    fn retire_data_key(&self, merchant_id: &str, mode: Mode, version: u32) -> StoreFuture<bool>;
     /// All wrapped keys (a handful per merchant).
     fn list_wrapped_keys(&self) -> StoreFuture<Vec<WrappedKeyRecord>>;
 
@@ -255,18 +262,25 @@ pub trait Store: Send + Sync + 'static {
     fn get_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<Option<TokenRecord>>;
     /// Deletes a token; `false` if there was no live token.
     fn delete_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<bool>;
-    /// Reads a live token for detokenization and atomically destroys its CVC ciphertext, so
-    /// that at most one caller ever receives it (PCI DSS 3.3.1). A CVC past its purge time
-    /// is never returned.
-    fn take_for_detokenize(
+    /// Reads a live token for detokenization, with its CVC ciphertext unless the CVC is past
+    /// its purge time. Destroys nothing: the caller decrypts and builds its answer first, then
+    /// calls [`Store::destroy_cvc`], so a failure in between never loses the CVC.
+    fn get_for_detokenize(
         &self,
         id: &str,
         merchant_id: &str,
         mode: Mode,
         now: UnixSeconds,
     ) -> StoreFuture<Option<TokenRecord>>;
-    /// Deletes expired tokens, destroys CVCs past their purge time and idempotency records
-    /// created before `idempotency_before`.
+    /// Destroys a token's CVC ciphertext. Returns `true` to exactly one caller per CVC (the one
+    /// that may hand it out, PCI DSS 3.3.1); `false` if it was already gone.
+    fn destroy_cvc(&self, id: &str) -> StoreFuture<bool>;
+    /// Destroys CVCs past their purge time and makes sure no destroyed CVC ciphertext (purged
+    /// or handed out) survives in the database files, WAL included. Returns how many were
+    /// purged now.
+    fn purge_cvcs(&self, now: UnixSeconds) -> StoreFuture<u64>;
+    /// Deletes expired tokens and idempotency records created before `idempotency_before`
+    /// (CVCs: [`Store::purge_cvcs`], on its own schedule).
     fn purge_expired(&self, now: UnixSeconds, idempotency_before: UnixSeconds) -> StoreFuture<PurgeCounts>;
 
     /// Up to `limit` rows of this merchant/mode whose key version is below `current`, after

@@ -11,6 +11,7 @@
 //! - Migrations are numbered SQL scripts tracked with `PRAGMA user_version`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
@@ -62,6 +63,11 @@ const MIGRATIONS: &[&str] = &[
         merchant_id TEXT, mode TEXT, key_id TEXT, ip TEXT, request_id TEXT, detail TEXT NOT NULL);
     CREATE INDEX audit_merchant ON audit_events (merchant_id, id);
     ",
+    // 2: idempotency scopes are now keyed hashes of the Idempotency-Key; drop the records that
+    // stored the header verbatim (a card number sent there would sit on disk for 24 h).
+    r"
+    DELETE FROM idempotency;
+    ",
 ];
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -82,6 +88,10 @@ pub struct SqliteStore {
     writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    /// A CVC ciphertext was destroyed since the last WAL truncation.
+    cvc_destroyed: Arc<AtomicBool>,
+    /// The writer truncates the WAL after its next commit.
+    truncate_wal: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -128,19 +138,26 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = open_conn(path)?;
         migrate(&mut conn)?;
+        // Nothing deleted before (or by a migration) lingers in the WAL.
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(db_err)?;
+        let truncate_wal = Arc::new(AtomicBool::new(false));
+        let cvc_destroyed = Arc::new(AtomicBool::new(false));
+        let (wal_flag, dirty_flag) = (Arc::clone(&truncate_wal), Arc::clone(&cvc_destroyed));
         // WAL checkpoints stay on the writer (SQLite's automatic checkpoint every 1000 pages):
         // measured faster here than a separate checkpointing connection, whose WAL restarts
         // make the writer drop its page cache.
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let handle = thread::Builder::new()
             .name("vault-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &wal_flag, &dirty_flag))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(Self {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
             readers: Arc::new(Mutex::new(Vec::new())),
             path: path.to_owned(),
+            cvc_destroyed,
+            truncate_wal,
         })
     }
 
@@ -210,7 +227,22 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+/// Copies the WAL into the database and truncates it to zero bytes, so that the page images of
+/// deleted rows (destroyed CVC ciphertexts) are no longer in any file. `secure_delete` has
+/// zeroed them in the database pages themselves. Returns whether the truncation completed
+/// (readers holding old snapshots can make it give up; the caller retries later).
+fn truncate_wal(conn: &Connection) -> bool {
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %db_err(e), "WAL truncation failed");
+            false
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>, truncate: &AtomicBool, cvc_destroyed: &AtomicBool) {
     let mut batch: Vec<WriteJob> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -244,6 +276,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
         if let Err(e) = &committed {
             tracing::error!(error = %e, "group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
+        }
+        if truncate.swap(false, Ordering::AcqRel) && !truncate_wal(&conn) {
+            cvc_destroyed.store(true, Ordering::Release);
         }
         for done in completions {
             done(committed.clone());
@@ -509,6 +544,47 @@ impl Store for SqliteStore {
         })
     }
 
+    fn rewrap_keys(&self, keys: Vec<WrappedKeyRecord>, meta: Vec<(String, String)>) -> StoreFuture<()> {
+        self.write(move |c| {
+            for k in &keys {
+                let n = c
+                    .execute(
+                        "UPDATE wrapped_keys SET wrapped = ?5
+                         WHERE merchant_id = ?1 AND mode = ?2 AND purpose = ?3 AND version = ?4",
+                        params![k.merchant_id, k.mode.as_str(), k.purpose.as_str(), k.version, k.wrapped],
+                    )
+                    .map_err(db_err)?;
+                if n != 1 {
+                    return Err(StoreError::Database("a wrapped key changed during the master-key rotation".into()));
+                }
+            }
+            for (key, value) in &meta {
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )
+                .map_err(db_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn retire_data_key(&self, merchant_id: &str, mode: Mode, version: u32) -> StoreFuture<bool> {
+        let merchant_id = merchant_id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM wrapped_keys WHERE merchant_id = ?1 AND mode = ?2 AND purpose = 'data' AND version = ?3
+                     AND version < (SELECT MAX(version) FROM wrapped_keys
+                                    WHERE merchant_id = ?1 AND mode = ?2 AND purpose = 'data')
+                     AND NOT EXISTS (SELECT 1 FROM tokens WHERE merchant_id = ?1 AND mode = ?2 AND key_version = ?3)",
+                    params![merchant_id, mode.as_str(), version],
+                )
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+
     fn list_wrapped_keys(&self) -> StoreFuture<Vec<WrappedKeyRecord>> {
         self.read(|c| {
             let mut s = c
@@ -675,7 +751,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn take_for_detokenize(
+    fn get_for_detokenize(
         &self,
         id: &str,
         merchant_id: &str,
@@ -683,34 +759,57 @@ impl Store for SqliteStore {
         now: UnixSeconds,
     ) -> StoreFuture<Option<TokenRecord>> {
         let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
-        // Runs on the single writer: the read and the CVC destruction are one atomic step.
-        self.write(move |c| {
+        self.read(move |c| {
             let Some(mut t) = select_token(c, &id, &merchant_id, mode, now)? else {
                 return Ok(None);
             };
-            if t.cvc_ct.is_some() {
-                c.execute("UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE id = ?1", [&id])
-                    .map_err(db_err)?;
-                if t.cvc_expires_at.is_some_and(|at| at <= now) {
-                    t.cvc_ct = None;
-                }
+            if t.cvc_expires_at.is_some_and(|at| at <= now) {
+                t.cvc_ct = None;
             }
             Ok(Some(t))
+        })
+    }
+
+    fn destroy_cvc(&self, id: &str) -> StoreFuture<bool> {
+        let id = id.to_owned();
+        let dirty = Arc::clone(&self.cvc_destroyed);
+        // On the single writer: of concurrent callers exactly one sees `true`.
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE id = ?1 AND cvc_ct IS NOT NULL",
+                )
+                .and_then(|mut s| s.execute([&id]))
+                .map_err(db_err)?;
+            if n > 0 {
+                dirty.store(true, Ordering::Release);
+            }
+            Ok(n > 0)
+        })
+    }
+
+    fn purge_cvcs(&self, now: UnixSeconds) -> StoreFuture<u64> {
+        let (dirty, truncate) = (Arc::clone(&self.cvc_destroyed), Arc::clone(&self.truncate_wal));
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE cvc_ct IS NOT NULL AND cvc_expires_at <= ?1",
+                    [now],
+                )
+                .map_err(db_err)?;
+            if n > 0 || dirty.swap(false, Ordering::AcqRel) {
+                truncate.store(true, Ordering::Release);
+            }
+            Ok(n as u64)
         })
     }
 
     fn purge_expired(&self, now: UnixSeconds, idempotency_before: UnixSeconds) -> StoreFuture<PurgeCounts> {
         self.write(move |c| {
             let tokens = c.execute("DELETE FROM tokens WHERE expires_at <= ?1", [now]).map_err(db_err)?;
-            let cvcs = c
-                .execute(
-                    "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE cvc_ct IS NOT NULL AND cvc_expires_at <= ?1",
-                    [now],
-                )
-                .map_err(db_err)?;
             let idempotency =
                 c.execute("DELETE FROM idempotency WHERE created < ?1", [idempotency_before]).map_err(db_err)?;
-            Ok(PurgeCounts { tokens: tokens as u64, cvcs: cvcs as u64, idempotency: idempotency as u64 })
+            Ok(PurgeCounts { tokens: tokens as u64, cvcs: 0, idempotency: idempotency as u64 })
         })
     }
 

@@ -83,6 +83,7 @@ pub fn fast_config() -> Config {
         rate_per_key: Rate { per_second: 10_000.0, burst: 10_000.0 },
         rate_per_ip: Rate { per_second: 10_000.0, burst: 10_000.0 },
         sweep_interval: Duration::from_millis(100),
+        cvc_purge_interval: Duration::from_millis(100),
         refresh_interval: Duration::from_millis(200),
         ..Config::default()
     }
@@ -109,7 +110,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     std::fs::write(frame_dir.join("frame.js"), "export default function init() {}").unwrap();
     std::fs::write(frame_dir.join("frame_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
 
-    let master = Arc::new(MasterKey::from_key(&random_key().unwrap()).unwrap());
+    let mut master = MasterKey::from_key(&random_key().unwrap()).unwrap();
     let clock = ManualClock::new(START);
     let opts = InitOptions {
         data_dir: data_dir.clone(),
@@ -119,7 +120,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         mode: Mode::Test,
     };
     let init = bootstrap::init(&opts, &master, START).await.unwrap();
-    let store = bootstrap::open_store(&data_dir, &master).await.unwrap();
+    let store = bootstrap::open_store(&data_dir, &mut master).await.unwrap();
+    let master = Arc::new(master);
     let tls = vault::tls::load(&data_dir, None, None).unwrap();
     let cert_pem = std::fs::read(&tls.cert_path).unwrap();
     let tls_config = vault::tls::server_config(&tls).unwrap();
@@ -203,6 +205,19 @@ impl TestApp {
             r = r.json(&b);
         }
         r.send().await.unwrap()
+    }
+
+    /// The id of the first key of this merchant with `role` (via the admin API).
+    pub async fn key_id_with_role(&self, role: &str) -> String {
+        let list: Value = self.get("/v1/keys", &self.admin).await.json().await.unwrap();
+        list["data"].as_array().unwrap().iter().find(|k| k["role"] == role).unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Token metadata as a secret key sees it (with the fingerprint).
+    pub async fn metadata(&self, token: &Value) -> Value {
+        let r = self.get(&format!("/v1/tokens/{}", token["id"].as_str().unwrap()), &self.sk).await;
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
     }
 
     pub async fn detokenize(&self, id: &str, key: &str) -> Response {

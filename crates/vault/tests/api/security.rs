@@ -4,6 +4,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use vault::store::Store as _;
 
 fn assert_security_headers(r: &Response, api: bool) {
     let h = r.headers();
@@ -240,33 +241,43 @@ async fn roles_are_enforced() {
 async fn ip_allowlists_are_enforced_and_audited() {
     let app = spawn_app().await;
     let tok = app.tokenize(MASTERCARD).await;
-    let detok = format!("/v1/tokens/{}/detokenize", tok["id"].as_str().unwrap());
-    // Admin moves the tokenization key to another network: it stops working from here.
-    let r =
-        app.post(&format!("/v1/keys/{}", app.sk_id), &app.admin, Some(json!({ "ip_allowlist": ["10.0.0.0/8"] }))).await;
+    let id = tok["id"].as_str().unwrap();
+    let read = format!("/v1/tokens/{id}");
+    let detok = format!("/v1/tokens/{id}/detokenize");
+    let ro_id = app.key_id_with_role("read_only").await;
+    // Admin moves the read-only key to another network: it stops working from here.
+    let r = app.post(&format!("/v1/keys/{ro_id}"), &app.admin, Some(json!({ "ip_allowlist": ["10.0.0.0/24"] }))).await;
     assert_eq!(r.status(), 200);
+    assert_eq!(error_code(app.get(&read, &app.ro).await).await, (403, "ip_not_allowed".into()));
+    // An empty allowlist allows any IP (for everything but detokenization).
+    let r = app.post(&format!("/v1/keys/{ro_id}"), &app.admin, Some(json!({ "ip_allowlist": [] }))).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get(&read, &app.ro).await.status(), 200);
+    let r = app.post(&format!("/v1/keys/{ro_id}"), &app.admin, Some(json!({ "ip_allowlist": ["127.0.0.1"] }))).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.get(&read, &app.ro).await.status(), 200);
+
+    // The tokenization key's allowlist can only be widened on the vault host; moved away there
+    // (as `vault keys` does, through the store), it stops working from here.
+    let mut sk = app.store.list_api_keys().await.unwrap().into_iter().find(|k| k.id == app.sk_id).unwrap();
+    sk.ip_allowlist = vec![vault::keys::parse_cidr("10.0.0.0/24").unwrap()];
+    let e = vault::bootstrap::cli_event("key.updated", START, Some(&app.merchant_id), Some(sk.mode), json!({}));
+    app.store.update_api_key(sk, e).await.unwrap();
+    app.state().refresh_keys().await.unwrap();
     assert_eq!(error_code(app.post(&detok, &app.sk, None).await).await, (403, "ip_not_allowed".into()));
-    assert_eq!(
-        error_code(app.get(&format!("/v1/tokens/{}", tok["id"].as_str().unwrap()), &app.sk).await).await,
-        (403, "ip_not_allowed".into())
-    );
-    // An empty allowlist allows reads from anywhere but never detokenization.
+    assert_eq!(error_code(app.get(&read, &app.sk).await).await, (403, "ip_not_allowed".into()));
+    // Narrowing it through the API is allowed: an empty list reads from anywhere, never detokenizes.
     let r = app.post(&format!("/v1/keys/{}", app.sk_id), &app.admin, Some(json!({ "ip_allowlist": [] }))).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(app.get(&format!("/v1/tokens/{}", tok["id"].as_str().unwrap()), &app.sk).await.status(), 200);
+    assert_eq!(app.get(&read, &app.sk).await.status(), 200);
     assert_eq!(error_code(app.post(&detok, &app.sk, None).await).await, (403, "ip_not_allowed".into()));
-    let r =
-        app.post(&format!("/v1/keys/{}", app.sk_id), &app.admin, Some(json!({ "ip_allowlist": ["127.0.0.1"] }))).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(app.post(&detok, &app.sk, None).await.status(), 200);
-    // Audited: the denial, the suspicious use, the allowlist changes.
+    // Audited: the denials, the suspicious use, the allowlist changes.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(app.audit_events("ip.denied").await.len(), 3);
+    assert_eq!(app.audit_events("ip.denied").await.len(), 4);
     let suspicious = app.audit_events("suspicious_activity").await;
     assert!(suspicious.iter().any(|e| e["detail"]["reason"] == "key_used_from_non_allowlisted_ip"));
-    assert_eq!(app.audit_events("key.updated").await.len(), 3);
-    let r =
-        app.post(&format!("/v1/keys/{}", app.sk_id), &app.admin, Some(json!({ "ip_allowlist": ["nonsense"] }))).await;
+    assert_eq!(app.audit_events("key.updated").await.len(), 5);
+    let r = app.post(&format!("/v1/keys/{ro_id}"), &app.admin, Some(json!({ "ip_allowlist": ["nonsense"] }))).await;
     assert_eq!(error_code(r).await, (400, "parameter_invalid".into()));
 }
 

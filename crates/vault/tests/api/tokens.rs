@@ -15,7 +15,7 @@ async fn happy_path_create_read_detokenize_delete() {
     assert_eq!(tok["card"]["last4"], "4242");
     assert_eq!(tok["card"]["exp_month"], 12);
     assert_eq!(tok["card"]["exp_year"], 2030);
-    assert!(tok["card"]["fingerprint"].as_str().unwrap().starts_with("fp_"));
+    assert!(tok["card"].get("fingerprint").is_none(), "publishable keys never see the fingerprint: {tok}");
     assert_eq!(tok["created"], START);
     assert_eq!(tok["expires_at"], START + 24 * 3600);
     assert_eq!(tok["livemode"], false);
@@ -27,7 +27,9 @@ async fn happy_path_create_read_detokenize_delete() {
         assert_eq!(r.status(), 200);
         let body = r.text().await.unwrap();
         assert!(!body.contains(VISA.0) && !body.contains(VISA.1), "{body}");
-        let meta: Value = serde_json::from_str(&body).unwrap();
+        let mut meta: Value = serde_json::from_str(&body).unwrap();
+        assert!(meta["card"]["fingerprint"].as_str().unwrap().starts_with("fp_"));
+        meta["card"].as_object_mut().unwrap().remove("fingerprint");
         assert_eq!(meta, tok);
     }
 
@@ -65,16 +67,16 @@ async fn happy_path_create_read_detokenize_delete() {
 #[tokio::test]
 async fn fingerprints_are_stable_within_a_merchant() {
     let app = spawn_app().await;
-    let a = app.tokenize(MASTERCARD).await;
-    let b = app.tokenize(MASTERCARD).await;
-    let c = app.tokenize(AMEX).await;
+    let a = app.metadata(&app.tokenize(MASTERCARD).await).await;
+    let b = app.metadata(&app.tokenize(MASTERCARD).await).await;
+    let c = app.metadata(&app.tokenize(AMEX).await).await;
     assert_ne!(a["id"], b["id"]);
     assert_eq!(a["card"]["fingerprint"], b["card"]["fingerprint"]);
     assert_ne!(a["card"]["fingerprint"], c["card"]["fingerprint"]);
     assert_eq!(c["card"]["brand"], "amex");
     // Another vault (other merchant, other fingerprint key) gives another fingerprint.
     let other = spawn_app().await;
-    let d = other.tokenize(MASTERCARD).await;
+    let d = other.metadata(&other.tokenize(MASTERCARD).await).await;
     assert_ne!(a["card"]["fingerprint"], d["card"]["fingerprint"]);
 }
 
@@ -372,9 +374,11 @@ async fn test_and_live_data_are_separated() {
     assert_eq!(live["livemode"], true);
     let test = app.tokenize(VISA).await;
     // Different fingerprint keys per mode, and no cross-mode reads.
-    assert_ne!(live["card"]["fingerprint"], test["card"]["fingerprint"]);
     let live_id = live["id"].as_str().unwrap();
     let test_id = test["id"].as_str().unwrap();
+    let live_meta: Value =
+        app.get(&format!("/v1/tokens/{live_id}"), live_sk.plaintext.expose()).await.json().await.unwrap();
+    assert_ne!(live_meta["card"]["fingerprint"], app.metadata(&test).await["card"]["fingerprint"]);
     assert_eq!(app.get(&format!("/v1/tokens/{live_id}"), &app.sk).await.status(), 404);
     assert_eq!(app.get(&format!("/v1/tokens/{test_id}"), live_sk.plaintext.expose()).await.status(), 404);
     assert_eq!(app.get(&format!("/v1/tokens/{live_id}"), live_sk.plaintext.expose()).await.status(), 200);
