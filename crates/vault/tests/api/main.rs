@@ -8,6 +8,8 @@
 mod helpers;
 
 mod admin;
+mod cli;
+mod findings;
 mod frame;
 mod security;
 mod tls;

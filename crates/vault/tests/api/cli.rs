@@ -1,0 +1,249 @@
+//! The `vault` binary driven as an operator drives it: findings of the security review that
+//! live in the command line and in process start-up.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn vault() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vault"));
+    for var in ["VAULT_MASTER_KEY", "VAULT_MASTER_KEY_FILE", "VAULT_DATA_DIR", "VAULT_LISTEN", "VAULT_FRAME_DIR"] {
+        c.env_remove(var);
+    }
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    vault().args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn init(dir: &Path, extra: &[&str]) -> Value {
+    let d = dir.to_str().unwrap();
+    let mut args = vec!["init", "--data-dir", d, "--merchant", "Shop", "--allowed-origin", SHOP];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "init failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// A running `vault serve` child, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(mut cmd: Command, dir: &Path) -> Result<Server, String> {
+    let mut child = cmd
+        .args(["serve", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--log-format", "text"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let Some(base) = line.trim().strip_prefix("listening on ") else {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        return Err(format!("{status}: {err}"));
+    };
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let cert = std::fs::read(dir.join("tls/cert.pem")).unwrap();
+    Ok(Server { child, base: format!("https://localhost:{port}"), client: client_for(&cert) })
+}
+
+impl Server {
+    async fn tokenize(&self, pk: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/tokens", self.base))
+            .bearer_auth(pk)
+            .header("Origin", SHOP)
+            .json(&card_body(VISA))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn write_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    use base64::Engine as _;
+    let mut raw = [0u8; 32];
+    vault::crypto::random_fill(&mut raw).unwrap();
+    let text = base64::engine::general_purpose::STANDARD.encode(raw);
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{text}\n")).unwrap();
+    (path, text)
+}
+
+#[tokio::test]
+async fn finding_05_the_development_master_key_never_protects_live_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `init --mode live` without a master key: refused, and no development key written.
+    let live_dir = tmp.path().join("live");
+    let o = run(&["init", "--data-dir", live_dir.to_str().unwrap(), "--merchant", "Shop", "--mode", "live"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("live keys need a production master key"), "{}", stderr(&o));
+    assert!(!live_dir.join("master.key").exists());
+
+    // A development vault cannot get live keys…
+    let dir = tmp.path().join("dev");
+    let out = init(&dir, &[]);
+    assert!(dir.join("master.key").exists());
+    let d = dir.to_str().unwrap();
+    let o = run(&["keys", "create", "--data-dir", d, "--merchant", "Shop", "--kind", "publishable", "--mode", "live"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("live keys need a production master key"), "{}", stderr(&o));
+
+    // …and one that has them (written by an older version) does not serve.
+    {
+        let (mut master, _) = vault::bootstrap::resolve_master_key(&dir, None, None).unwrap();
+        let store = vault::bootstrap::open_store(&dir, &mut master).await.unwrap();
+        let merchant = out["merchant"]["id"].as_str().unwrap().to_owned();
+        let spec = vault::keys::KeySpec {
+            merchant_id: merchant,
+            kind: vault::keys::KeyKind::Publishable,
+            mode: vault::keys::Mode::Live,
+            role: None,
+            label: String::new(),
+            allowed_origins: vec![SHOP.into()],
+            ip_allowlist: vec![],
+        };
+        vault::bootstrap::create_key(store.as_ref(), &master, spec, START).await.unwrap();
+        store.close();
+    }
+    let err = serve(vault(), &dir).err().expect("serve must refuse");
+    assert!(err.contains("live keys need a production master key"), "{err}");
+
+    // Moved to a production key with `master-key rotate`, it serves.
+    let (new_key, _) = write_key(tmp.path(), "new.key");
+    let o = run(&["master-key", "rotate", "--data-dir", d, "--new-master-key-file", new_key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_file(dir.join("master.key")).unwrap();
+    let mut cmd = vault();
+    cmd.env("VAULT_MASTER_KEY_FILE", &new_key);
+    let server = serve(cmd, &dir).unwrap();
+    assert_eq!(server.tokenize(out["publishable_key"].as_str().unwrap()).await.status(), 201);
+}
+
+#[tokio::test]
+async fn finding_05_master_key_rotation_rewraps_every_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let out = init(&dir, &[]);
+    let (pk, sk) = (out["publishable_key"].as_str().unwrap(), out["secret_key"].as_str().unwrap());
+    let token = {
+        let server = serve(vault(), &dir).unwrap();
+        let r = server.tokenize(pk).await;
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (new_key, _) = write_key(tmp.path(), "new.key");
+    let d = dir.to_str().unwrap();
+    let o = run(&["master-key", "rotate", "--data-dir", d, "--new-master-key-file", new_key.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["keys_rewrapped"], 4, "data + fingerprint keys for test and live");
+    // The old key no longer opens the vault.
+    let o = run(&["keys", "list", "--data-dir", d]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("does not match"), "{}", stderr(&o));
+    // The new one does: old API keys authenticate, the old token decrypts with its CVC.
+    let mut cmd = vault();
+    cmd.env("VAULT_MASTER_KEY_FILE", &new_key);
+    let server = serve(cmd, &dir).unwrap();
+    let r = server
+        .client
+        .post(format!("{}/v1/tokens/{token}/detokenize", server.base))
+        .bearer_auth(sk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["card"]["number"], VISA.0);
+    assert_eq!(d["card"]["cvc"], VISA.1);
+    assert_eq!(server.tokenize(pk).await.status(), 201);
+}
+
+#[tokio::test]
+async fn finding_07_cli_rotation_refuses_inactive_keys_and_unbounded_overlaps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = init(tmp.path(), &[]);
+    let d = tmp.path().to_str().unwrap();
+    let id_of = |role: &str| {
+        out["keys"].as_array().unwrap().iter().find(|k| k["role"] == role).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (ro, admin) = (id_of("read_only"), id_of("admin"));
+    assert!(run(&["keys", "revoke", "--data-dir", d, &ro]).status.success());
+    let o = run(&["keys", "rotate", "--data-dir", d, &ro]);
+    assert!(!o.status.success(), "a revoked key was revived");
+    assert!(stderr(&o).contains("only an active key can be rotated"), "{}", stderr(&o));
+    for overlap in ["9223372036854775807", "-5", "604801"] {
+        let o = run(&["keys", "rotate", "--data-dir", d, &admin, "--overlap-secs", overlap]);
+        assert!(!o.status.success(), "overlap {overlap} accepted");
+    }
+    let o = run(&["keys", "rotate", "--data-dir", d, &admin, "--overlap-secs", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Rotated with no overlap, the old admin key is expired: rotating it again is refused.
+    let o = run(&["keys", "rotate", "--data-dir", d, &admin]);
+    assert!(!o.status.success(), "an expired key was revived");
+}
+
+#[tokio::test]
+async fn finding_01_only_the_cli_forces_a_wide_allowlist() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), &[]);
+    let d = tmp.path().to_str().unwrap();
+    let create = |extra: &[&str]| {
+        let mut args =
+            vec!["keys", "create", "--data-dir", d, "--merchant", "Shop", "--kind", "secret", "--role", "tokenization"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = create(&["--ip-allow", "10.0.0.0/8"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--force-wide-allowlist"), "{}", stderr(&o));
+    let o = create(&["--ip-allow", "10.0.0.0/8", "--force-wide-allowlist"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = create(&["--ip-allow", "10.1.2.0/24"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn finding_12_the_master_key_leaves_the_process_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, key) = write_key(tmp.path(), "unused.key");
+    let dir = tmp.path().join("v");
+    let o = vault()
+        .env("VAULT_MASTER_KEY", &key)
+        .args(["init", "--data-dir", dir.to_str().unwrap(), "--merchant", "Shop", "--allowed-origin", SHOP])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["master_key_file"], Value::Null);
+    let mut cmd = vault();
+    cmd.env("VAULT_MASTER_KEY", &key);
+    let server = serve(cmd, &dir).unwrap();
+    assert_eq!(server.tokenize(out["publishable_key"].as_str().unwrap()).await.status(), 201);
+    let environ = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
+    assert!(!contains(&environ, key.as_bytes()), "the master key is still readable in /proc/PID/environ");
+}
