@@ -174,6 +174,30 @@ pub async fn open_store(data_dir: &Path, master: &mut MasterKey) -> Result<Arc<S
     Ok(store)
 }
 
+/// Opens the vault's database — Postgres when `database_url` is given, otherwise the SQLite
+/// file in the data directory — checks the master key and loads the hashing keys.
+pub async fn open_database(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    master: &mut MasterKey,
+) -> Result<Arc<dyn Store>, BootstrapError> {
+    let Some(url) = database_url else {
+        let store: Arc<dyn Store> = open_store(data_dir, master).await?;
+        return Ok(store);
+    };
+    let store: Arc<dyn Store> = Arc::new(crate::store::postgres::PostgresStore::connect(url, POOL_SIZE).await?);
+    match store.get_meta("master_check").await? {
+        None => return Err(BootstrapError::NotInitialized(PathBuf::from("(the Postgres database)"))),
+        Some(check) if check == master.check_value() => {}
+        Some(_) => return Err(BootstrapError::WrongMasterKey),
+    }
+    adopt_hashing_keys(store.as_ref(), master).await?;
+    Ok(store)
+}
+
+/// Connections per vault process to Postgres.
+pub const POOL_SIZE: usize = 16;
+
 /// Loads the hashing keys stored by the last master-key rotation, if there was one.
 pub async fn adopt_hashing_keys(store: &dyn Store, master: &mut MasterKey) -> Result<(), BootstrapError> {
     use base64::Engine as _;
@@ -389,6 +413,8 @@ pub struct InitOptions {
     pub detokenize_ips: Vec<IpNet>,
     /// Mode of the first keys.
     pub mode: Mode,
+    /// Postgres URL; `None`: the SQLite file in the data directory.
+    pub database_url: Option<String>,
 }
 
 /// What `init` created; printed once as JSON.
@@ -409,12 +435,16 @@ pub struct InitOutput {
 /// Initialises a data directory: schema, master-key check value, first merchant and keys.
 pub async fn init(opts: &InitOptions, master: &MasterKey, now: UnixSeconds) -> Result<InitOutput, BootstrapError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(|e| BootstrapError::Io(opts.data_dir.clone(), e))?;
-    let store = SqliteStore::open(&db_path(&opts.data_dir))?;
+    let store: Arc<dyn Store> = match &opts.database_url {
+        Some(url) => Arc::new(crate::store::postgres::PostgresStore::connect(url, 2).await?),
+        None => Arc::new(SqliteStore::open(&db_path(&opts.data_dir))?),
+    };
+    let store = store.as_ref();
     if store.get_meta("master_check").await?.is_some() {
         return Err(BootstrapError::AlreadyInitialized(opts.data_dir.clone()));
     }
     store.set_meta("master_check", &master.check_value()).await?;
-    let merchant = create_merchant(&store, master, &opts.merchant, now).await?;
+    let merchant = create_merchant(store, master, &opts.merchant, now).await?;
     store
         .append_audit(vec![cli_event(
             "merchant.created",
@@ -435,10 +465,10 @@ pub async fn init(opts: &InitOptions, master: &MasterKey, now: UnixSeconds) -> R
         ip_allowlist: ips,
     };
     let publishable =
-        create_key(&store, master, spec(KeyKind::Publishable, None, "initial publishable key", origins, vec![]), now)
+        create_key(store, master, spec(KeyKind::Publishable, None, "initial publishable key", origins, vec![]), now)
             .await?;
     let secret = create_key(
-        &store,
+        store,
         master,
         spec(
             KeyKind::Secret,
@@ -451,10 +481,10 @@ pub async fn init(opts: &InitOptions, master: &MasterKey, now: UnixSeconds) -> R
     )
     .await?;
     let admin =
-        create_key(&store, master, spec(KeyKind::Secret, Some(Role::Admin), "initial admin key", vec![], vec![]), now)
+        create_key(store, master, spec(KeyKind::Secret, Some(Role::Admin), "initial admin key", vec![], vec![]), now)
             .await?;
     let read_only = create_key(
-        &store,
+        store,
         master,
         spec(KeyKind::Secret, Some(Role::ReadOnly), "initial read-only key", vec![], vec![]),
         now,

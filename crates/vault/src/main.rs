@@ -40,6 +40,10 @@ struct Common {
     /// File holding the base64 master key. Otherwise VAULT_MASTER_KEY, otherwise DATA_DIR/master.key.
     #[arg(long, env = "VAULT_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// Postgres URL (postgres://…) for N instances sharing one database; without it the
+    /// embedded SQLite file in the data directory.
+    #[arg(long, env = "VAULT_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +87,11 @@ enum Command {
     },
     /// Delete expired tokens, destroy CVCs past 1 hour and drop idempotency records past 24 hours.
     PurgeExpired {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Apply pending schema migrations (also done on every start) and print the schema version.
+    Migrate {
         #[command(flatten)]
         common: Common,
     },
@@ -285,12 +294,9 @@ fn master_key(common: &Common, env: Option<&SecretString>) -> Result<(MasterKey,
     Ok((key, source))
 }
 
-async fn open(
-    common: &Common,
-    env: Option<&SecretString>,
-) -> Result<(Arc<vault::store::sqlite::SqliteStore>, MasterKey, MasterKeySource)> {
+async fn open(common: &Common, env: Option<&SecretString>) -> Result<(Arc<dyn Store>, MasterKey, MasterKeySource)> {
     let (mut master, source) = master_key(common, env)?;
-    let store = bootstrap::open_store(&common.data_dir, &mut master).await?;
+    let store = bootstrap::open_database(&common.data_dir, common.database_url.as_deref(), &mut master).await?;
     Ok((store, master, source))
 }
 
@@ -362,8 +368,14 @@ async fn run(cli: Cli, env_key: Option<SecretString>) -> Result<()> {
                 .collect::<Result<Vec<_>, _>>()?;
             let allowed_origins =
                 allowed_origins.iter().map(|o| keys::parse_allowed_origin(o, mode)).collect::<Result<Vec<_>, _>>()?;
-            let opts =
-                InitOptions { data_dir: common.data_dir.clone(), merchant, allowed_origins, detokenize_ips: ips, mode };
+            let opts = InitOptions {
+                data_dir: common.data_dir.clone(),
+                merchant,
+                allowed_origins,
+                detokenize_ips: ips,
+                mode,
+                database_url: common.database_url.clone(),
+            };
             let result = bootstrap::init(&opts, &master, clock.now()).await?;
             let tls = vault::tls::load(&common.data_dir, None, None)?;
             out(&json!({
@@ -434,6 +446,22 @@ async fn run(cli: Cli, env_key: Option<SecretString>) -> Result<()> {
             ));
             out(&json!({ "keys_rewrapped": n }).to_string())?;
             store.close();
+        }
+        Command::Migrate { common } => {
+            init_logging("text");
+            let version = match &common.database_url {
+                Some(url) => vault::store::postgres::PostgresStore::connect(url, 1).await?.migrate().await?,
+                None => {
+                    let path = bootstrap::db_path(&common.data_dir);
+                    if !path.exists() {
+                        bail!("{} holds no vault database (run `vault init`)", common.data_dir.display());
+                    }
+                    let store = vault::store::sqlite::SqliteStore::open(&path)?;
+                    store.close();
+                    vault::store::migrations::latest()
+                }
+            };
+            out(&json!({ "schema_version": version }).to_string())?;
         }
         Command::PurgeExpired { common } => {
             init_logging("text");
@@ -564,8 +592,8 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
         sweep_interval: std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
         ..Config::default()
     };
-    let store_dyn: Arc<dyn Store> = store.clone();
-    let running = vault::start(store_dyn, master, Arc::new(SystemClock), config, tls_config, args.listen).await?;
+    let running =
+        vault::start(Arc::clone(&store), master, Arc::new(SystemClock), config, tls_config, args.listen).await?;
     let shown = match running.addr {
         SocketAddr::V4(a) => format!("https://{}:{}", a.ip(), a.port()),
         SocketAddr::V6(a) => format!("https://[{}]:{}", a.ip(), a.port()),

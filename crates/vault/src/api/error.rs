@@ -251,7 +251,12 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
-        Self::internal()
+        match e {
+            StoreError::Unavailable(_) => {
+                Self::unavailable().with_headers(vec![(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"))])
+            }
+            _ => Self::internal(),
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! implementation (N vault instances sharing one database) implements the same trait; the
 //! semantics each method must keep are written on the method.
 
+pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
 use core::fmt;
@@ -33,6 +35,9 @@ pub enum StoreError {
     Conflict,
     /// A stored value could not be decoded.
     Corrupt(&'static str),
+    /// The database cannot be reached right now (connection refused or lost, pool exhausted):
+    /// answered `503` with `Retry-After`, never `500`.
+    Unavailable(String),
 }
 
 impl fmt::Display for StoreError {
@@ -43,6 +48,7 @@ impl fmt::Display for StoreError {
             Self::Closed => f.write_str("the store is shut down"),
             Self::Conflict => f.write_str("a record with this identity already exists"),
             Self::Corrupt(what) => write!(f, "corrupt stored value: {what}"),
+            Self::Unavailable(e) => write!(f, "database unavailable: {e}"),
         }
     }
 }
@@ -219,6 +225,10 @@ pub struct CipherRow {
 
 /// The storage interface.
 pub trait Store: Send + Sync + 'static {
+    /// Finishes pending writes and releases the database (the SQLite writer thread commits its
+    /// queue and truncates the WAL). Further calls fail with [`StoreError::Closed`].
+    fn close(&self) {}
+
     /// Reads a metadata value.
     fn get_meta(&self, key: &str) -> StoreFuture<Option<String>>;
     /// Writes a metadata value.

@@ -29,47 +29,6 @@ use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
 /// Maximum writes per transaction.
 pub const MAX_BATCH: usize = 2048;
 
-const MIGRATIONS: &[&str] = &[
-    // 1: initial schema
-    r"
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE merchants (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);
-    CREATE TABLE wrapped_keys (
-        merchant_id TEXT NOT NULL REFERENCES merchants(id),
-        mode TEXT NOT NULL, purpose TEXT NOT NULL, version INTEGER NOT NULL,
-        wrapped BLOB NOT NULL, created INTEGER NOT NULL,
-        PRIMARY KEY (merchant_id, mode, purpose, version));
-    CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY, merchant_id TEXT NOT NULL REFERENCES merchants(id),
-        kind TEXT NOT NULL, mode TEXT NOT NULL, role TEXT, hash BLOB NOT NULL UNIQUE,
-        prefix TEXT NOT NULL, label TEXT NOT NULL, created INTEGER NOT NULL,
-        expires_at INTEGER, revoked_at INTEGER,
-        allowed_origins TEXT NOT NULL, ip_allowlist TEXT NOT NULL);
-    CREATE TABLE tokens (
-        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
-        merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
-        brand TEXT NOT NULL, last4 TEXT NOT NULL, exp_month INTEGER NOT NULL, exp_year INTEGER NOT NULL,
-        fingerprint TEXT NOT NULL, key_version INTEGER NOT NULL,
-        card_ct BLOB NOT NULL, cvc_ct BLOB, cvc_expires_at INTEGER,
-        created INTEGER NOT NULL, expires_at INTEGER NOT NULL);
-    CREATE INDEX tokens_expires ON tokens (expires_at);
-    CREATE INDEX tokens_cvc_expires ON tokens (cvc_expires_at) WHERE cvc_ct IS NOT NULL;
-    CREATE TABLE idempotency (
-        scope TEXT PRIMARY KEY, body_hash TEXT NOT NULL, status INTEGER NOT NULL,
-        response TEXT NOT NULL, created INTEGER NOT NULL);
-    CREATE INDEX idempotency_created ON idempotency (created);
-    CREATE TABLE audit_events (
-        id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, event TEXT NOT NULL, outcome TEXT NOT NULL,
-        merchant_id TEXT, mode TEXT, key_id TEXT, ip TEXT, request_id TEXT, detail TEXT NOT NULL);
-    CREATE INDEX audit_merchant ON audit_events (merchant_id, id);
-    ",
-    // 2: idempotency scopes are now keyed hashes of the Idempotency-Key; drop the records that
-    // stored the header verbatim (a card number sent there would sit on disk for 24 h).
-    r"
-    DELETE FROM idempotency;
-    ",
-];
-
 fn db_err(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(code, _) = &e {
         if code.code == rusqlite::ErrorCode::ConstraintViolation {
@@ -118,16 +77,15 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
-    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    if version > known {
+    if version > super::migrations::latest() {
         return Err(StoreError::SchemaTooNew(version));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+    for (i, m) in super::migrations::MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
         let tx = conn.transaction().map_err(db_err)?;
-        tx.execute_batch(sql).map_err(db_err)?;
+        tx.execute_batch(m.sqlite).map_err(db_err)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
-        tracing::info!(version = i + 1, "applied database migration");
+        tracing::info!(version = i + 1, name = m.name, "applied database migration");
     }
     Ok(())
 }
@@ -493,6 +451,10 @@ fn select_idempotency(conn: &Connection, scope: &str) -> Result<Option<Idempoten
 }
 
 impl Store for SqliteStore {
+    fn close(&self) {
+        SqliteStore::close(self);
+    }
+
     fn get_meta(&self, key: &str) -> StoreFuture<Option<String>> {
         let key = key.to_owned();
         self.read(move |c| {

@@ -118,6 +118,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         allowed_origins: vec![SHOP.into()],
         detokenize_ips: vec![keys::parse_cidr("127.0.0.1/32").unwrap(), keys::parse_cidr("::1").unwrap()],
         mode: Mode::Test,
+        database_url: None,
     };
     let init = bootstrap::init(&opts, &master, START).await.unwrap();
     let store = bootstrap::open_store(&data_dir, &mut master).await.unwrap();

@@ -12,5 +12,6 @@ mod cli;
 mod findings;
 mod frame;
 mod security;
+mod store_conformance;
 mod tls;
 mod tokens;

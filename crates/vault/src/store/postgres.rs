@@ -1,0 +1,734 @@
+//! Postgres implementation of [`Store`], for N vault instances sharing one database.
+//!
+//! - `tokio-postgres` with a `deadpool` connection pool (small, async, no compile-time query
+//!   checking to set up; the queries are few and covered by the shared conformance suite).
+//! - Every write that must be atomic is one transaction; `synchronous_commit` stays `on`, so
+//!   a future resolves only after the commit is durable.
+//! - Cross-instance semantics come from the database, not from process memory: the
+//!   idempotency record is inserted with `ON CONFLICT DO NOTHING` in the token's transaction,
+//!   a CVC is destroyed by a conditional `UPDATE … WHERE cvc_ct IS NOT NULL` whose row lock
+//!   lets exactly one instance win, and re-encryption updates only rows still at the old
+//!   version.
+//! - Migrations ([`super::migrations`]) run under a transaction-scoped advisory lock, so
+//!   instances starting together apply each one exactly once.
+
+use std::str::FromStr as _;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use ipnet::IpNet;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use super::{
+    AuditEvent, AuditFilter, CipherRow, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord, PurgeCounts,
+    Store, StoreError, StoreFuture, TokenRecord, WrappedKeyRecord,
+};
+use crate::clock::UnixSeconds;
+use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
+
+/// Advisory-lock key serialising migrations across instances ("vaultmig").
+const MIGRATION_LOCK: i64 = 0x7661_756c_746d_6967;
+
+/// The Postgres store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresStore")
+    }
+}
+
+fn pg_err(e: &tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        return StoreError::Conflict;
+    }
+    match e.as_db_error() {
+        Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
+        None => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn pool_err(e: &deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn i64_of(v: u32) -> i64 {
+    i64::from(v)
+}
+
+fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+fn mode_of(s: &str) -> Result<Mode, StoreError> {
+    Mode::parse(s).ok_or(StoreError::Corrupt("mode"))
+}
+
+fn json_list<T: ToString>(items: &[T]) -> String {
+    serde_json::to_string(&items.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".to_owned())
+}
+
+impl PostgresStore {
+    /// Connects (a pool of at most `max_connections`) to `url` and applies migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] if the database cannot be reached, [`StoreError::SchemaTooNew`]
+    /// if it was migrated by a newer binary.
+    pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|_| StoreError::Database("the database URL is not a valid postgres:// URL".into()))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations this database has not seen, each in its own transaction under a
+    /// transaction-scoped advisory lock. Returns the schema version.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`].
+    pub async fn migrate(&self) -> Result<i64, StoreError> {
+        let mut client = self.pool.get().await.map_err(|e| pool_err(&e))?;
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL, applied BIGINT NOT NULL)",
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+        loop {
+            let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(|e| pg_err(&e))?;
+            let version: i64 = tx
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+                .await
+                .map_err(|e| pg_err(&e))?
+                .get(0);
+            if version > super::migrations::latest() {
+                return Err(StoreError::SchemaTooNew(version));
+            }
+            let Some(m) = super::migrations::MIGRATIONS.get(usize::try_from(version).unwrap_or(usize::MAX)) else {
+                tx.commit().await.map_err(|e| pg_err(&e))?;
+                return Ok(version);
+            };
+            tx.batch_execute(m.postgres).await.map_err(|e| pg_err(&e))?;
+            let next = version + 1;
+            tx.execute(
+                "INSERT INTO schema_version (version, applied) VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
+                &[&next],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            tracing::info!(version = next, name = m.name, "applied database migration");
+        }
+    }
+
+    async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+        pool.get().await.map_err(|e| pool_err(&e))
+    }
+
+    async fn execute(
+        pool: Pool,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Sync + Send>>,
+    ) -> Result<u64, StoreError> {
+        let client = Self::client(&pool).await?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        client.execute(sql, &refs).await.map_err(|e| pg_err(&e))
+    }
+}
+
+async fn insert_audit(tx: &deadpool_postgres::Transaction<'_>, e: &AuditEvent) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit_events (ts, event, outcome, merchant_id, mode, key_id, ip, request_id, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &e.ts,
+            &e.event,
+            &e.outcome,
+            &e.merchant_id,
+            &e.mode.map(Mode::as_str),
+            &e.key_id,
+            &e.ip,
+            &e.request_id,
+            &e.detail.to_string(),
+        ],
+    )
+    .await
+    .map_err(|e| pg_err(&e))?;
+    Ok(())
+}
+
+const TOKEN_COLS: &str = "id, merchant_id, mode, brand, last4, exp_month, exp_year, fingerprint, key_version, \
+                          card_ct, cvc_ct, cvc_expires_at, created, expires_at";
+
+fn token_of(r: &tokio_postgres::Row) -> Result<TokenRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(TokenRecord {
+        id: r.try_get(0).map_err(get)?,
+        merchant_id: r.try_get(1).map_err(get)?,
+        mode: mode_of(r.try_get::<_, &str>(2).map_err(get)?)?,
+        brand: r.try_get(3).map_err(get)?,
+        last4: r.try_get(4).map_err(get)?,
+        exp_month: u8::try_from(r.try_get::<_, i64>(5).map_err(get)?).map_err(|_| StoreError::Corrupt("exp_month"))?,
+        exp_year: u16::try_from(r.try_get::<_, i64>(6).map_err(get)?).map_err(|_| StoreError::Corrupt("exp_year"))?,
+        fingerprint: r.try_get(7).map_err(get)?,
+        key_version: u32_of(r.try_get(8).map_err(get)?, "key_version")?,
+        card_ct: r.try_get(9).map_err(get)?,
+        cvc_ct: r.try_get(10).map_err(get)?,
+        cvc_expires_at: r.try_get(11).map_err(get)?,
+        created: r.try_get(12).map_err(get)?,
+        expires_at: r.try_get(13).map_err(get)?,
+    })
+}
+
+fn idempotency_of(r: &tokio_postgres::Row) -> Result<IdempotencyRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(IdempotencyRecord {
+        scope: r.try_get(0).map_err(get)?,
+        body_hash: r.try_get(1).map_err(get)?,
+        status: u16::try_from(r.try_get::<_, i64>(2).map_err(get)?).map_err(|_| StoreError::Corrupt("status"))?,
+        response: r.try_get(3).map_err(get)?,
+        created: r.try_get(4).map_err(get)?,
+    })
+}
+
+fn api_key_of(r: &tokio_postgres::Row) -> Result<ApiKeyRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    let hash: Vec<u8> = r.try_get(5).map_err(get)?;
+    let origins: String = r.try_get(11).map_err(get)?;
+    let ips: String = r.try_get(12).map_err(get)?;
+    let origins: Vec<String> = serde_json::from_str(&origins).map_err(|_| StoreError::Corrupt("origins"))?;
+    let ips: Vec<String> = serde_json::from_str(&ips).map_err(|_| StoreError::Corrupt("ips"))?;
+    Ok(ApiKeyRecord {
+        id: r.try_get(0).map_err(get)?,
+        merchant_id: r.try_get(1).map_err(get)?,
+        kind: KeyKind::parse(r.try_get(2).map_err(get)?).ok_or(StoreError::Corrupt("key kind"))?,
+        mode: mode_of(r.try_get(3).map_err(get)?)?,
+        role: match r.try_get::<_, Option<&str>>(4).map_err(get)? {
+            Some(role) => Some(Role::parse(role).ok_or(StoreError::Corrupt("role"))?),
+            None => None,
+        },
+        hash: hash.as_slice().try_into().map_err(|_| StoreError::Corrupt("key hash"))?,
+        prefix: r.try_get(6).map_err(get)?,
+        label: r.try_get(7).map_err(get)?,
+        created: r.try_get(8).map_err(get)?,
+        expires_at: r.try_get(9).map_err(get)?,
+        revoked_at: r.try_get(10).map_err(get)?,
+        allowed_origins: origins,
+        ip_allowlist: ips
+            .iter()
+            .map(|s| s.parse::<IpNet>().map_err(|_| StoreError::Corrupt("cidr")))
+            .collect::<Result<Vec<_>, _>>()?,
+    })
+}
+
+impl Store for PostgresStore {
+    fn close(&self) {
+        self.pool.close();
+    }
+
+    fn get_meta(&self, key: &str) -> StoreFuture<Option<String>> {
+        let (pool, key) = (self.pool.clone(), key.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let row = c.query_opt("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(|e| pg_err(&e))?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> StoreFuture<()> {
+        let (pool, key, value) = (self.pool.clone(), key.to_owned(), value.to_owned());
+        Box::pin(async move {
+            Self::execute(
+                pool,
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                vec![Box::new(key), Box::new(value)],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn create_merchant(&self, m: MerchantRecord) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            Self::execute(
+                pool,
+                "INSERT INTO merchants (id, name, created) VALUES ($1, $2, $3)",
+                vec![Box::new(m.id), Box::new(m.name), Box::new(m.created)],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn list_merchants(&self) -> StoreFuture<Vec<MerchantRecord>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query("SELECT id, name, created FROM merchants ORDER BY created, id", &[])
+                .await
+                .map_err(|e| pg_err(&e))?;
+            Ok(rows.iter().map(|r| MerchantRecord { id: r.get(0), name: r.get(1), created: r.get(2) }).collect())
+        })
+    }
+
+    fn insert_wrapped_key(&self, k: WrappedKeyRecord) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            Self::execute(
+                pool,
+                "INSERT INTO wrapped_keys (merchant_id, mode, purpose, version, wrapped, created)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                vec![
+                    Box::new(k.merchant_id),
+                    Box::new(k.mode.as_str()),
+                    Box::new(k.purpose.as_str()),
+                    Box::new(i64_of(k.version)),
+                    Box::new(k.wrapped),
+                    Box::new(k.created),
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn rewrap_keys(&self, keys: Vec<WrappedKeyRecord>, meta: Vec<(String, String)>) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            for k in &keys {
+                let n = tx
+                    .execute(
+                        "UPDATE wrapped_keys SET wrapped = $5
+                         WHERE merchant_id = $1 AND mode = $2 AND purpose = $3 AND version = $4",
+                        &[&k.merchant_id, &k.mode.as_str(), &k.purpose.as_str(), &i64_of(k.version), &k.wrapped],
+                    )
+                    .await
+                    .map_err(|e| pg_err(&e))?;
+                if n != 1 {
+                    return Err(StoreError::Database("a wrapped key changed during the master-key rotation".into()));
+                }
+            }
+            for (key, value) in &meta {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    &[key, value],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            }
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn retire_data_key(&self, merchant_id: &str, mode: Mode, version: u32) -> StoreFuture<bool> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        Box::pin(async move {
+            let n = Self::execute(
+                pool,
+                "DELETE FROM wrapped_keys WHERE merchant_id = $1 AND mode = $2 AND purpose = 'data' AND version = $3
+                 AND version < (SELECT MAX(version) FROM wrapped_keys
+                                WHERE merchant_id = $1 AND mode = $2 AND purpose = 'data')
+                 AND NOT EXISTS (SELECT 1 FROM tokens WHERE merchant_id = $1 AND mode = $2 AND key_version = $3)",
+                vec![Box::new(merchant_id), Box::new(mode.as_str()), Box::new(i64_of(version))],
+            )
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
+    fn list_wrapped_keys(&self) -> StoreFuture<Vec<WrappedKeyRecord>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query("SELECT merchant_id, mode, purpose, version, wrapped, created FROM wrapped_keys", &[])
+                .await
+                .map_err(|e| pg_err(&e))?;
+            rows.iter()
+                .map(|r| {
+                    let purpose = match r.get::<_, &str>(2) {
+                        "data" => KeyPurpose::Data,
+                        "fingerprint" => KeyPurpose::Fingerprint,
+                        _ => return Err(StoreError::Corrupt("key purpose")),
+                    };
+                    Ok(WrappedKeyRecord {
+                        merchant_id: r.get(0),
+                        mode: mode_of(r.get(1))?,
+                        purpose,
+                        version: u32_of(r.get(3), "key version")?,
+                        wrapped: r.get(4),
+                        created: r.get(5),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn insert_api_key(&self, k: ApiKeyRecord, audit: AuditEvent) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                "INSERT INTO api_keys (id, merchant_id, kind, mode, role, hash, prefix, label, created, expires_at,
+                 revoked_at, allowed_origins, ip_allowlist) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                &[
+                    &k.id,
+                    &k.merchant_id,
+                    &k.kind.as_str(),
+                    &k.mode.as_str(),
+                    &k.role.map(Role::as_str),
+                    &k.hash.as_slice(),
+                    &k.prefix,
+                    &k.label,
+                    &k.created,
+                    &k.expires_at,
+                    &k.revoked_at,
+                    &json_list(&k.allowed_origins),
+                    &json_list(&k.ip_allowlist),
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn update_api_key(&self, k: ApiKeyRecord, audit: AuditEvent) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                "UPDATE api_keys SET expires_at = $2, revoked_at = $3, allowed_origins = $4, ip_allowlist = $5,
+                 label = $6 WHERE id = $1",
+                &[
+                    &k.id,
+                    &k.expires_at,
+                    &k.revoked_at,
+                    &json_list(&k.allowed_origins),
+                    &json_list(&k.ip_allowlist),
+                    &k.label,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn list_api_keys(&self) -> StoreFuture<Vec<ApiKeyRecord>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT id, merchant_id, kind, mode, role, hash, prefix, label, created, expires_at, revoked_at,
+                     allowed_origins, ip_allowlist FROM api_keys ORDER BY created, id",
+                    &[],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            rows.iter().map(api_key_of).collect()
+        })
+    }
+
+    fn create_token(
+        &self,
+        t: TokenRecord,
+        idempotency: Option<IdempotencyRecord>,
+        audit: AuditEvent,
+    ) -> StoreFuture<CreateOutcome> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            if let Some(rec) = &idempotency {
+                // The record goes in first: of concurrent requests with one scope (on any
+                // instance), the first commit wins and the others see its record.
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO idempotency (scope, body_hash, status, response, created)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope) DO NOTHING",
+                        &[&rec.scope, &rec.body_hash, &i64::from(rec.status), &rec.response, &rec.created],
+                    )
+                    .await
+                    .map_err(|e| pg_err(&e))?;
+                if inserted == 0 {
+                    let row = tx
+                        .query_one(
+                            "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1",
+                            &[&rec.scope],
+                        )
+                        .await
+                        .map_err(|e| pg_err(&e))?;
+                    return Ok(CreateOutcome::IdempotencyExists(idempotency_of(&row)?));
+                }
+            }
+            tx.execute(
+                "INSERT INTO tokens (id, merchant_id, mode, brand, last4, exp_month, exp_year, fingerprint,
+                 key_version, card_ct, cvc_ct, cvc_expires_at, created, expires_at)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                &[
+                    &t.id,
+                    &t.merchant_id,
+                    &t.mode.as_str(),
+                    &t.brand,
+                    &t.last4,
+                    &i64::from(t.exp_month),
+                    &i64::from(t.exp_year),
+                    &t.fingerprint,
+                    &i64_of(t.key_version),
+                    &t.card_ct,
+                    &t.cvc_ct,
+                    &t.cvc_expires_at,
+                    &t.created,
+                    &t.expires_at,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(CreateOutcome::Created)
+        })
+    }
+
+    fn get_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<Option<TokenRecord>> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let sql = format!(
+                "SELECT {TOKEN_COLS} FROM tokens WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND expires_at > $4"
+            );
+            let row = c.query_opt(&sql, &[&id, &merchant_id, &mode.as_str(), &now]).await.map_err(|e| pg_err(&e))?;
+            row.as_ref().map(token_of).transpose()
+        })
+    }
+
+    fn delete_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<bool> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(async move {
+            let n = Self::execute(
+                pool,
+                "DELETE FROM tokens WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND expires_at > $4",
+                vec![Box::new(id), Box::new(merchant_id), Box::new(mode.as_str()), Box::new(now)],
+            )
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
+    fn get_for_detokenize(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+        now: UnixSeconds,
+    ) -> StoreFuture<Option<TokenRecord>> {
+        let fut = self.get_token(id, merchant_id, mode, now);
+        Box::pin(async move {
+            let Some(mut t) = fut.await? else { return Ok(None) };
+            if t.cvc_expires_at.is_some_and(|at| at <= now) {
+                t.cvc_ct = None;
+            }
+            Ok(Some(t))
+        })
+    }
+
+    fn destroy_cvc(&self, id: &str) -> StoreFuture<bool> {
+        let (pool, id) = (self.pool.clone(), id.to_owned());
+        Box::pin(async move {
+            // The row lock makes concurrent callers on every instance queue up; after the first
+            // commit the condition is false for the others.
+            let n = Self::execute(
+                pool,
+                "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE id = $1 AND cvc_ct IS NOT NULL",
+                vec![Box::new(id)],
+            )
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
+    fn purge_cvcs(&self, now: UnixSeconds) -> StoreFuture<u64> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            Self::execute(
+                pool,
+                "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE cvc_ct IS NOT NULL AND cvc_expires_at <= $1",
+                vec![Box::new(now)],
+            )
+            .await
+        })
+    }
+
+    fn purge_expired(&self, now: UnixSeconds, idempotency_before: UnixSeconds) -> StoreFuture<PurgeCounts> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let tokens =
+                tx.execute("DELETE FROM tokens WHERE expires_at <= $1", &[&now]).await.map_err(|e| pg_err(&e))?;
+            let idempotency = tx
+                .execute("DELETE FROM idempotency WHERE created < $1", &[&idempotency_before])
+                .await
+                .map_err(|e| pg_err(&e))?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(PurgeCounts { tokens, cvcs: 0, idempotency })
+        })
+    }
+
+    fn rows_to_reencrypt(
+        &self,
+        merchant_id: &str,
+        mode: Mode,
+        current: u32,
+        cursor: i64,
+        limit: u32,
+    ) -> StoreFuture<Vec<CipherRow>> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT seq, id, key_version, card_ct, cvc_ct FROM tokens
+                     WHERE seq > $1 AND merchant_id = $2 AND mode = $3 AND key_version < $4 ORDER BY seq LIMIT $5",
+                    &[&cursor, &merchant_id, &mode.as_str(), &i64_of(current), &i64::from(limit)],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            rows.iter()
+                .map(|r| {
+                    Ok(CipherRow {
+                        cursor: r.get(0),
+                        id: r.get(1),
+                        key_version: u32_of(r.get(2), "key_version")?,
+                        card_ct: r.get(3),
+                        cvc_ct: r.get(4),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn replace_ciphertexts(&self, rows: Vec<(CipherRow, u32)>) -> StoreFuture<u64> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let stmt = tx
+                .prepare(
+                    "UPDATE tokens SET card_ct = $2, cvc_ct = CASE WHEN cvc_ct IS NULL THEN NULL ELSE $3::BYTEA END,
+                     key_version = $4 WHERE id = $1 AND key_version = $5",
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let mut n = 0;
+            for (row, new_version) in &rows {
+                n += tx
+                    .execute(
+                        &stmt,
+                        &[&row.id, &row.card_ct, &row.cvc_ct, &i64_of(*new_version), &i64_of(row.key_version)],
+                    )
+                    .await
+                    .map_err(|e| pg_err(&e))?;
+            }
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(n)
+        })
+    }
+
+    fn count_below_version(&self, merchant_id: &str, mode: Mode, current: u32) -> StoreFuture<u64> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM tokens WHERE merchant_id = $1 AND mode = $2 AND key_version < $3",
+                    &[&merchant_id, &mode.as_str(), &i64_of(current)],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?
+                .get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn get_idempotency(&self, scope: &str) -> StoreFuture<Option<IdempotencyRecord>> {
+        let (pool, scope) = (self.pool.clone(), scope.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let row = c
+                .query_opt(
+                    "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1",
+                    &[&scope],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            row.as_ref().map(idempotency_of).transpose()
+        })
+    }
+
+    fn append_audit(&self, events: Vec<AuditEvent>) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            for e in &events {
+                insert_audit(&tx, e).await?;
+            }
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn list_audit(&self, filter: AuditFilter) -> StoreFuture<Vec<AuditEvent>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT id, ts, event, outcome, merchant_id, mode, key_id, ip, request_id, detail FROM audit_events
+                     WHERE ($1::TEXT IS NULL OR merchant_id = $1) AND ($2::TEXT IS NULL OR event = $2)
+                       AND ($3::BIGINT IS NULL OR id < $3)
+                     ORDER BY id DESC LIMIT $4",
+                    &[&filter.merchant_id, &filter.event, &filter.before_id, &i64::from(filter.limit)],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            Ok(rows
+                .iter()
+                .map(|r| AuditEvent {
+                    id: r.get(0),
+                    ts: r.get(1),
+                    event: r.get(2),
+                    outcome: r.get(3),
+                    merchant_id: r.get(4),
+                    mode: r.get::<_, Option<&str>>(5).and_then(Mode::parse),
+                    key_id: r.get(6),
+                    ip: r.get(7),
+                    request_id: r.get(8),
+                    detail: serde_json::from_str(r.get::<_, &str>(9)).unwrap_or(serde_json::Value::Null),
+                })
+                .collect())
+        })
+    }
+}
