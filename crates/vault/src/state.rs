@@ -369,7 +369,22 @@ impl AppState {
                 }
             })
         };
-        vec![
+        let mut tasks = Vec::new();
+        if let Some(mut changes) = self.store.key_changes() {
+            // Other instances' key changes (revocations, rotations, allowlists, data-key
+            // versions) arrive as notifications: reload at once, coalescing bursts. The periodic
+            // refresh below stays as the fallback.
+            let state = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while changes.recv().await.is_some() {
+                    while changes.try_recv().is_ok() {}
+                    if let Err(e) = state.refresh_keys().await {
+                        tracing::error!(error = %e, "could not refresh keys after a change notification");
+                    }
+                }
+            }));
+        }
+        tasks.extend([
             every(self.config.effective_cvc_purge_interval(), self.clone(), |s| {
                 Box::pin(async move { s.purge_cvcs().await })
             }),
@@ -382,7 +397,8 @@ impl AppState {
                     }
                 })
             }),
-        ]
+        ]);
+        tasks
     }
 
     /// Destroys CVCs past their purge time (and truncates the WAL after any CVC destruction).

@@ -229,6 +229,13 @@ pub trait Store: Send + Sync + 'static {
     /// queue and truncates the WAL). Further calls fail with [`StoreError::Closed`].
     fn close(&self) {}
 
+    /// A stream of "keys changed" signals from other processes sharing this database (API keys,
+    /// wrapped keys), so caches can reload at once rather than at the next periodic refresh.
+    /// `None` for engines with a single process (SQLite: the periodic reload covers the CLI).
+    fn key_changes(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
+
     /// Reads a metadata value.
     fn get_meta(&self, key: &str) -> StoreFuture<Option<String>>;
     /// Writes a metadata value.

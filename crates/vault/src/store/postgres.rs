@@ -30,10 +30,15 @@ use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
 /// Advisory-lock key serialising migrations across instances ("vaultmig").
 const MIGRATION_LOCK: i64 = 0x7661_756c_746d_6967;
 
+/// The channel key changes are announced on (`NOTIFY vault_keys`, sent in the changing
+/// transaction, so it is delivered exactly when the change commits).
+const KEY_CHANNEL: &str = "vault_keys";
+
 /// The Postgres store.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    url: String,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -87,9 +92,66 @@ impl PostgresStore {
             .max_size(max_connections.max(1))
             .build()
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let store = Self { pool };
+        let store = Self { pool, url: url.to_owned() };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Listens on [`KEY_CHANNEL`] on a dedicated connection (reconnecting with a back-off when
+    /// it drops) and forwards every notification, and a signal after each reconnection (changes
+    /// may have been missed meanwhile), to the returned receiver.
+    fn listen(url: String) -> tokio::sync::mpsc::Receiver<()> {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut backoff = std::time::Duration::from_millis(100);
+            loop {
+                match tokio_postgres::connect(&url, NoTls).await {
+                    Ok((client, mut connection)) => {
+                        backoff = std::time::Duration::from_millis(100);
+                        let listen_sql = format!("LISTEN {KEY_CHANNEL}");
+                        let listen = client.batch_execute(&listen_sql);
+                        let pump = async {
+                            loop {
+                                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                                        if tx.send(()).await.is_err() {
+                                            return true;
+                                        }
+                                    }
+                                    Some(Ok(_)) => {}
+                                    Some(Err(e)) => {
+                                        tracing::warn!(error = %e, "key-change listener lost its connection");
+                                        return false;
+                                    }
+                                    None => return false,
+                                }
+                            }
+                        };
+                        tokio::pin!(pump);
+                        tokio::select! {
+                            done = &mut pump => if done { return },
+                            listened = listen => {
+                                if let Err(e) = listened {
+                                    tracing::warn!(error = %e, "LISTEN failed");
+                                } else if tx.send(()).await.is_err() {
+                                    return;
+                                }
+                                if pump.await {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "key-change listener cannot connect"),
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+            }
+        });
+        rx
     }
 
     /// Applies the migrations this database has not seen, each in its own transaction under a
@@ -238,6 +300,10 @@ impl Store for PostgresStore {
         self.pool.close();
     }
 
+    fn key_changes(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        Some(Self::listen(self.url.clone()))
+    }
+
     fn get_meta(&self, key: &str) -> StoreFuture<Option<String>> {
         let (pool, key) = (self.pool.clone(), key.to_owned());
         Box::pin(async move {
@@ -290,8 +356,8 @@ impl Store for PostgresStore {
         Box::pin(async move {
             Self::execute(
                 pool,
-                "INSERT INTO wrapped_keys (merchant_id, mode, purpose, version, wrapped, created)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "WITH ins AS (INSERT INTO wrapped_keys (merchant_id, mode, purpose, version, wrapped, created)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING 1) SELECT pg_notify('vault_keys', '') FROM ins",
                 vec![
                     Box::new(k.merchant_id),
                     Box::new(k.mode.as_str()),
@@ -324,6 +390,7 @@ impl Store for PostgresStore {
                     return Err(StoreError::Database("a wrapped key changed during the master-key rotation".into()));
                 }
             }
+            tx.execute("SELECT pg_notify($1, '')", &[&KEY_CHANNEL]).await.map_err(|e| pg_err(&e))?;
             for (key, value) in &meta {
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -341,10 +408,12 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let n = Self::execute(
                 pool,
-                "DELETE FROM wrapped_keys WHERE merchant_id = $1 AND mode = $2 AND purpose = 'data' AND version = $3
+                "WITH del AS (DELETE FROM wrapped_keys WHERE merchant_id = $1 AND mode = $2 AND purpose = 'data'
+                 AND version = $3
                  AND version < (SELECT MAX(version) FROM wrapped_keys
                                 WHERE merchant_id = $1 AND mode = $2 AND purpose = 'data')
-                 AND NOT EXISTS (SELECT 1 FROM tokens WHERE merchant_id = $1 AND mode = $2 AND key_version = $3)",
+                 AND NOT EXISTS (SELECT 1 FROM tokens WHERE merchant_id = $1 AND mode = $2 AND key_version = $3)
+                 RETURNING 1) SELECT pg_notify('vault_keys', '') FROM del",
                 vec![Box::new(merchant_id), Box::new(mode.as_str()), Box::new(i64_of(version))],
             )
             .await?;
@@ -407,6 +476,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| pg_err(&e))?;
             insert_audit(&tx, &audit).await?;
+            tx.execute("SELECT pg_notify($1, '')", &[&KEY_CHANNEL]).await.map_err(|e| pg_err(&e))?;
             tx.commit().await.map_err(|e| pg_err(&e))
         })
     }
@@ -431,6 +501,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| pg_err(&e))?;
             insert_audit(&tx, &audit).await?;
+            tx.execute("SELECT pg_notify($1, '')", &[&KEY_CHANNEL]).await.map_err(|e| pg_err(&e))?;
             tx.commit().await.map_err(|e| pg_err(&e))
         })
     }

@@ -9,6 +9,7 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod cluster;
 mod findings;
 mod frame;
 mod security;

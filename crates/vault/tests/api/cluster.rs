@@ -1,0 +1,166 @@
+//! Several vault instances on one Postgres database (a fresh schema per test): what one
+//! instance does, the others see. Each instance has its own connection pool, key caches,
+//! limiters and background tasks, as separate processes would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+use crate::store_conformance::postgres_url;
+use vault::bootstrap::{self, InitOptions};
+use vault::crypto::{MasterKey, random_key};
+use vault::keys::{self, Mode};
+use vault::store::Store;
+use vault::store::postgres::PostgresStore;
+
+struct Cluster {
+    instances: Vec<vault::Running>,
+    client: reqwest::Client,
+    init: bootstrap::InitOutput,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn url(&self, i: usize, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.instances[i].addr.port())
+    }
+}
+
+async fn cluster(n: usize) -> Cluster {
+    let base = postgres_url();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("Postgres is required and not reachable at {base}: {e}"));
+    tokio::spawn(conn);
+    let schema = format!("vc_{}", vault::crypto::random_base62(12).unwrap().to_lowercase());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut master = MasterKey::from_key(&random_key().unwrap()).unwrap();
+    let opts = InitOptions {
+        data_dir: dir.path().to_owned(),
+        merchant: "Cluster Shop".into(),
+        allowed_origins: vec![SHOP.into()],
+        detokenize_ips: vec![keys::parse_cidr("127.0.0.1/32").unwrap()],
+        mode: Mode::Test,
+        database_url: Some(url.clone()),
+    };
+    let init = bootstrap::init(&opts, &master, START).await.unwrap();
+    let tls = vault::tls::load(dir.path(), None, None).unwrap();
+    let cert = std::fs::read(&tls.cert_path).unwrap();
+    let mut instances = Vec::new();
+    let mut shared_master = None;
+    for _ in 0..n {
+        let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url, 8).await.unwrap());
+        let master = match &shared_master {
+            Some(m) => Arc::clone(m),
+            None => {
+                bootstrap::adopt_hashing_keys(store.as_ref(), &mut master).await.unwrap();
+                let m = Arc::new(std::mem::replace(&mut master, MasterKey::from_key(&random_key().unwrap()).unwrap()));
+                shared_master = Some(Arc::clone(&m));
+                m
+            }
+        };
+        let config = vault::config::Config {
+            // Only the change notifications can make another instance see a change in time.
+            refresh_interval: Duration::from_secs(3600),
+            ..fast_config()
+        };
+        let running = vault::start(
+            store,
+            master,
+            Arc::new(vault::clock::ManualClock::new(START)),
+            config,
+            vault::tls::server_config(&tls).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        instances.push(running);
+    }
+    // Let every instance's LISTEN connection come up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Cluster { instances, client: client_for(&cert), init, _dir: dir }
+}
+
+#[tokio::test]
+async fn a_key_revoked_on_one_instance_is_refused_by_the_others_within_a_second() {
+    let c = cluster(3).await;
+    let ro = c.init.read_only.plaintext.expose();
+    let admin = c.init.admin.plaintext.expose();
+    for i in 0..3 {
+        let r = c.client.get(c.url(i, "/v1/audit_events?limit=1")).bearer_auth(ro).send().await.unwrap();
+        assert_eq!(r.status(), 200, "instance {i}");
+    }
+    let ro_id = &c.init.read_only.record.id;
+    let r = c.client.post(c.url(0, &format!("/v1/keys/{ro_id}/revoke"))).bearer_auth(admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let revoked_at = std::time::Instant::now();
+    for i in 1..3 {
+        loop {
+            let r = c.client.get(c.url(i, "/v1/audit_events?limit=1")).bearer_auth(ro).send().await.unwrap();
+            if r.status() == 401 {
+                break;
+            }
+            assert!(revoked_at.elapsed() < Duration::from_secs(1), "instance {i} still accepts the revoked key");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_idempotency_key_across_instances_makes_one_token() {
+    let c = cluster(3).await;
+    let pk = c.init.publishable.plaintext.expose().to_owned();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let req = c
+            .client
+            .post(c.url(i % 3, "/v1/tokens"))
+            .bearer_auth(&pk)
+            .header("Origin", SHOP)
+            .header("Idempotency-Key", "cluster-order-1")
+            .json(&card_body(VISA));
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert!(matches!(status, 201 | 409), "{status} {body}");
+        if status == 201 {
+            ids.insert(body["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+#[tokio::test]
+async fn a_cvc_is_returned_once_across_instances() {
+    let c = cluster(3).await;
+    let pk = c.init.publishable.plaintext.expose();
+    let sk = c.init.secret.plaintext.expose().to_owned();
+    let r = c.client.post(c.url(0, "/v1/tokens")).bearer_auth(pk).header("Origin", SHOP).json(&card_body(VISA));
+    let tok: Value = r.send().await.unwrap().json().await.unwrap();
+    let path = format!("/v1/tokens/{}/detokenize", tok["id"].as_str().unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..21 {
+        let req = c.client.post(c.url(i % 3, &path)).bearer_auth(&sk);
+        tasks.push(tokio::spawn(async move { req.send().await.unwrap().json::<Value>().await.unwrap() }));
+    }
+    let mut with_cvc = 0;
+    for t in tasks {
+        let d = t.await.unwrap();
+        assert_eq!(d["card"]["number"], VISA.0);
+        if d["cvc_returned"] == true {
+            assert_eq!(d["card"]["cvc"], VISA.1);
+            with_cvc += 1;
+        }
+    }
+    assert_eq!(with_cvc, 1);
+}
