@@ -9,6 +9,12 @@ export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "services: a Postgres for the store tests (the shared one, or a private instance)"
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+ensure_postgres
+echo "VAULT_TEST_DATABASE_URL=$VAULT_TEST_DATABASE_URL"
+
 step "format"
 cargo fmt --all -- --check
 
