@@ -85,6 +85,7 @@ impl Running {
     }
 
     async fn stop(&mut self) {
+        self.state.draining.store(true, std::sync::atomic::Ordering::Release);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

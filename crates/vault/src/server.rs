@@ -24,7 +24,13 @@ pub struct Timeouts {
     pub header: Duration,
 }
 
-/// Serves `router` over TLS on `listener` until `shutdown` resolves.
+/// How long a graceful shutdown waits for in-flight requests before giving up on them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Serves `router` over TLS on `listener` until `shutdown` resolves, then shuts down
+/// gracefully: stops accepting, lets every in-flight request finish (idle keep-alive
+/// connections close at once), and returns when all connections are done or after
+/// [`DRAIN_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -33,8 +39,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        // Reap finished connection tasks so the set does not grow.
+        while connections.try_join_next().is_some() {}
         let (tcp, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -49,7 +59,8 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
-        tokio::spawn(async move {
+        let mut drain = drain_rx.clone();
+        connections.spawn(async move {
             let tls = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -65,19 +76,37 @@ pub async fn serve(
                 req.extensions_mut().insert(ClientAddr(peer));
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
-            let result = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeouts.header)
                 .keep_alive(true)
                 // Heads are written as one buffer, so `JsonErrors` sees each one whole.
                 .writev(false)
                 .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(JsonErrors::new(tls)), service)
-                .await;
+                .serve_connection(TokioIo::new(JsonErrors::new(tls)), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                Ok(()) = drain.changed() => {
+                    // Finish the request in flight (if any), then close.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
             if let Err(e) = result {
                 tracing::debug!(target: "vault::http", peer = %peer, error = %e, "connection ended with an error");
             }
         });
+    }
+    let _ = drain_tx.send(true);
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(connections = open, "draining connections");
+    }
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(connections = connections.len(), "drain timed out; closing the remaining connections");
+        connections.abort_all();
     }
 }
 

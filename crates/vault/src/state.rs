@@ -62,6 +62,9 @@ pub struct Inner {
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Origins of the vault itself (set once the listener is bound).
     pub public_origins: RwLock<Vec<String>>,
+    /// Set when a graceful shutdown begins: `/readyz` answers 503 so load balancers stop
+    /// sending new requests while in-flight ones finish.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// An authenticated caller.
@@ -124,6 +127,7 @@ impl AppState {
             config,
             in_flight: Mutex::new(HashSet::new()),
             auth_failures: Mutex::new(HashMap::new()),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }));
         Ok(state)
     }

@@ -62,6 +62,9 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return ApiError::unavailable().into_response();
+    }
     match state.store.get_meta("master_check").await {
         Ok(Some(_)) => axum::Json(json!({ "status": "ready" })).into_response(),
         Ok(None) => ApiError::unavailable().into_response(),

@@ -161,15 +161,15 @@ impl PostgresStore {
     /// As [`PostgresStore::connect`].
     pub async fn migrate(&self) -> Result<i64, StoreError> {
         let mut client = self.pool.get().await.map_err(|e| pool_err(&e))?;
-        client
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL, applied BIGINT NOT NULL)",
-            )
-            .await
-            .map_err(|e| pg_err(&e))?;
         loop {
             let tx = client.transaction().await.map_err(|e| pg_err(&e))?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(|e| pg_err(&e))?;
+            tx.batch_execute(
+                "SET LOCAL client_min_messages = warning;
+                 CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL, applied BIGINT NOT NULL)",
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
             let version: i64 = tx
                 .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
                 .await

@@ -12,6 +12,7 @@ mod cli;
 mod cluster;
 mod findings;
 mod frame;
+mod lifecycle;
 mod security;
 mod store_conformance;
 mod tls;
