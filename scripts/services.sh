@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sourced by scripts/test.sh: makes sure the Postgres the tests need answers, and exports
-# VAULT_TEST_DATABASE_URL.
+# Sourced by scripts/test.sh: makes sure the Postgres and Redis the tests need answer, and
+# exports VAULT_TEST_DATABASE_URL and VAULT_TEST_REDIS_URL (same rules for Redis as for
+# Postgres below: the given URL, else 127.0.0.1:6379, else a private `redis-server`).
 #
 # - VAULT_TEST_DATABASE_URL already set: used as is.
 # - A server on 127.0.0.1:5432 with trust auth and a database `test` (this machine kind, CI):
@@ -48,7 +49,7 @@ ensure_postgres() {
     { cat "$dir/server.log" >&2; echo "[services] Postgres did not start" >&2; return 1; }
   PRIVATE_PG=("${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast stop)
   PRIVATE_PG_DIR="$dir"
-  trap 'stop_private_postgres' EXIT
+  trap 'stop_private_postgres; stop_private_redis' EXIT
   "${as_pg[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres test
   export VAULT_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/test"
 }
@@ -57,5 +58,42 @@ stop_private_postgres() {
   if [ -n "${PRIVATE_PG[*]:-}" ]; then
     "${PRIVATE_PG[@]}" >/dev/null 2>&1 || true
     rm -rf "${PRIVATE_PG_DIR:?}"
+  fi
+}
+
+ensure_redis() {
+  if [ -n "${VAULT_TEST_REDIS_URL:-}" ]; then
+    return 0
+  fi
+  if [ "${VAULT_PRIVATE_REDIS:-0}" != 1 ] && command -v redis-cli >/dev/null &&
+    [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then
+    export VAULT_TEST_REDIS_URL="redis://127.0.0.1:6379"
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null; then
+    echo "[services] installing Debian's redis-server (no Redis answers on 127.0.0.1:6379)" >&2
+    need_root apt-get update -qq
+    need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  fi
+  local dir port
+  dir="$(mktemp -d /tmp/vault-test-redis.XXXXXX)"
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  echo "[services] starting a private Redis on 127.0.0.1:$port" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" ||
+    { echo "[services] Redis did not start" >&2; return 1; }
+  PRIVATE_REDIS_DIR="$dir"
+  trap 'stop_private_postgres; stop_private_redis' EXIT
+  for _ in $(seq 1 50); do
+    [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && break
+    sleep 0.1
+  done
+  export VAULT_TEST_REDIS_URL="redis://127.0.0.1:$port"
+}
+
+stop_private_redis() {
+  if [ -n "${PRIVATE_REDIS_DIR:-}" ] && [ -f "$PRIVATE_REDIS_DIR/redis.pid" ]; then
+    kill "$(cat "$PRIVATE_REDIS_DIR/redis.pid")" 2>/dev/null || true
+    rm -rf "${PRIVATE_REDIS_DIR:?}"
   fi
 }

@@ -9,11 +9,12 @@ export PATH="$HOME/.cargo/bin:$root/.tools/node_modules/.bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "services: a Postgres for the store tests (the shared one, or a private instance)"
+step "services: Postgres and Redis for the store and cluster tests (shared ones, or private instances)"
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 ensure_postgres
-echo "VAULT_TEST_DATABASE_URL=$VAULT_TEST_DATABASE_URL"
+ensure_redis
+echo "VAULT_TEST_DATABASE_URL=$VAULT_TEST_DATABASE_URL VAULT_TEST_REDIS_URL=$VAULT_TEST_REDIS_URL"
 
 step "format"
 cargo fmt --all -- --check

@@ -49,6 +49,10 @@ pub struct Config {
     pub limiter_capacity: usize,
     /// Longest single request header value accepted (longer: 431).
     pub max_header_bytes: usize,
+    /// Redis URL for rate limits shared by every instance; `None`: per-instance limits.
+    pub redis_url: Option<String>,
+    /// Prefix of this vault's Redis keys.
+    pub redis_prefix: String,
     /// How often key caches are reloaded from storage (changes made by the CLI).
     pub refresh_interval: Duration,
     /// Authentication failures from one IP within a minute that raise a suspicious-activity event.
@@ -75,6 +79,8 @@ impl Default for Config {
             cvc_purge_interval: MAX_CVC_PURGE_INTERVAL,
             limiter_capacity: 100_000,
             max_header_bytes: 8 * 1024,
+            redis_url: None,
+            redis_prefix: "vault:rl".to_owned(),
             refresh_interval: Duration::from_secs(2),
             suspicious_auth_failures: 5,
             frame_dir: None,

@@ -133,6 +133,10 @@ struct ServeArgs {
     /// Burst per client IP.
     #[arg(long, default_value_t = 100.0)]
     rate_limit_ip_burst: f64,
+    /// Redis URL (redis://…): rate limits shared by every instance. Without it each instance
+    /// limits on its own. Redis down → this instance's own limits apply (never an error).
+    #[arg(long, env = "VAULT_REDIS_URL")]
+    redis_url: Option<String>,
     /// Seconds between sweeps of expired data.
     #[arg(long, default_value_t = 60)]
     sweep_interval_secs: u64,
@@ -585,6 +589,7 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
     let config = Config {
         frame_dir: Some(absolute(&args.frame_dir)),
         public_origins: args.public_origins.iter().map(|o| keys::parse_origin(o)).collect::<Result<_, _>>()?,
+        redis_url: args.redis_url.clone(),
         // CVCs are purged at least every 60 s whatever the sweep interval.
         cvc_purge_interval: std::time::Duration::from_secs(args.sweep_interval_secs.clamp(1, 60)),
         rate_per_key: Rate { per_second: args.rate_limit_key, burst: args.rate_limit_key_burst },

@@ -119,6 +119,110 @@ impl RateLimiter {
     }
 }
 
+/// GCRA in one Redis round trip, atomic because it is a script. `KEYS[1]`: the bucket;
+/// `ARGV[1]`: emission interval (µs per request), `ARGV[2]`: burst. Uses the server's clock, so
+/// instances with skewed clocks still agree. Returns `{allowed, remaining, retry_after_ms,
+/// reset_ms}`.
+const GCRA: &str = r"
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tolerance = interval * burst
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now <= tolerance then
+  redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+  return {1, math.floor((tolerance - (new_tat - now)) / interval), 0, math.ceil((new_tat - now) / 1000)}
+end
+return {0, 0, math.ceil((new_tat - now - tolerance) / 1000), math.ceil((tat - now) / 1000)}
+";
+
+/// Rate-limit buckets shared by every vault instance through Redis (`--redis-url`). One
+/// script call per check. A failed or slow call (Redis down) returns `None`: the caller falls
+/// back to its own per-instance limiter (fail-open to local limits, logged and counted), never
+/// to an error answer.
+pub struct SharedLimiter {
+    manager: redis::aio::ConnectionManager,
+    script: redis::Script,
+    prefix: String,
+    /// Checks that fell back to the local limiter because Redis did not answer.
+    pub failures: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for SharedLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLimiter").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+/// How long a shared check may take before the local limiter decides instead.
+pub const SHARED_TIMEOUT: Duration = Duration::from_millis(50);
+
+impl SharedLimiter {
+    /// A limiter on the Redis at `url`; connects lazily (a Redis that is down at start-up is
+    /// not an error). `prefix` namespaces the keys (several vaults on one Redis).
+    ///
+    /// # Errors
+    /// The URL is not a Redis URL.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|_| "the Redis URL is not valid".to_owned())?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(SHARED_TIMEOUT * 4))
+            .set_response_timeout(Some(SHARED_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(1));
+        let manager = client.get_connection_manager_lazy(config).map_err(|e| e.to_string())?;
+        Ok(Self {
+            manager,
+            script: redis::Script::new(GCRA),
+            prefix: prefix.to_owned(),
+            failures: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Takes one request from the shared bucket `name:key` with `rate`; `None` if Redis did not
+    /// answer in time.
+    pub async fn check(&self, name: &str, key: &str, rate: Rate) -> Option<Decision> {
+        let interval_us =
+            if rate.per_second > 0.0 { (1_000_000.0 / rate.per_second).ceil() as u64 } else { u64::MAX / 4 };
+        let burst = rate.burst.max(1.0) as u64;
+        let mut manager = self.manager.clone();
+        let mut invocation = self.script.key(format!("{}:{name}:{key}", self.prefix));
+        invocation.arg(interval_us).arg(burst);
+        let call = invocation.invoke_async::<(i64, i64, i64, i64)>(&mut manager);
+        match tokio::time::timeout(SHARED_TIMEOUT, call).await {
+            Ok(Ok((allowed, remaining, retry_ms, reset_ms))) => {
+                let secs = |ms: i64| u64::try_from(ms).unwrap_or(0).div_ceil(1000);
+                Some(Decision {
+                    allowed: allowed == 1,
+                    limit: burst,
+                    remaining: u64::try_from(remaining).unwrap_or(0),
+                    reset: secs(reset_ms),
+                    retry_after: if allowed == 1 { 0 } else { secs(retry_ms).max(1) },
+                })
+            }
+            Ok(Err(e)) => {
+                self.note_failure(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.note_failure("timed out");
+                None
+            }
+        }
+    }
+
+    fn note_failure(&self, why: &str) {
+        let n = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        // Logged on the first failure and then every 1000th, so an outage does not flood logs.
+        if n == 1 || n % 1000 == 0 {
+            tracing::warn!(failures = n, error = why, "shared rate limit unavailable; using this instance's limits");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

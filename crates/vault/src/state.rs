@@ -55,6 +55,9 @@ pub struct Inner {
     pub shared_limiter: RateLimiter,
     /// Per-client-address limiter (IPv4 address, IPv6 /64).
     pub ip_limiter: RateLimiter,
+    /// Buckets shared by every instance (Redis); the local limiters above decide when it is
+    /// not configured or does not answer.
+    pub shared: Option<crate::ratelimit::SharedLimiter>,
     /// Idempotency scopes being processed now.
     pub in_flight: Mutex<HashSet<String>>,
     /// Authentication failures per IP (suspicious-activity detection), at most
@@ -112,12 +115,20 @@ impl AppState {
     ) -> Result<Self, KeyringError> {
         let keyring = Keyring::new(Arc::clone(&master));
         keyring.refresh(store.as_ref()).await?;
+        let shared = match &config.redis_url {
+            Some(url) => Some(
+                crate::ratelimit::SharedLimiter::new(url, &config.redis_prefix)
+                    .map_err(|e| KeyringError::Store(StoreError::Database(format!("rate-limit store: {e}"))))?,
+            ),
+            None => None,
+        };
         let api_keys = ApiKeyCache::default();
         api_keys.refresh(store.as_ref(), clock.now()).await?;
         let state = Self(Arc::new(Inner {
             key_limiter: RateLimiter::new(config.rate_per_key, config.limiter_capacity),
             shared_limiter: RateLimiter::new(config.rate_per_key, config.limiter_capacity),
             ip_limiter: RateLimiter::new(config.rate_per_ip, config.limiter_capacity),
+            shared,
             public_origins: RwLock::new(config.public_origins.clone()),
             store,
             master,
@@ -130,6 +141,23 @@ impl AppState {
             draining: std::sync::atomic::AtomicBool::new(false),
         }));
         Ok(state)
+    }
+
+    /// Takes one request from bucket `key` of limiter `name`: the shared (Redis) bucket when one
+    /// is configured and answers, otherwise `local`.
+    pub async fn limit(
+        &self,
+        local: &RateLimiter,
+        name: &str,
+        key: &str,
+        rate: crate::ratelimit::Rate,
+    ) -> crate::ratelimit::Decision {
+        if let Some(shared) = &self.shared {
+            if let Some(d) = shared.check(name, key, rate).await {
+                return d;
+            }
+        }
+        local.check(key)
     }
 
     /// Number of authentication-failure counters held (bounded by `limiter_capacity`).
@@ -293,7 +321,7 @@ impl AppState {
     }
 
     /// Checks role permission, IP allowlist (secret keys) and the per-key rate limit.
-    pub fn authorize(&self, p: &Principal, permission: Permission) -> Result<(), ApiError> {
+    pub async fn authorize(&self, p: &Principal, permission: Permission) -> Result<(), ApiError> {
         let ctx = RequestCtx { ip: p.ip, request_id: p.request_id.clone() };
         if !keys::allows(p.key.kind, p.key.role, permission) {
             let mut e = self.event("permission.denied", "denied", &ctx, Some(&p.key));
@@ -324,7 +352,7 @@ impl AppState {
             KeyKind::Publishable => format!("{}|{}", p.key.id, keys::client_bucket(p.ip)),
             KeyKind::Secret => p.key.id.clone(),
         };
-        let d = self.key_limiter.check(&bucket);
+        let d = self.limit(&self.key_limiter, "key", &bucket, self.config.rate_per_key).await;
         if !d.allowed {
             let mut e = self.event("rate_limited", "denied", &ctx, Some(&p.key));
             e.detail = json!({ "limit": "key" });
@@ -337,8 +365,8 @@ impl AppState {
     /// Charges a publishable key's shared bucket, after the request's card validated: invalid
     /// requests (garbage from an attacker) never reach it, so they cannot make real checkouts
     /// from other clients fail.
-    pub fn charge_shared(&self, p: &Principal) -> Result<(), ApiError> {
-        let d = self.shared_limiter.check(&p.key.id);
+    pub async fn charge_shared(&self, p: &Principal) -> Result<(), ApiError> {
+        let d = self.limit(&self.shared_limiter, "key_shared", &p.key.id, self.config.rate_per_key).await;
         if d.allowed {
             return Ok(());
         }

@@ -112,7 +112,7 @@ pub async fn list_keys(
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys).await?;
     let keys = state.store.list_api_keys().await?;
     let data: Vec<_> =
         keys.iter().filter(|k| k.merchant_id == p.key.merchant_id && k.mode == p.key.mode).map(key_json).collect();
@@ -137,7 +137,7 @@ pub async fn create_key(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys).await?;
     let req: CreateKey = json_body(&state, &headers, body).await?;
     let kind = KeyKind::parse(&req.kind)
         .ok_or_else(|| ApiError::invalid("parameter_invalid", "kind must be publishable or secret.").param("kind"))?;
@@ -202,7 +202,7 @@ pub async fn update_key(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys).await?;
     let req: UpdateKey = json_body(&state, &headers, body).await?;
     let mut key = target_key(&state, &p, &id).await?;
     let (origins, ips) = parse_lists(req.allowed_origins, req.ip_allowlist, key.mode)?;
@@ -243,7 +243,7 @@ pub async fn revoke_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys).await?;
     let mut key = target_key(&state, &p, &id).await?;
     if key.revoked_at.is_none() {
         key.revoked_at = Some(state.now());
@@ -271,7 +271,7 @@ pub async fn rotate_key(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::ManageKeys)?;
+    let p = principal(&state, &ctx, &headers, Permission::ManageKeys).await?;
     let bytes = read_body(&state, &headers, body).await?;
     let req: RotateKey = if bytes.expose().is_empty() {
         RotateKey::default()
@@ -347,7 +347,7 @@ pub async fn list_audit(
     headers: HeaderMap,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::ReadAudit)?;
+    let p = principal(&state, &ctx, &headers, Permission::ReadAudit).await?;
     let Query(q) = query.map_err(|_| ApiError::invalid("parameter_invalid", "Invalid query parameters."))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_AUDIT_LIMIT).contains(&limit) {

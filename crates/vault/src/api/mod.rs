@@ -190,7 +190,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     } else if longest_header > state.config.max_header_bytes {
         ApiError::header_too_large().into_response()
     } else {
-        let d = state.ip_limiter.check(&crate::keys::client_bucket(ip));
+        let d = state.limit(&state.ip_limiter, "ip", &crate::keys::client_bucket(ip), state.config.rate_per_ip).await;
         if d.allowed {
             req.extensions_mut().insert(ctx);
             let tracked = std::sync::Arc::clone(&finished);
@@ -307,14 +307,14 @@ pub fn authorization(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Authenticates the request's key and checks that its role grants `permission`.
-fn principal(
+async fn principal(
     state: &AppState,
     ctx: &RequestCtx,
     headers: &HeaderMap,
     permission: Permission,
 ) -> Result<Principal, ApiError> {
     let p = state.authenticate(authorization(headers), ctx)?;
-    state.authorize(&p, permission)?;
+    state.authorize(&p, permission).await?;
     Ok(p)
 }
 

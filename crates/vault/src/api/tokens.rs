@@ -212,7 +212,7 @@ async fn create_inner(
             return Err(ApiError::forbidden("origin_not_allowed", "This origin may not use this publishable key."));
         }
     }
-    state.authorize(p, Permission::CreateToken)?;
+    state.authorize(p, Permission::CreateToken).await?;
     require_json(headers)?;
     let body = read_body(state, headers, body).await?;
 
@@ -285,7 +285,7 @@ async fn create_inner(
         return Err(ApiError::live_card_in_test_mode());
     }
     if p.key.kind == KeyKind::Publishable {
-        state.charge_shared(p)?;
+        state.charge_shared(p).await?;
     }
 
     let merchant = p.key.merchant_id.as_str();
@@ -394,7 +394,7 @@ pub async fn retrieve(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::ReadToken)?;
+    let p = principal(&state, &ctx, &headers, Permission::ReadToken).await?;
     let token = if valid_token_id(&id) {
         state.store.get_token(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
     } else {
@@ -412,7 +412,7 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::DeleteToken)?;
+    let p = principal(&state, &ctx, &headers, Permission::DeleteToken).await?;
     let deleted =
         valid_token_id(&id) && state.store.delete_token(&id, &p.key.merchant_id, p.key.mode, state.now()).await?;
     audit_token(&state, &ctx, &p, "token.deleted", &id, deleted);
@@ -449,7 +449,7 @@ pub async fn detokenize(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::Detokenize)?;
+    let p = principal(&state, &ctx, &headers, Permission::Detokenize).await?;
     let token = if valid_token_id(&id) {
         state.store.get_for_detokenize(&id, &p.key.merchant_id, p.key.mode, state.now()).await?
     } else {

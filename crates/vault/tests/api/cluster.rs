@@ -29,6 +29,10 @@ impl Cluster {
 }
 
 async fn cluster(n: usize) -> Cluster {
+    cluster_with(n, |_| {}).await
+}
+
+async fn cluster_with(n: usize, tweak: impl Fn(&mut vault::config::Config)) -> Cluster {
     let base = postgres_url();
     let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
         .await
@@ -64,11 +68,13 @@ async fn cluster(n: usize) -> Cluster {
                 m
             }
         };
-        let config = vault::config::Config {
+        let mut config = vault::config::Config {
             // Only the change notifications can make another instance see a change in time.
             refresh_interval: Duration::from_secs(3600),
+            redis_prefix: format!("vault-test:{schema}"),
             ..fast_config()
         };
+        tweak(&mut config);
         let running = vault::start(
             store,
             master,
@@ -163,4 +169,51 @@ async fn a_cvc_is_returned_once_across_instances() {
         }
     }
     assert_eq!(with_cvc, 1);
+}
+
+/// The Redis the tests use (`VAULT_TEST_REDIS_URL`, default the local one).
+fn redis_url() -> String {
+    std::env::var("VAULT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_shared_through_redis() {
+    let c = cluster_with(2, |config| {
+        config.redis_url = Some(redis_url());
+        config.rate_per_key = vault::ratelimit::Rate { per_second: 0.01, burst: 4.0 };
+    })
+    .await;
+    let ro = c.init.read_only.plaintext.expose();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = c.client.get(c.url(i % 2, "/v1/audit_events?limit=1")).bearer_auth(ro).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 4, "one bucket of 4 for both instances: {statuses:?}");
+    let r = c.client.get(c.url(1, "/v1/audit_events?limit=1")).bearer_auth(ro).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(c.instances[0].state.shared.as_ref().unwrap().failures.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn with_redis_down_the_vault_keeps_serving_on_its_own_limits() {
+    // Nothing listens on this port.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("redis://{}", l.local_addr().unwrap())
+    };
+    let c = cluster_with(1, |config| {
+        config.redis_url = Some(dead.clone());
+        config.rate_per_key = vault::ratelimit::Rate { per_second: 0.01, burst: 3.0 };
+    })
+    .await;
+    let ro = c.init.read_only.plaintext.expose();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = c.client.get(c.url(0, "/v1/audit_events?limit=1")).bearer_auth(ro).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "local limits apply, never a 500");
+    assert!(c.instances[0].state.shared.as_ref().unwrap().failures.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
