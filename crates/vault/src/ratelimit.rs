@@ -214,6 +214,28 @@ impl SharedLimiter {
         }
     }
 
+    /// Counts an authentication failure from `client` in a one-minute window shared by every
+    /// instance; the count so far, or `None` if Redis did not answer.
+    pub async fn count_failure(&self, client: &str) -> Option<u64> {
+        let mut manager = self.manager.clone();
+        let script = redis::Script::new(
+            "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], 60) end return n",
+        );
+        let invocation = script.key(format!("{}:authfail:{client}", self.prefix));
+        let call = invocation.invoke_async::<u64>(&mut manager);
+        match tokio::time::timeout(SHARED_TIMEOUT, call).await {
+            Ok(Ok(n)) => Some(n),
+            Ok(Err(e)) => {
+                self.note_failure(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.note_failure("timed out");
+                None
+            }
+        }
+    }
+
     fn note_failure(&self, why: &str) {
         let n = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         // Logged on the first failure and then every 1000th, so an outage does not flood logs.

@@ -258,37 +258,61 @@ impl AppState {
         let mut e = self.event("auth.failed", "denied", ctx, key);
         e.detail = json!({ "code": code });
         self.audit(e);
-        let threshold = self.config.suspicious_auth_failures;
-        let raise = match self.auth_failures.lock() {
-            Ok(mut map) => {
-                let now = Instant::now();
-                let window = Duration::from_secs(60);
-                if !map.contains_key(&ctx.ip) && map.len() >= self.config.limiter_capacity.max(1) {
-                    map.retain(|_, (start, _)| now.duration_since(*start) < window);
-                    if map.len() >= self.config.limiter_capacity.max(1) {
-                        // Still full of live counters: drop the oldest window, so the map stays
-                        // bounded however many addresses fail.
-                        if let Some(oldest) = map.iter().min_by_key(|(_, (start, _))| *start).map(|(ip, _)| *ip) {
-                            map.remove(&oldest);
-                        }
-                    }
+        if self.shared.is_some() {
+            // Counted in Redis, so failures spread over the instances add up; if Redis does not
+            // answer, this instance counts on its own.
+            let (state, ctx, key) = (self.clone(), ctx.clone(), key.cloned());
+            tokio::spawn(async move {
+                let bucket = keys::client_bucket(ctx.ip);
+                let counted = match &state.shared {
+                    Some(shared) => shared.count_failure(&bucket).await,
+                    None => None,
+                };
+                let n = match counted {
+                    Some(n) => n,
+                    None => state.count_failure_locally(ctx.ip),
+                };
+                if n == u64::from(state.config.suspicious_auth_failures) {
+                    state.raise_repeated_failures(&ctx, key.as_ref());
                 }
-                let entry = map.entry(ctx.ip).or_insert((now, 0));
-                if now.duration_since(entry.0) >= Duration::from_secs(60) {
-                    *entry = (now, 0);
-                }
-                entry.1 += 1;
-                entry.1 == threshold
-            }
-            Err(_) => false,
-        };
-        if raise {
-            let mut e = self.event("suspicious_activity", "denied", ctx, key);
-            e.detail =
-                json!({ "reason": "repeated_authentication_failures", "failures": threshold, "window_secs": 60 });
-            tracing::warn!(target: "vault::audit", ip = %ctx.ip, "suspicious activity: repeated authentication failures");
-            self.audit(e);
+            });
+            return;
         }
+        if self.count_failure_locally(ctx.ip) == u64::from(self.config.suspicious_auth_failures) {
+            self.raise_repeated_failures(ctx, key);
+        }
+    }
+
+    /// Counts an authentication failure from `ip` in this process's bounded map; returns the
+    /// count within the current minute.
+    fn count_failure_locally(&self, ip: IpAddr) -> u64 {
+        let Ok(mut map) = self.auth_failures.lock() else { return 0 };
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        if !map.contains_key(&ip) && map.len() >= self.config.limiter_capacity.max(1) {
+            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+            if map.len() >= self.config.limiter_capacity.max(1) {
+                // Still full of live counters: drop the oldest window, so the map stays bounded
+                // however many addresses fail.
+                if let Some(oldest) = map.iter().min_by_key(|(_, (start, _))| *start).map(|(ip, _)| *ip) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let entry = map.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        u64::from(entry.1)
+    }
+
+    fn raise_repeated_failures(&self, ctx: &RequestCtx, key: Option<&ApiKeyRecord>) {
+        let threshold = self.config.suspicious_auth_failures;
+        let mut e = self.event("suspicious_activity", "denied", ctx, key);
+        e.detail = json!({ "reason": "repeated_authentication_failures", "failures": threshold, "window_secs": 60 });
+        tracing::warn!(target: "vault::audit", ip = %ctx.ip, "suspicious activity: repeated authentication failures");
+        self.audit(e);
     }
 
     /// Authenticates the `Authorization: Bearer …` header.

@@ -247,3 +247,74 @@ async fn finding_12_the_master_key_leaves_the_process_environment() {
     let environ = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
     assert!(!contains(&environ, key.as_bytes()), "the master key is still readable in /proc/PID/environ");
 }
+
+/// A fresh Postgres schema's URL (see `store_conformance`).
+async fn fresh_postgres_url() -> String {
+    let base = crate::store_conformance::postgres_url();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("Postgres is required and not reachable at {base}: {e}"));
+    tokio::spawn(conn);
+    let schema = format!("vp_{}", vault::crypto::random_base62(12).unwrap().to_lowercase());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    format!("{base}?options=-c%20search_path%3D{schema}")
+}
+
+#[tokio::test]
+async fn three_processes_on_one_postgres_survive_a_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_file, _) = write_key(tmp.path(), "master.key");
+    let url = fresh_postgres_url().await;
+    let env = |c: &mut Command| {
+        c.env("VAULT_MASTER_KEY_FILE", &key_file).env("VAULT_DATABASE_URL", &url);
+    };
+    let dir = tmp.path().join("d");
+    let mut c = vault();
+    env(&mut c);
+    let o = c
+        .args(["init", "--data-dir", dir.to_str().unwrap(), "--merchant", "Shop", "--allowed-origin", SHOP])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (pk, sk) =
+        (out["publishable_key"].as_str().unwrap().to_owned(), out["secret_key"].as_str().unwrap().to_owned());
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let mut c = vault();
+        env(&mut c);
+        servers.push(serve(c, &dir).unwrap());
+    }
+    // Tokenize on every instance while the first one is killed (-9) half-way.
+    let mut acknowledged = Vec::new();
+    let mut failed = 0;
+    for i in 0..60 {
+        if i == 30 {
+            servers[0].child.kill().unwrap();
+        }
+        let server = &servers[i % 3];
+        match server
+            .client
+            .post(format!("{}/v1/tokens", server.base))
+            .bearer_auth(&pk)
+            .header("Origin", SHOP)
+            .json(&card_body(VISA))
+            .send()
+            .await
+        {
+            Ok(r) if r.status() == 201 => {
+                acknowledged.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned())
+            }
+            Ok(r) => panic!("unexpected {}", r.status()),
+            Err(_) => failed += 1,
+        }
+    }
+    assert!(failed >= 9, "requests to the killed instance fail: {failed}");
+    // Every acknowledged token reads back from the survivors.
+    for (n, id) in acknowledged.iter().enumerate() {
+        let server = &servers[1 + n % 2];
+        let r = server.client.get(format!("{}/v1/tokens/{id}", server.base)).bearer_auth(&sk).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{id} lost");
+    }
+    assert!(acknowledged.len() >= 40, "{}", acknowledged.len());
+}

@@ -217,3 +217,27 @@ async fn with_redis_down_the_vault_keeps_serving_on_its_own_limits() {
     assert_eq!(statuses, [200, 200, 200, 429, 429], "local limits apply, never a 500");
     assert!(c.instances[0].state.shared.as_ref().unwrap().failures.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
+
+#[tokio::test]
+async fn authentication_failures_add_up_across_instances() {
+    let c = cluster_with(3, |config| config.redis_url = Some(redis_url())).await;
+    let wrong = format!("sk_test_{}", "F".repeat(32));
+    // Five failures spread over three instances: one suspicious-activity event.
+    for i in 0..5 {
+        let r = c.client.get(c.url(i % 3, "/v1/audit_events")).bearer_auth(&wrong).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = c.instances[0]
+        .state
+        .store
+        .list_audit(vault::store::AuditFilter {
+            event: Some("suspicious_activity".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].detail["reason"], "repeated_authentication_failures");
+}
