@@ -33,6 +33,15 @@ async fn cluster(n: usize) -> Cluster {
 }
 
 async fn cluster_with(n: usize, tweak: impl Fn(&mut vault::config::Config)) -> Cluster {
+    cluster_via(n, tweak, |url| url.to_owned()).await
+}
+
+/// `instance_url` maps the database URL each instance connects with (e.g. through a proxy).
+async fn cluster_via(
+    n: usize,
+    tweak: impl Fn(&mut vault::config::Config),
+    instance_url: impl Fn(&str) -> String,
+) -> Cluster {
     let base = postgres_url();
     let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
         .await
@@ -58,7 +67,7 @@ async fn cluster_with(n: usize, tweak: impl Fn(&mut vault::config::Config)) -> C
     let mut instances = Vec::new();
     let mut shared_master = None;
     for _ in 0..n {
-        let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&url, 8).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(&instance_url(&url), 8).await.unwrap());
         let master = match &shared_master {
             Some(m) => Arc::clone(m),
             None => {
@@ -240,4 +249,99 @@ async fn authentication_failures_add_up_across_instances() {
         .unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].detail["reason"], "repeated_authentication_failures");
+}
+
+/// A TCP proxy in front of Postgres that the test can cut: while down it drops every open
+/// connection and refuses new ones, as a stopped or unreachable database would.
+struct Proxy {
+    port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (up2, conns2) = (Arc::clone(&up), Arc::clone(&conns));
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: connection refused from the client's point of view
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task);
+            }
+        });
+        Self { port, up, conns }
+    }
+
+    fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_lost_database_is_503_with_retry_after_and_the_vault_recovers_by_itself() {
+    let base: tokio_postgres::Config = postgres_url().parse().unwrap();
+    let host = match base.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = base.get_ports().first().copied().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap();
+    let proxy = Proxy::start(target).await;
+    let proxied_port = proxy.port;
+    let c =
+        cluster_via(1, |_| {}, move |url| url.replacen(&format!(":{port}/"), &format!(":{proxied_port}/"), 1)).await;
+    let pk = c.init.publishable.plaintext.expose().to_owned();
+    let sk = c.init.secret.plaintext.expose().to_owned();
+    let tokenize =
+        || c.client.post(c.url(0, "/v1/tokens")).bearer_auth(&pk).header("Origin", SHOP).json(&card_body(VISA)).send();
+    let mut acknowledged = Vec::new();
+    for _ in 0..5 {
+        let r = tokenize().await.unwrap();
+        assert_eq!(r.status(), 201);
+        acknowledged.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+
+    proxy.down();
+    for _ in 0..3 {
+        let r = tokenize().await.unwrap();
+        assert_eq!(r.status(), 503, "a lost database is 503, never 500");
+        assert_eq!(r.headers()["retry-after"], "1");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_ready");
+    }
+    let r = c.client.get(c.url(0, "/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+
+    proxy.up();
+    let back = std::time::Instant::now();
+    loop {
+        let r = tokenize().await.unwrap();
+        if r.status() == 201 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(back.elapsed() < Duration::from_secs(10), "the vault did not recover by itself");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in &acknowledged {
+        let r = c.client.get(c.url(0, &format!("/v1/tokens/{id}"))).bearer_auth(&sk).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{id} lost");
+    }
 }
