@@ -37,6 +37,10 @@ cargo build -p vault -p demo-merchant --locked
 step "unit, property, integration, doc and headless-browser end-to-end tests"
 cargo test --workspace --locked
 
+step "the vault's HTTP integration suite again, on Postgres (file-level SQLite checks excluded)"
+VAULT_TEST_ENGINE=postgres cargo test -p vault --test api --locked -- \
+  tokens:: admin:: security:: findings:: frame:: tls:: lifecycle:: --skip findings::finding_08
+
 step "frame DOM tests in headless Chromium (wasm-bindgen-test)"
 CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p frame --target wasm32-unknown-unknown --test dom --locked

@@ -24,7 +24,7 @@ async fn admin_creates_lists_rotates_and_revokes_keys() {
     let listed = app.get("/v1/keys", &app.admin).await.text().await.unwrap();
     assert!(listed.contains(&id) && !listed.contains(&secret));
     let stored: i64 =
-        app.count(&format!("SELECT count(*) FROM api_keys WHERE id = '{id}' AND instr(prefix, '{secret}') = 0"));
+        app.count(&format!("SELECT count(*) FROM api_keys WHERE id = '{id}' AND prefix NOT LIKE '%{secret}%'"));
     assert_eq!(stored, 1);
     assert!(!contains(&std::fs::read(&app.db_path).unwrap_or_default(), secret.as_bytes()));
     assert_eq!(app.get("/v1/audit_events", &secret).await.status(), 200);

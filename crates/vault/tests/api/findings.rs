@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
-use vault::store::Store as _;
 
 /// A client whose connections come from `ip` (any 127.0.0.0/8 address works on Linux).
 fn client_from(app: &TestApp, ip: &str) -> reqwest::Client {

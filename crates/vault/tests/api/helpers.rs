@@ -15,7 +15,6 @@ use vault::crypto::{MasterKey, random_key};
 use vault::keys::{self, Mode};
 use vault::ratelimit::Rate;
 use vault::store::Store;
-use vault::store::sqlite::SqliteStore;
 
 /// Test cards (number, cvc). Their numbers, last 8 digits and CVCs must never appear in logs
 /// or in the database file.
@@ -73,7 +72,9 @@ pub struct TestApp {
     pub sk_id: String,
     pub admin: String,
     pub ro: String,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
+    /// The Postgres URL (schema-scoped) when the suite runs on Postgres.
+    pub database_url: Option<String>,
     pub master: Arc<MasterKey>,
     pub running: Option<vault::Running>,
 }
@@ -87,6 +88,27 @@ pub fn fast_config() -> Config {
         refresh_interval: Duration::from_millis(200),
         ..Config::default()
     }
+}
+
+/// Which engine the HTTP suite runs on: `VAULT_TEST_ENGINE=postgres` (the test command runs
+/// the suite a second time so) or SQLite (default).
+pub fn on_postgres() -> bool {
+    std::env::var("VAULT_TEST_ENGINE").is_ok_and(|e| e == "postgres")
+}
+
+/// A fresh, migrated Postgres schema's URL when the suite runs on Postgres.
+async fn test_database_url() -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let base = crate::store_conformance::postgres_url();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("Postgres is required and not reachable at {base}: {e}"));
+    tokio::spawn(conn);
+    let schema = format!("va_{}", vault::crypto::random_base62(12).unwrap().to_lowercase());
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    Some(format!("{base}?options=-c%20search_path%3D{schema}"))
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -118,10 +140,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         allowed_origins: vec![SHOP.into()],
         detokenize_ips: vec![keys::parse_cidr("127.0.0.1/32").unwrap(), keys::parse_cidr("::1").unwrap()],
         mode: Mode::Test,
-        database_url: None,
+        database_url: test_database_url().await,
     };
     let init = bootstrap::init(&opts, &master, START).await.unwrap();
-    let store = bootstrap::open_store(&data_dir, &mut master).await.unwrap();
+    let store = bootstrap::open_database(&data_dir, opts.database_url.as_deref(), &mut master).await.unwrap();
     let master = Arc::new(master);
     let tls = vault::tls::load(&data_dir, None, None).unwrap();
     let cert_pem = std::fs::read(&tls.cert_path).unwrap();
@@ -129,9 +151,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = fast_config();
     config.frame_dir = Some(frame_dir);
     tweak(&mut config);
-    let store_dyn: Arc<dyn Store> = store.clone();
     let running = vault::start(
-        store_dyn,
+        Arc::clone(&store),
         Arc::clone(&master),
         Arc::new(clock.clone()),
         config,
@@ -157,6 +178,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         admin: init.admin.plaintext.expose().to_owned(),
         ro: init.read_only.plaintext.expose().to_owned(),
         store,
+        database_url: opts.database_url.clone(),
         master,
         running: Some(running),
     }
@@ -229,8 +251,37 @@ impl TestApp {
         rusqlite::Connection::open_with_flags(&self.db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
     }
 
+    /// Runs a statement (portable SQL) on whichever engine the suite uses, as an attacker
+    /// with database access would.
+    pub fn execute(&self, sql: &str) {
+        match self.database_url.clone() {
+            None => {
+                rusqlite::Connection::open(&self.db_path).unwrap().execute(sql, []).unwrap();
+            }
+            Some(_) => {
+                self.count(&format!("WITH changed AS ({sql} RETURNING 1) SELECT count(*) FROM changed"));
+            }
+        }
+    }
+
+    /// Runs a `SELECT count(*) …`-style query (portable SQL) on whichever engine the suite uses.
     pub fn count(&self, sql: &str) -> i64 {
-        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+        let Some(url) = self.database_url.clone() else {
+            return self.db().query_row(sql, [], |r| r.get(0)).unwrap();
+        };
+        let sql = sql.to_owned();
+        // Off the test's runtime: a small runtime of its own on another thread.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(conn);
+                let row = client.query_one(&sql, &[]).await.unwrap();
+                row.try_get::<_, i64>(0).unwrap_or_else(|_| i64::from(row.get::<_, i32>(0)))
+            })
+        })
+        .join()
+        .unwrap()
     }
 
     pub async fn audit_events(&self, event: &str) -> Vec<Value> {

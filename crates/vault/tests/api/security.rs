@@ -4,7 +4,6 @@ use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use vault::store::Store as _;
 
 fn assert_security_headers(r: &Response, api: bool) {
     let h = r.headers();
