@@ -176,16 +176,9 @@
         }
         iframe = doc.createElement('iframe');
         iframe.title = title;
+        iframe.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms');
         iframe.setAttribute('scrolling', 'no');
-        var s = iframe.style;
-        s.border = '0';
-        s.margin = '0';
-        s.padding = '0';
-        s.width = '100%';
-        s.height = '48px';
-        s.display = 'block';
-        s.overflow = 'hidden';
-        s.background = 'transparent';
+        iframe.style.cssText = 'border:0;margin:0;padding:0;width:100%;height:48px;display:block;overflow:hidden;background:transparent';
         var hash = 'v=1&channel=' + channel + '&origin=' + encodeURIComponent(win.location.origin) +
           '&locale=' + encodeURIComponent(locale);
         iframe.src = vault + '/v1/frame?key=' + encodeURIComponent(key) + '#' + hash;

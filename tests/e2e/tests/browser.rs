@@ -28,9 +28,14 @@ const AMEX_FORMATTED: &str = "3782 822463 10005";
 const CVC: &str = "737";
 const AMEX_CVC: &str = "7373";
 
-/// Scenarios that provoke console errors on purpose (a blocked frame, a blocked inline script).
-const EXPECTS_CONSOLE_ERRORS: [&str; 2] =
-    ["disallowed_origin_cannot_render_frame", "strict_merchant_csp_holds_during_flow"];
+/// Scenarios that provoke console errors on purpose (a blocked frame, a blocked inline script,
+/// navigations and popups the sandbox blocks; those check their own console lines).
+const EXPECTS_CONSOLE_ERRORS: [&str; 4] = [
+    "disallowed_origin_cannot_render_frame",
+    "strict_merchant_csp_holds_during_flow",
+    "iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows",
+    "iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded",
+];
 
 struct Ctx {
     env: Env,
@@ -104,6 +109,9 @@ async fn browser_end_to_end() {
     scenario!(styled_variant_applies_style_and_submits_on_enter);
     scenario!(locale_option_reaches_the_frame);
     scenario!(iframe_follows_its_content_in_a_narrow_layout);
+    scenario!(iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows);
+    scenario!(iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded);
+    scenario!(iframe_is_sandboxed_and_autofill_tab_and_tokenize_still_work);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -819,4 +827,162 @@ async fn iframe_follows_its_content_in_a_narrow_layout(ctx: &Ctx) -> anyhow::Res
     .await;
     b.client.set_window_size(800, 1000).await?;
     outcome
+}
+
+/// The sandbox flags the loader sets and the frame page's CSP repeats.
+const SANDBOX_FLAGS: [&str; 3] = ["allow-forms", "allow-same-origin", "allow-scripts"];
+
+/// Installs, inside the current frame, click handlers that try what a compromised frame would:
+/// `#number` navigates the top page, `#expiry` opens a window. Results land in `window.__probe`.
+const ESCAPE_PROBE: &str = "window.__probe = {}; var target = arguments[0]; \
+    document.getElementById('number').addEventListener('click', function () { \
+      try { top.location.href = target; window.__probe.top = 'no exception'; } catch (e) { window.__probe.top = e.name; } }, { once: true }); \
+    document.getElementById('expiry').addEventListener('click', function () { \
+      try { var w = window.open(target, '_blank'); window.__probe.open = w ? 'opened' : 'null'; } catch (e) { window.__probe.open = e.name; } }, { once: true }); \
+    return true;";
+
+/// Runs [`ESCAPE_PROBE`] in the frame WebDriver is in (`enter` switches into it), clicks both
+/// fields like a user (so the attempts have user activation, which an unsandboxed cross-origin
+/// frame needs and then succeeds with), and fails when the top page navigated or a window opened.
+async fn frame_cannot_escape(ctx: &Ctx, enter: Locator<'_>) -> anyhow::Result<Value> {
+    let b = &ctx.b;
+    let target = format!("{}/bench-plain.html?navigated-by-the-card-frame", ctx.env.merchant_url);
+    let top_before = b.js("return location.href;", vec![]).await?;
+    let windows_before = b.client.windows().await?.len();
+    b.client.find(enter).await?.enter_frame().await?;
+    b.js(ESCAPE_PROBE, vec![json!(target)]).await?;
+    b.client.find(Locator::Id("number")).await?.click().await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    b.leave_frame().await?;
+    let top_after = b.js("return location.href;", vec![]).await?;
+    ensure!(top_after == top_before, "script in the card frame navigated the top page to {top_after}");
+    b.client.find(enter).await?.enter_frame().await?;
+    b.client.find(Locator::Id("expiry")).await?.click().await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let probe = b.js("return window.__probe;", vec![]).await?;
+    b.leave_frame().await?;
+    let windows_after = b.client.windows().await?.len();
+    ensure!(windows_after == windows_before, "script in the card frame opened a window ({probe})");
+    // Positive control: both handlers ran (the clicks reached the frame), and both were refused.
+    ensure!(probe["top"].is_string() && probe["open"].is_string(), "the probes did not run: {probe}");
+    ensure!(probe["top"] != "no exception", "top navigation was not refused: {probe}");
+    ensure!(probe["open"] == "null", "window.open was not refused: {probe}");
+    ensure!(b.js("return location.href;", vec![]).await? == top_before, "the top page navigated");
+    // What the browser logged for the refusals must be about the sandbox, nothing else.
+    let logs = b.severe_logs().await?;
+    let other: Vec<&String> = logs
+        .iter()
+        .filter(|l| !(l.contains("sandbox") || l.contains("allow-popups") || l.contains("allow-top-navigation")))
+        .collect();
+    ensure!(other.is_empty(), "unexpected console errors: {other:#?}");
+    Ok(probe)
+}
+
+/// Security finding: the card iframe was not sandboxed, so script running in the frame (a
+/// compromised dependency, say) could navigate the merchant's page or open windows.
+async fn iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    frame_cannot_escape(ctx, Locator::Css("#card-element iframe")).await?;
+    let attr = b
+        .js("var f = document.querySelector('#card-element iframe'); return { attr: f.getAttribute('sandbox'), tokens: Array.from(f.sandbox).sort() };", vec![])
+        .await?;
+    ensure!(attr["tokens"] == json!(SANDBOX_FLAGS), "the loader's iframe sandbox is {attr}");
+    Ok(())
+}
+
+/// The same finding from the vault's side: embedded without the loader, without a `sandbox`
+/// attribute and with `allow` delegating powerful features, the frame page is still sandboxed
+/// (CSP `sandbox`) and the features stay denied (`Permissions-Policy`).
+async fn iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    let url = format!("{}/v1/frame?key={}", ctx.env.vault_url, ctx.env.publishable_key);
+    let res = ctx.http.get(&url).send().await?;
+    let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (csp, permissions) = (header("content-security-policy"), header("permissions-policy"));
+    let denied: Vec<String> =
+        permissions.split(',').filter_map(|entry| entry.trim().strip_suffix("=()").map(str::to_owned)).collect();
+    let mut checked: Vec<String> = ["camera", "microphone", "geolocation", "payment", "usb"].map(String::from).to_vec();
+    checked.extend(denied.iter().filter(|d| !checked.contains(d)).cloned().collect::<Vec<_>>());
+
+    b.open_demo(&demo(ctx)).await?;
+    let delegated =
+        "camera; microphone; geolocation; payment; usb; serial; hid; bluetooth; midi; fullscreen; display-capture";
+    b.js(
+        "var f = document.createElement('iframe'); f.id = 'bare-frame'; f.setAttribute('allow', arguments[1]); \
+         f.src = arguments[0] + '#v=1&channel=0123456789abcdef0123456789abcdef&origin=' + encodeURIComponent(location.origin) + '&locale=en'; \
+         document.body.appendChild(f); return true;",
+        vec![json!(url), json!(delegated)],
+    )
+    .await?;
+    b.wait_js(
+        "the bare iframe to load the frame",
+        "var f = document.getElementById('bare-frame'); try { f.contentWindow.document; return false; } catch (e) { return true; }",
+        Duration::from_secs(10),
+    )
+    .await?;
+    b.client.find(Locator::Id("bare-frame")).await?.enter_frame().await?;
+    b.wait_js("the frame's inputs", "return !!document.getElementById('number');", Duration::from_secs(10)).await?;
+    let policy = b
+        .js(
+            "var p = document.permissionsPolicy || document.featurePolicy; if (!p) return null; \
+             return { known: p.features(), allowed: arguments[0].filter(function (f) { return p.allowsFeature(f); }) };",
+            vec![json!(checked)],
+        )
+        .await?;
+    b.leave_frame().await?;
+    ensure!(!policy.is_null(), "no permissions policy API in the frame");
+    ensure!(
+        policy["allowed"].as_array().is_some_and(Vec::is_empty),
+        "features delegated with allow= are usable in the frame: {}",
+        policy["allowed"]
+    );
+    let known: Vec<&str> =
+        policy["known"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let unknown: Vec<&String> = denied.iter().filter(|d| !known.contains(&d.as_str())).collect();
+    ensure!(unknown.is_empty(), "Permissions-Policy names features Chromium does not know: {unknown:?}");
+    frame_cannot_escape(ctx, Locator::Id("bare-frame")).await?;
+    ensure!(
+        csp.split(';').map(str::trim).any(|d| d == "sandbox allow-scripts allow-same-origin allow-forms"),
+        "the frame page's CSP has no sandbox directive: {csp:?}"
+    );
+    for must in ["camera", "microphone", "geolocation", "payment", "usb"] {
+        ensure!(denied.iter().any(|d| d == must), "Permissions-Policy does not deny {must}: {permissions:?}");
+    }
+    Ok(())
+}
+
+/// Sandboxed, the card still works: autofill-like input (values written without `beforeinput`),
+/// keyboard Tab between fields, and tokenize (its `fetch` to the vault needs `allow-same-origin`).
+/// Paste, Shift+Tab out of the frame and resizing run in their own scenarios, also sandboxed.
+async fn iframe_is_sandboxed_and_autofill_tab_and_tokenize_still_work(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let tokens =
+        b.js("return Array.from(document.querySelector('#card-element iframe').sandbox).sort();", vec![]).await?;
+    ensure!(tokens == json!(SANDBOX_FLAGS), "the iframe is not sandboxed as documented: {tokens}");
+    b.click_field("number").await?;
+    b.press(None, Key::Tab).await?;
+    ensure!(active_field(b).await? == "expiry", "Tab from the number reached {:?}", active_field(b).await?);
+    // What browser autofill does: set every value at once, fire `input`, no `beforeinput`.
+    b.js(
+        "var set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set; \
+         [['number', arguments[0]], ['expiry', '12/2030'], ['cvc', arguments[1]]].forEach(function (p) { \
+           var el = document.getElementById(p[0]); set.call(el, p[1]); el.dispatchEvent(new Event('input', { bubbles: true })); }); \
+         return true;",
+        vec![json!(VISA), json!(CVC)],
+    )
+    .await?;
+    ensure!(value_of(b, "expiry").await? == "12 / 30", "autofilled expiry shown as {:?}", value_of(b, "expiry").await?);
+    b.leave_frame().await?;
+    b.wait_change("a complete autofilled card", "s.complete === true && s.brand === 'visa'").await?;
+    let r = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; window.__demo.card.tokenize().then(function (r) { done({ resolved: r }); }, function (e) { done({ rejected: e }); });",
+            vec![],
+        )
+        .await?;
+    ensure!(r["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "tokenize in the sandbox: {r}");
+    assert_no_secrets(b, VISA, CVC).await?;
+    Ok(())
 }
