@@ -112,6 +112,12 @@ async fn browser_end_to_end() {
     scenario!(iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows);
     scenario!(iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded);
     scenario!(iframe_is_sandboxed_and_autofill_tab_and_tokenize_still_work);
+    scenario!(cvc_is_masked_on_blur_and_readable_on_focus_also_after_autofill);
+    scenario!(cvc_is_cleared_after_a_successful_tokenize);
+    scenario!(off_with_an_unknown_event_name_throws);
+    scenario!(numeric_style_values_apply_and_rejected_styles_are_reported);
+    scenario!(mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_after_destroy);
+    scenario!(errors_none_leaves_the_error_to_the_page_and_messages_override_codes);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -976,13 +982,313 @@ async fn iframe_is_sandboxed_and_autofill_tab_and_tokenize_still_work(ctx: &Ctx)
     ensure!(value_of(b, "expiry").await? == "12 / 30", "autofilled expiry shown as {:?}", value_of(b, "expiry").await?);
     b.leave_frame().await?;
     b.wait_change("a complete autofilled card", "s.complete === true && s.brand === 'visa'").await?;
-    let r = b
-        .js_async(
-            "var done = arguments[arguments.length - 1]; window.__demo.card.tokenize().then(function (r) { done({ resolved: r }); }, function (e) { done({ rejected: e }); });",
+    let r = tokenize_outcome(b, "window.__demo.card").await?;
+    ensure!(r["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "tokenize in the sandbox: {r}");
+    assert_no_secrets(b, VISA, CVC).await?;
+    Ok(())
+}
+
+/// Mounts a second card on the demo page into a new `#extra` element with `arguments[0]` as
+/// options (plus the demo's key); its `ready`, `change` and `warning` events go to
+/// `window.__extra.events`, the outcome of `mount()` to `mounted` / `mountError`.
+const MOUNT_EXTRA: &str = "var opts = arguments[0]; opts.key = document.querySelector('meta[name=\"altafinex-key\"]').content; \
+    var host = document.createElement('div'); host.id = 'extra'; document.getElementById('checkout').appendChild(host); \
+    var t = window.__extra = { events: [], card: Altafinex.card(opts) }; \
+    ['ready', 'change', 'warning'].forEach(function (n) { try { t.card.on(n, function (p) { t.events.push({ type: n, payload: p }); }); } catch (e) { t.events.push({ type: 'on-failed', payload: n }); } }); \
+    t.card.mount('#extra').then(function () { t.mounted = true; }, function (e) { t.mountError = e; }); return true;";
+
+async fn mount_extra(b: &Browser, options: Value) -> anyhow::Result<()> {
+    b.js(MOUNT_EXTRA, vec![options]).await?;
+    let v = b
+        .wait_js(
+            "the extra card to mount",
+            "var t = window.__extra; return t.mounted ? 'ok' : (t.mountError ? JSON.stringify(t.mountError) : null);",
+            Duration::from_secs(20),
+        )
+        .await?;
+    ensure!(v == "ok", "the extra card did not mount: {v}");
+    Ok(())
+}
+
+async fn enter_extra(b: &Browser) -> anyhow::Result<()> {
+    b.leave_frame().await?;
+    b.client.find(Locator::Css("#extra iframe")).await?.enter_frame().await?;
+    Ok(())
+}
+
+/// Runs `tokenize()` of the card element `card` (a JS expression); returns `{resolved}` or
+/// `{rejected}`.
+async fn tokenize_outcome(b: &Browser, card: &str) -> anyhow::Result<Value> {
+    let script = format!(
+        "var done = arguments[arguments.length - 1]; {card}.tokenize().then(function (r) {{ done({{ resolved: r }}); }}, function (e) {{ done({{ rejected: e }}); }});"
+    );
+    b.js_async(&script, vec![]).await
+}
+
+/// Found when tried: only the number was masked on blur; the CVC stayed readable.
+async fn cvc_is_masked_on_blur_and_readable_on_focus_also_after_autofill(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    b.click_field("cvc").await?;
+    b.type_keys(CVC).await?;
+    b.click_field("number").await?;
+    let shown = value_of(b, "cvc").await?;
+    ensure!(shown == "\u{2022}\u{2022}\u{2022}", "the CVC shows {shown:?} after the cardholder left it");
+    // No attribute of the form holds the digits (the value property holds the mask).
+    let dom = b.js("return document.getElementById('card').outerHTML;", vec![]).await?;
+    ensure!(!dom.as_str().unwrap_or_default().contains(CVC), "the CVC is in the form's markup: {dom}");
+    b.click_field("cvc").await?;
+    ensure!(value_of(b, "cvc").await? == CVC, "the CVC is not readable on focus: {:?}", value_of(b, "cvc").await?);
+    // Autofill (autocomplete=cc-csc) writes the CVC while another field has focus: masked at once,
+    // and the real value is what the card state is built from.
+    b.click_field("number").await?;
+    b.js(
+        "var el = document.getElementById('cvc'); Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, '432'); \
+         el.dispatchEvent(new Event('input', { bubbles: true })); return el.autocomplete;",
+        vec![],
+    )
+    .await?;
+    let shown = value_of(b, "cvc").await?;
+    ensure!(shown == "\u{2022}\u{2022}\u{2022}", "an autofilled CVC shows {shown:?}");
+    b.click_field("cvc").await?;
+    ensure!(value_of(b, "cvc").await? == "432", "the autofilled CVC reads {:?} on focus", value_of(b, "cvc").await?);
+    b.leave_frame().await?;
+    b.wait_change("a valid CVC", "s.fields.cvc.valid === true").await?;
+    Ok(())
+}
+
+/// Found when tried: after a successful tokenize the CVC stayed in the frame, so the page could
+/// mint more tokens carrying it.
+async fn cvc_is_cleared_after_a_successful_tokenize(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    fill_card(b, VISA, "1230", CVC).await?;
+    b.wait_change("complete", "s.complete === true").await?;
+    let first = tokenize_outcome(b, "window.__demo.card").await?;
+    ensure!(first["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "first tokenize: {first}");
+    b.enter_card_frame().await?;
+    let cvc = value_of(b, "cvc").await?;
+    let number = value_of(b, "number").await?;
+    b.leave_frame().await?;
+    ensure!(cvc.is_empty(), "the CVC field still shows {cvc:?} after the token was made");
+    ensure!(number.ends_with("4242"), "the number should stay: {number:?}");
+    b.wait_change(
+        "the cleared CVC in the state",
+        "s.fields.cvc.empty === true && s.fields.number.valid === true && s.complete === false && s.error === null",
+    )
+    .await?;
+    let second = tokenize_outcome(b, "window.__demo.card").await?;
+    ensure!(
+        second["rejected"]["code"] == "incomplete_cvc" && second["rejected"]["field"] == "cvc",
+        "a second tokenize without retyping the CVC gave {second}"
+    );
+    assert_no_secrets(b, VISA, CVC).await?;
+    Ok(())
+}
+
+/// Found when tried: `off()` with an unknown event name did not throw, although the docs say so.
+async fn off_with_an_unknown_event_name_throws(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let out = b
+        .js(
+            "var c = window.__demo.card, out = {}; \
+             [['off', 'nope'], ['on', 'nope'], ['off', 'constructor'], ['on', 'toString'], ['off', 'change'], ['on', 'warning']].forEach(function (t) { \
+               try { c[t[0]](t[1], function () {}); out[t[0] + ' ' + t[1]] = 'ok'; } catch (e) { out[t[0] + ' ' + t[1]] = e.name; } }); \
+             return out;",
             vec![],
         )
         .await?;
-    ensure!(r["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "tokenize in the sandbox: {r}");
-    assert_no_secrets(b, VISA, CVC).await?;
+    let want = json!({
+        "off nope": "TypeError", "on nope": "TypeError", "off constructor": "TypeError", "on toString": "TypeError",
+        "off change": "ok", "on warning": "ok"
+    });
+    ensure!(out == want, "on/off with event names: {out}");
+    Ok(())
+}
+
+/// Found when tried: numeric style values (`fontSize: 16`) were dropped silently, and so were
+/// rejected properties, computed by the frame and thrown away.
+async fn numeric_style_values_apply_and_rejected_styles_are_reported(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let _ = b.console_logs().await?;
+    let style = json!({
+        "base": { "fontSize": 19, "paddingLeft": 61, "lineHeight": 1.5, "position": "absolute", "color": "not-a-colour" },
+        "hover": { "color": "red" }
+    });
+    mount_extra(b, json!({ "style": style })).await?;
+    enter_extra(b).await?;
+    let computed = b
+        .js("var s = getComputedStyle(document.getElementById('number')); return { size: s.fontSize, left: s.paddingLeft, line: s.lineHeight, position: s.position };", vec![])
+        .await?;
+    b.leave_frame().await?;
+    ensure!(computed["size"] == "19px" && computed["left"] == "61px", "numeric style values not applied: {computed}");
+    ensure!(computed["line"] == "28.5px" && computed["position"] != "absolute", "{computed}");
+    let warnings = b
+        .wait_js(
+            "a warning event",
+            "var w = window.__extra.events.filter(function (e) { return e.type === 'warning'; }); return w.length ? w.map(function (e) { return e.payload; }) : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    let warning = &warnings[0];
+    ensure!(warnings.as_array().map(Vec::len) == Some(1), "one warning expected: {warnings}");
+    ensure!(warning["code"] == "style_rejected", "{warning}");
+    let mut props: Vec<String> = warning["properties"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    props.sort();
+    ensure!(props == ["base.color", "base.position", "hover"], "reported properties: {warning}");
+    ensure!(warning["message"].as_str().is_some_and(|m| m.contains("base.position")), "{warning}");
+    // Test mode (pk_test_): also a console warning for the developer.
+    let logs = b.console_logs().await?;
+    ensure!(
+        logs.iter().any(|(level, m)| level == "WARNING" && m.contains("Altafinex") && m.contains("base.position")),
+        "no console warning in test mode: {logs:?}"
+    );
+    Ok(())
+}
+
+/// Holds the `hello` of the `#extra` frame back from the loader while `window.__hold` is true
+/// (a slow frame, as on a slow network), keeping the held events in `window.__held`.
+const HOLD_HELLO: &str = "window.__held = []; window.__hold = true; window.addEventListener('message', function (e) { \
+    var f = document.querySelector('#extra iframe'); \
+    if (window.__hold && f && e.source === f.contentWindow && e.data && e.data.type === 'hello') { e.stopImmediatePropagation(); window.__held.push(e); } \
+  }, true); return true;";
+
+/// Found when tried: a `ready` that arrived after `frame_refused` left `mount()` rejected forever;
+/// a failed mount could not be retried, nor could a destroyed element be mounted again.
+async fn mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_after_destroy(
+    ctx: &Ctx,
+) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    b.js(HOLD_HELLO, vec![]).await?;
+    b.js(MOUNT_EXTRA, vec![json!({})]).await?;
+    let failed = b
+        .wait_js(
+            "mount() to fail",
+            "return window.__extra.mountError ? window.__extra.mountError.code : null;",
+            Duration::from_secs(15),
+        )
+        .await?;
+    ensure!(failed == "frame_refused", "a frame that does not answer: {failed}");
+    // The slow frame's hello reaches the loader after all: the real frame answers `ready`.
+    b.js(
+        "window.__hold = false; var e = window.__held[0]; \
+         window.dispatchEvent(new MessageEvent('message', { data: e.data, origin: e.origin, source: e.source })); return true;",
+        vec![],
+    )
+    .await?;
+    b.wait_js(
+        "the late ready event",
+        "return window.__extra.events.some(function (e) { return e.type === 'ready'; });",
+        Duration::from_secs(10),
+    )
+    .await?;
+    let again = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = window.__extra.card; \
+             c.mount('#extra').then(function (r) { done({ resolved: r === c, frames: document.querySelectorAll('#extra iframe').length }); }, function (e) { done({ rejected: e }); });",
+            vec![],
+        )
+        .await?;
+    ensure!(again["resolved"] == true && again["frames"] == 1, "mount() after a late ready: {again}");
+
+    // destroy() then mount() again: a fresh frame that becomes ready.
+    let remount = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = window.__extra.card; c.destroy(); \
+             var gone = document.querySelectorAll('#extra iframe').length; \
+             c.mount('#extra').then(function () { done({ ok: true, gone: gone, frames: document.querySelectorAll('#extra iframe').length, state: c.state() }); }, function (e) { done({ rejected: e }); });",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        remount["ok"] == true && remount["gone"] == 0 && remount["frames"] == 1,
+        "mount() after destroy(): {remount}"
+    );
+    ensure!(remount["state"]["fields"]["number"]["empty"] == true, "{remount}");
+
+    // A failed mount can be retried: the retry replaces the silent frame with a fresh one.
+    let retry = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = window.__extra.card; c.destroy(); window.__hold = true; \
+             c.mount('#extra').then(function () { done({ first: 'resolved' }); }, function (e) { \
+               window.__hold = false; \
+               c.mount('#extra').then(function () { done({ first: e.code, retry: 'resolved', frames: document.querySelectorAll('#extra iframe').length }); }, \
+                                      function (e2) { done({ first: e.code, retry: e2 }); }); });",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        retry["first"] == "frame_refused" && retry["retry"] == "resolved" && retry["frames"] == 1,
+        "retrying a failed mount(): {retry}"
+    );
+    let r = tokenize_outcome(b, "window.__extra.card").await?;
+    ensure!(r["rejected"]["code"] == "incomplete_number", "the retried frame answers tokenize: {r}");
+    Ok(())
+}
+
+/// Found when tried: the error text showed twice (in the frame and on the page, as the docs
+/// suggest); `errors: 'none'` leaves it to the page, and `messages` overrides texts per code.
+async fn errors_none_leaves_the_error_to_the_page_and_messages_override_codes(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let custom = "Please check the card number (custom).";
+    mount_extra(
+        b,
+        json!({ "errors": "none", "messages": { "invalid_number": custom, "not_ready": "Wait a moment." } }),
+    )
+    .await?;
+    enter_extra(b).await?;
+    b.client.find(Locator::Id("number")).await?.click().await?;
+    b.type_keys("5555555555554445").await?;
+    b.press(None, Key::Tab).await?;
+    let error = b
+        .js(
+            "var e = document.getElementById('error'), r = e.getBoundingClientRect(), n = document.getElementById('number'); \
+             return { text: e.textContent, role: e.getAttribute('role'), width: r.width, height: r.height, describedBy: n.getAttribute('aria-describedby') };",
+            vec![],
+        )
+        .await?;
+    b.leave_frame().await?;
+    ensure!(error["text"] == custom, "the frame's error text is not the override: {error}");
+    ensure!(
+        error["width"].as_f64().unwrap_or(99.0) <= 1.0 && error["height"].as_f64().unwrap_or(99.0) <= 1.0,
+        "the frame still shows the error: {error}"
+    );
+    ensure!(
+        error["role"].is_null() && error["describedBy"] == "error",
+        "accessible description lost or double live region: {error}"
+    );
+    let last = b
+        .wait_js(
+            "the overridden message in a change event",
+            "var c = window.__extra.events.filter(function (e) { return e.type === 'change' && e.payload.error; }); return c.length ? c[c.length - 1].payload.error : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(last["code"] == "invalid_number" && last["message"] == custom, "change payload error: {last}");
+    let r = tokenize_outcome(b, "window.__extra.card").await?;
+    ensure!(r["rejected"]["code"] == "invalid_number" && r["rejected"]["message"] == custom, "tokenize(): {r}");
+    // Loader-side codes use the overrides too.
+    let early = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = Altafinex.card({ key: document.querySelector('meta[name=\"altafinex-key\"]').content, messages: { not_ready: 'Wait a moment.' } }); \
+             c.tokenize().then(function () { done(null); }, function (e) { done(e); });",
+            vec![],
+        )
+        .await?;
+    ensure!(early["code"] == "not_ready" && early["message"] == "Wait a moment.", "{early}");
+    // The default card still shows its error in the frame.
+    fill_card(b, "5555555555554445", "", "").await?;
+    b.enter_card_frame().await?;
+    let shown =
+        b.js("var r = document.getElementById('error').getBoundingClientRect(); return r.height;", vec![]).await?;
+    b.leave_frame().await?;
+    ensure!(shown.as_f64().unwrap_or(0.0) > 5.0, "errors: 'frame' (the default) hides the error: {shown}");
     Ok(())
 }
