@@ -1283,12 +1283,22 @@ async fn errors_none_leaves_the_error_to_the_page_and_messages_override_codes(ct
         )
         .await?;
     ensure!(early["code"] == "not_ready" && early["message"] == "Wait a moment.", "{early}");
-    // The default card still shows its error in the frame.
-    fill_card(b, "5555555555554445", "", "").await?;
-    b.enter_card_frame().await?;
-    let shown =
-        b.js("var r = document.getElementById('error').getBoundingClientRect(); return r.height;", vec![]).await?;
-    b.leave_frame().await?;
-    ensure!(shown.as_f64().unwrap_or(0.0) > 5.0, "errors: 'frame' (the default) hides the error: {shown}");
+    // The demo page shows the error once: on the page (errors: 'none'), or with `?errors=frame`
+    // in the frame (the default of the option) and not on the page.
+    for (query, in_frame) in [("", false), ("?errors=frame", true)] {
+        b.open_demo(&format!("{}/{query}", ctx.env.merchant_url)).await?;
+        fill_card(b, "5555555555554445", "", "").await?;
+        b.enter_card_frame().await?;
+        let frame =
+            b.js("var r = document.getElementById('error').getBoundingClientRect(); return r.height;", vec![]).await?;
+        b.leave_frame().await?;
+        b.wait_change("the invalid number", "s.error && s.error.code === 'invalid_number'").await?;
+        let page = b.client.find(Locator::Id("card-errors")).await?.text().await?;
+        let frame_shows = frame.as_f64().unwrap_or(0.0) > 5.0;
+        ensure!(
+            frame_shows == in_frame && page.is_empty() == in_frame,
+            "demo{query}: frame error height {frame}, page error {page:?}"
+        );
+    }
     Ok(())
 }
