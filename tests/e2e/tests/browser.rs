@@ -111,7 +111,7 @@ async fn browser_end_to_end() {
     scenario!(iframe_follows_its_content_in_a_narrow_layout);
     scenario!(iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows);
     scenario!(iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded);
-    scenario!(iframe_is_sandboxed_and_autofill_tab_and_tokenize_still_work);
+    scenario!(iframe_is_sandboxed_and_autofill_paste_tab_resize_and_tokenize_still_work);
     scenario!(cvc_is_masked_on_blur_and_readable_on_focus_also_after_autofill);
     scenario!(cvc_is_cleared_after_a_successful_tokenize);
     scenario!(off_with_an_unknown_event_name_throws);
@@ -958,15 +958,39 @@ async fn iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded(ctx:
     Ok(())
 }
 
-/// Sandboxed, the card still works: autofill-like input (values written without `beforeinput`),
-/// keyboard Tab between fields, and tokenize (its `fetch` to the vault needs `allow-same-origin`).
-/// Paste, Shift+Tab out of the frame and resizing run in their own scenarios, also sandboxed.
-async fn iframe_is_sandboxed_and_autofill_tab_and_tokenize_still_work(ctx: &Ctx) -> anyhow::Result<()> {
+/// Sandboxed, the card still works: paste through the real clipboard, keyboard Tab between
+/// fields, the iframe following its content in a narrow layout, autofill-like input (values
+/// written without `beforeinput`) and tokenize (its `fetch` to the vault needs
+/// `allow-same-origin`). The other scenarios also run sandboxed.
+async fn iframe_is_sandboxed_and_autofill_paste_tab_resize_and_tokenize_still_work(ctx: &Ctx) -> anyhow::Result<()> {
     let b = &ctx.b;
     b.open_demo(&demo(ctx)).await?;
     let tokens =
         b.js("return Array.from(document.querySelector('#card-element iframe').sandbox).sort();", vec![]).await?;
     ensure!(tokens == json!(SANDBOX_FLAGS), "the iframe is not sandboxed as documented: {tokens}");
+    // Paste: copy from the page's email input, Ctrl+V into the frame.
+    b.client.find(Locator::Id("email")).await?.click().await?;
+    b.type_keys("5555-5555-5555-4444").await?;
+    select_all_and_copy(b).await?;
+    b.click_field("number").await?;
+    paste_keys(b).await?;
+    b.leave_frame().await?;
+    b.wait_change("the pasted number", "s.brand === 'mastercard' && s.fields.number.valid === true").await?;
+    b.js("window.__demo.card.clear();", vec![]).await?;
+    // Resize: a phone-width layout wraps the fields; the iframe grows with them.
+    let height = "return document.querySelector('#card-element iframe').getBoundingClientRect().height;";
+    let wide = b.js(height, vec![]).await?.as_f64().unwrap_or(0.0);
+    b.client.set_window_size(360, 1000).await?;
+    let grown = b
+        .wait_js(
+            "the iframe to grow at 360 px",
+            &format!("var h = document.querySelector('#card-element iframe').getBoundingClientRect().height; return h > {wide} ? h : null;"),
+            Duration::from_secs(5),
+        )
+        .await;
+    b.client.set_window_size(800, 1000).await?;
+    grown.with_context(|| format!("the sandboxed iframe stayed {wide} px high in a narrow layout"))?;
+    // Keyboard: Tab from the number to the expiry inside the frame.
     b.click_field("number").await?;
     b.press(None, Key::Tab).await?;
     ensure!(active_field(b).await? == "expiry", "Tab from the number reached {:?}", active_field(b).await?);
