@@ -6,6 +6,7 @@ set -euo pipefail
 WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=..."` pin in Cargo.toml
 TRUNK_VERSION="0.21.14"        # trunk 0.22 needs a newer rustc than this machine has
 BINARYEN_VERSION="132"         # Debian's binaryen 108 corrupts current rustc output
+TYPESCRIPT_VERSION="5.9.3"     # type-checks web/loader.d.ts and the documented examples
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -44,6 +45,13 @@ if ! "$tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "versio
   say "installing binaryen@$BINARYEN_VERSION from npm"
   (cd "$tools" && [ -f package.json ] || echo '{"private":true}' >"$tools/package.json")
   npm install --prefix "$tools" --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
+fi
+
+# TypeScript (tsc) from npm, kept inside the project, for scripts/check-examples.sh.
+if ! "$tools/node_modules/.bin/tsc" --version 2>/dev/null | grep -qx "Version $TYPESCRIPT_VERSION"; then
+  say "installing typescript@$TYPESCRIPT_VERSION from npm"
+  [ -f "$tools/package.json" ] || echo '{"private":true}' >"$tools/package.json"
+  npm install --prefix "$tools" --no-audit --no-fund --silent "typescript@$TYPESCRIPT_VERSION"
 fi
 
 # Debian's Chromium and its driver for the browser tests (never a test tool's own download).

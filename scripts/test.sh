@@ -28,6 +28,9 @@ step "clippy (wasm32: the frame with its DOM tests, the card crate's library)"
 cargo clippy -p frame --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 cargo clippy -p card --target wasm32-unknown-unknown --lib --locked -- -D warnings
 
+step "type-check web/loader.d.ts and every documented loader example (tsc)"
+bash scripts/check-examples.sh
+
 step "build the frame (trunk, release, offline) into dist/"
 trunk build --release --offline
 

@@ -9,11 +9,20 @@ export type CardField = 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode';
 
 export type Locale = 'auto' | 'en' | 'de' | 'fr' | 'es' | 'it' | 'nl' | 'pt' | 'ja' | string;
 
-/** CSS declarations in camelCase or kebab-case; only allowlisted properties are applied. */
+/**
+ * CSS declarations in camelCase or kebab-case; only allowlisted properties are applied.
+ * Numbers mean pixels for `fontSize`, `letterSpacing` and the paddings, and stay unitless
+ * elsewhere (`lineHeight: 1.5`, `fontWeight: 600`, `opacity: 0.8`).
+ */
 export type StyleDeclarations = { [property: string]: string | number };
 
+/** The `base` variant, which may nest the placeholder's declarations as `'::placeholder'`. */
+export type BaseStyle = { [property: string]: string | number | StyleDeclarations } & {
+  '::placeholder'?: StyleDeclarations;
+};
+
 export interface CardStyle {
-  base?: StyleDeclarations & { '::placeholder'?: StyleDeclarations };
+  base?: BaseStyle;
   focus?: StyleDeclarations;
   invalid?: StyleDeclarations;
   complete?: StyleDeclarations;
@@ -34,6 +43,32 @@ export interface CardOptions {
   title?: string;
   /** Vault origin; defaults to the origin this script was loaded from. */
   vaultOrigin?: string;
+  /**
+   * Who shows the error text: the frame under the inputs (`'frame'`, the default), or only the
+   * page, from `change` payloads and rejections (`'none'`: the frame keeps the text as the
+   * inputs' accessible description, visually hidden).
+   */
+  errors?: 'frame' | 'none';
+  /** Message overrides by error code, used in the frame, in payloads and in rejections. */
+  messages?: Partial<Record<ErrorCode, string>> & { [code: string]: string };
+}
+
+/** Every documented error code (see docs/postmessage.md, "Error codes"). */
+export type ErrorCode =
+  | 'invalid_number' | 'incomplete_number' | 'unsupported_brand' | 'invalid_characters'
+  | 'incomplete_expiry' | 'invalid_expiry_month' | 'invalid_expiry_year' | 'expired'
+  | 'expiry_too_far' | 'incomplete_cvc' | 'invalid_cvc' | 'incomplete_name' | 'incomplete_postal_code'
+  | 'tokenize_in_progress' | 'network_error' | 'rate_limited' | 'authentication_error'
+  | 'processing_error' | 'not_ready' | 'timeout' | 'destroyed' | 'mount_target_not_found'
+  | 'frame_refused' | 'mount_timeout';
+
+/** Something the merchant should fix; also logged with `console.warn` under a `pk_test_` key. */
+export interface CardWarning {
+  /** `'style_rejected'`: style properties that were not applied. */
+  code: string;
+  message: string;
+  /** `'variant.property'` names (`'base.position'`), or a variant name that is unknown. */
+  properties: string[];
 }
 
 export interface FieldState {
@@ -77,12 +112,19 @@ export interface CardEvents {
   blur: { field: CardField };
   submit: Record<string, never>;
   brand: { brand: CardBrand | null };
+  warning: CardWarning;
 }
 
 export interface CardElement {
-  /** Inserts the iframe into the element; resolves when the frame is ready. */
+  /**
+   * Inserts the sandboxed iframe into the element; resolves when the frame is ready. While
+   * mounting or once ready it returns the same promise; after a failure (or a destroy) it
+   * mounts afresh. A frame that becomes ready after a failure makes later calls resolve.
+   */
   mount(target: string | HTMLElement): Promise<CardElement>;
+  /** Throws `TypeError` for an unknown event name. */
   on<E extends keyof CardEvents>(event: E, handler: (payload: CardEvents[E]) => void): CardElement;
+  /** Throws `TypeError` for an unknown event name. */
   off<E extends keyof CardEvents>(event: E, handler?: (payload: CardEvents[E]) => void): CardElement;
   /** The last `change` payload (`null` before ready). */
   state(): ChangePayload | null;
@@ -90,6 +132,7 @@ export interface CardElement {
   tokenize(): Promise<TokenResult>;
   focus(field?: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode'): void;
   clear(): void;
+  /** Removes the iframe, the listeners and every handler; `mount()` may be called again. */
   destroy(): void;
 }
 

@@ -5,35 +5,16 @@
 
   var script = doc.currentScript;
   var scriptOrigin = script && script.src ? new URL(script.src, doc.baseURI).origin : null;
-  var EVENTS = ['ready', 'change', 'focus', 'blur', 'submit', 'brand'];
+  var EVENTS = ['ready', 'change', 'focus', 'blur', 'submit', 'brand', 'warning'];
   var FIELDS = ['number', 'expiry', 'cvc', 'name', 'postalCode'];
-  var VARIANTS = ['base', 'focus', 'invalid', 'complete', 'empty', 'placeholder'];
-  var MOUNT_TIMEOUT = 15000;
-  var TOKENIZE_TIMEOUT = 30000;
-
-  function failure(code, message, field) {
-    var e = { code: code, message: message };
-    if (field) e.field = field;
-    return e;
-  }
-
-  function randomId() {
-    var bytes = new Uint8Array(16);
-    win.crypto.getRandomValues(bytes);
-    var s = '';
-    for (var i = 0; i < bytes.length; i++) s += (bytes[i] + 256).toString(16).slice(1);
-    return s;
-  }
 
   function isObject(v) {
     return v !== null && typeof v === 'object' && !Array.isArray(v);
   }
 
-  // Shape only ({ fontSize: 16 } -> '16', base['::placeholder'] -> placeholder); the frame
-  // enforces the property allowlist and rejects unsafe values.
   function declarations(input) {
     var out = {};
-    for (var k in input) {
+    for (var k in isObject(input) ? input : {}) {
       var v = input[k];
       if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
     }
@@ -41,22 +22,10 @@
   }
   function normalizeStyle(style) {
     var out = {};
-    if (!isObject(style)) return out;
-    VARIANTS.forEach(function (name) {
-      if (isObject(style[name])) out[name] = declarations(style[name]);
-    });
-    if (isObject(style.base) && isObject(style.base['::placeholder'])) {
-      out.placeholder = declarations(style.base['::placeholder']);
+    for (var k in isObject(style) ? style : {}) {
+      if (isObject(style[k])) out[k] = declarations(style[k]);
     }
-    return out;
-  }
-  function pickStrings(input, keys) {
-    var out = {};
-    if (isObject(input)) {
-      keys.forEach(function (k) {
-        if (typeof input[k] === 'string') out[k] = input[k];
-      });
-    }
+    if (out.base && isObject(style.base['::placeholder'])) out.placeholder = declarations(style.base['::placeholder']);
     return out;
   }
 
@@ -64,40 +33,49 @@
     options = options || {};
     var key = options.key;
     if (typeof key !== 'string' || !/^pk_(test|live)_[A-Za-z0-9_]+$/.test(key)) {
-      throw new TypeError('Altafinex.card: options.key must be a publishable key (pk_test_... or pk_live_...)');
+      throw new TypeError('Altafinex.card: key must be a publishable key (pk_test_... or pk_live_...)');
     }
     var vault = options.vaultOrigin ? new URL(options.vaultOrigin).origin : scriptOrigin;
     if (!vault || vault === 'null') {
-      throw new TypeError('Altafinex.card: cannot tell the vault origin; pass options.vaultOrigin');
+      throw new TypeError('Altafinex.card: pass vaultOrigin');
     }
     var locale = typeof options.locale === 'string' ? options.locale : 'auto';
     var fields = isObject(options.fields) ? options.fields : {};
+    var messages = declarations(options.messages);
     var init = {
       type: 'init',
       locale: locale,
       style: normalizeStyle(options.style),
-      placeholders: pickStrings(options.placeholders, FIELDS),
-      fields: { name: fields.name === true, postalCode: fields.postalCode === true }
+      placeholders: declarations(options.placeholders),
+      fields: { name: fields.name === true, postalCode: fields.postalCode === true },
+      errors: options.errors === 'none' ? 'none' : 'frame',
+      messages: messages
     };
     var title = typeof options.title === 'string' ? options.title : 'Secure card payment input';
-    var channel = randomId();
     var handlers = {};
-    EVENTS.forEach(function (e) { handlers[e] = []; });
-    var iframe = null;
-    var lastState = null;
-    var ready = false;
+    var channel, iframe, lastState, mounting, settle;
+    // idle -> mounting -> ready | failed (docs/loader.md)
+    var status = 'idle';
     var destroyed = false;
-    var mounting = null;
-    var settleMount = null;
     var pending = {};
     var seq = 0;
 
+    var DESTROYED = 'This card element was destroyed.';
+    function failure(code, message, field) {
+      var e = { code: code, message: messages[code] || message };
+      if (field) e.field = field;
+      return e;
+    }
+
+    function reset() {
+      EVENTS.forEach(function (e) { handlers[e] = []; });
+    }
+    reset();
+
     function send(message) {
-      if (!iframe || !iframe.contentWindow) return false;
       message.v = 1;
       message.channel = channel;
-      iframe.contentWindow.postMessage(message, vault);
-      return true;
+      if (iframe && iframe.contentWindow) iframe.contentWindow.postMessage(message, vault);
     }
 
     function emit(name, payload) {
@@ -127,10 +105,11 @@
         case 'ready':
           size(d.height);
           lastState = d.state || null;
-          if (!ready) {
-            ready = true;
+          if (status !== 'ready') {
+            status = 'ready';
+            mounting = Promise.resolve(api);
             emit('ready', lastState);
-            if (settleMount) settleMount(null);
+            if (settle) settle(null);
           }
           break;
         case 'resize':
@@ -150,6 +129,11 @@
         case 'brand':
           emit('brand', { brand: typeof d.brand === 'string' ? d.brand : null });
           break;
+        case 'warning':
+          var w = { code: String(d.code), message: String(d.message), properties: [].concat(d.properties).map(String) };
+          if (!key.indexOf('pk_test_')) console.warn('Altafinex: ' + w.message);
+          emit('warning', w);
+          break;
         case 'tokenized':
         case 'tokenizeFailed':
           var p = pending[d.id];
@@ -166,56 +150,74 @@
       }
     }
 
+    function teardown() {
+      var error = failure('destroyed', DESTROYED);
+      win.removeEventListener('message', onMessage);
+      if (iframe && iframe.parentNode) iframe.parentNode.removeChild(iframe);
+      iframe = lastState = null;
+      if (settle) settle(error);
+      Object.keys(pending).forEach(function (id) {
+        clearTimeout(pending[id].timer);
+        pending[id].reject(error);
+      });
+      pending = {};
+      status = 'idle';
+    }
+
+    function check(name) {
+      if (EVENTS.indexOf(name) < 0) throw new TypeError('Altafinex: unknown event "' + name + '"');
+    }
+
     var api = {
       mount: function (target) {
-        if (destroyed) return Promise.reject(failure('destroyed', 'This card element was destroyed.'));
-        if (mounting) return mounting;
+        if (status === 'mounting' || status === 'ready') return mounting;
         var host = typeof target === 'string' ? doc.querySelector(target) : target;
         if (!host || typeof host.appendChild !== 'function') {
           return Promise.reject(failure('mount_target_not_found', 'No element matches the mount target.'));
         }
-        iframe = doc.createElement('iframe');
-        iframe.title = title;
-        iframe.setAttribute('scrolling', 'no');
-        var s = iframe.style;
-        s.border = '0';
-        s.margin = '0';
-        s.padding = '0';
-        s.width = '100%';
-        s.height = '48px';
-        s.display = 'block';
-        s.overflow = 'hidden';
-        s.background = 'transparent';
-        var hash = 'v=1&channel=' + channel + '&origin=' + encodeURIComponent(win.location.origin) +
-          '&locale=' + encodeURIComponent(locale);
-        iframe.src = vault + '/v1/frame?key=' + encodeURIComponent(key) + '#' + hash;
+        teardown();
+        destroyed = false;
+        status = 'mounting';
+        channel = Array.from(win.crypto.getRandomValues(new Uint8Array(16)), function (b) {
+          return (b + 256).toString(16).slice(1);
+        }).join('');
+        var f = (iframe = doc.createElement('iframe'));
+        f.title = title;
+        f.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms');
+        f.setAttribute('scrolling', 'no');
+        f.style.cssText = 'border:0;margin:0;padding:0;width:100%;height:48px;display:block;overflow:hidden;background:transparent';
+        f.src = vault + '/v1/frame?key=' + encodeURIComponent(key) + '#v=1&channel=' + channel +
+          '&origin=' + encodeURIComponent(win.location.origin) + '&locale=' + encodeURIComponent(locale);
         win.addEventListener('message', onMessage);
         mounting = new Promise(function (resolve, reject) {
           var timer = setTimeout(function () {
-            settleMount(failure('mount_timeout', 'The card frame did not load.'));
-          }, MOUNT_TIMEOUT);
-          settleMount = function (error) {
+            settle(failure('mount_timeout', 'The card frame did not load.'));
+          }, 15000);
+          settle = function (error) {
             clearTimeout(timer);
-            settleMount = null;
-            if (error) reject(error); else resolve(api);
+            settle = null;
+            if (error) {
+              if (status === 'mounting') status = 'failed';
+              reject(error);
+            } else resolve(api);
           };
         });
-        // A page refused by the frame's CSP (origin not allowed for the key) still fires `load`.
-        iframe.addEventListener('load', function () {
+        // A page refused by the frame's CSP still fires `load`.
+        f.addEventListener('load', function () {
           setTimeout(function () {
-            if (settleMount) settleMount(failure('frame_refused', 'The card frame was refused for this page.'));
+            if (f === iframe && settle) settle(failure('frame_refused', 'The card frame was refused for this page.'));
           }, 5000);
         });
-        host.appendChild(iframe);
+        host.appendChild(f);
         return mounting;
       },
       on: function (name, handler) {
-        if (!handlers[name]) throw new TypeError('Altafinex: unknown event "' + name + '"');
+        check(name);
         if (typeof handler === 'function') handlers[name].push(handler);
         return api;
       },
       off: function (name, handler) {
-        if (!handlers[name]) return api;
+        check(name);
         handlers[name] = handler ? handlers[name].filter(function (h) { return h !== handler; }) : [];
         return api;
       },
@@ -223,8 +225,9 @@
         return lastState;
       },
       tokenize: function () {
-        if (destroyed) return Promise.reject(failure('destroyed', 'This card element was destroyed.'));
-        if (!ready) return Promise.reject(failure('not_ready', 'Call mount() and wait for it first.'));
+        if (status !== 'ready') {
+          return Promise.reject(destroyed ? failure('destroyed', DESTROYED) : failure('not_ready', 'Call mount() and wait for it first.'));
+        }
         return new Promise(function (resolve, reject) {
           var id = 't' + (++seq);
           pending[id] = {
@@ -233,32 +236,22 @@
             timer: setTimeout(function () {
               delete pending[id];
               reject(failure('timeout', 'The card frame did not answer in time.'));
-            }, TOKENIZE_TIMEOUT)
+            }, 30000)
           };
           send({ type: 'tokenize', id: id });
         });
       },
       focus: function (field) {
-        if (!iframe) return;
-        iframe.focus();
+        if (iframe) iframe.focus();
         send({ type: 'focus', field: FIELDS.indexOf(field) >= 0 ? field : 'number' });
       },
       clear: function () {
         send({ type: 'clear' });
       },
       destroy: function () {
-        if (destroyed) return;
+        teardown();
         destroyed = true;
-        win.removeEventListener('message', onMessage);
-        if (iframe && iframe.parentNode) iframe.parentNode.removeChild(iframe);
-        iframe = null;
-        if (settleMount) settleMount(failure('destroyed', 'This card element was destroyed.'));
-        Object.keys(pending).forEach(function (id) {
-          clearTimeout(pending[id].timer);
-          pending[id].reject(failure('destroyed', 'This card element was destroyed.'));
-        });
-        pending = {};
-        EVENTS.forEach(function (e) { handlers[e] = []; });
+        reset();
       }
     };
     return api;

@@ -34,6 +34,9 @@
 
   var options = { key: meta('altafinex-key') };
   if (style) options.style = style;
+  // This page shows the card error itself (#card-errors), so the frame's own text is turned
+  // off, or the cardholder would read it twice. `?errors=frame` shows the frame's instead.
+  options.errors = params.get('errors') === 'frame' ? 'frame' : 'none';
   if (params.get('locale')) options.locale = params.get('locale');
 
   var card = window.Altafinex.card(options);
@@ -46,6 +49,7 @@
   });
 
   card.on('change', function (state) {
+    if (options.errors === 'frame') return;
     $('card-errors').textContent = state && state.error ? state.error.message : '';
     $('pay').disabled = !(state && state.complete);
   });

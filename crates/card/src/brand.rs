@@ -219,6 +219,19 @@ const HIPER: Spec = Spec {
 };
 const HIPERCARD: Spec =
     Spec { ranges: &[one(606282)], lengths: &[16], code: code("CVC", 3), luhn: LuhnPolicy::Required };
+/// Troy (Türkiye, BKM). Checked 2026-11-26 against public sources:
+/// - Wikipedia, "Payment card number" (as collected 2024-07-19 in public card tables): Troy
+///   `979200–979289`, 16 digits, Luhn; older revisions of that table list "65, 9792", i.e.
+///   Discover's whole `65` prefix, shared with Discover (Troy cards are accepted on the Discover
+///   network by a reciprocity agreement: Wikipedia, "Troy (card scheme)").
+/// - laravel-validation-rules/credit-card (`Troy.php`): `979200` to `979289`, 16 digits, CVC 3.
+/// - virconlegal.com, "BIN (Bank Identification Number)": Troy starts with `9792`.
+/// - NomuPay's Troy integration docs use the test card `9792 0300 0000 0000`.
+///
+/// So `9792` (which includes the sourced `979200–979289`) stays. None of the sources names the
+/// `65xxxx` sub-ranges Troy issues on, and `65` as a whole is Discover's (and, in part, Elo's
+/// and Verve's), so `65…` numbers stay Discover here until a sourced list of Troy's `65` BINs
+/// exists (BKM publishes it to acquirers, not publicly).
 const TROY: Spec = Spec { ranges: &[one(9792)], lengths: &[16], code: code("CVV", 3), luhn: LuhnPolicy::Required };
 const VERVE: Spec = Spec {
     ranges: &[r(506099, 506198), r(507865, 507964), r(650002, 650027)],
@@ -583,6 +596,17 @@ mod tests {
         for &(prefix, brand) in table {
             check(prefix, Some(brand));
         }
+    }
+
+    #[test]
+    fn troy_ranges_match_the_sources() {
+        // Every source: 9792 (979200–979289); NomuPay's Troy test card.
+        for prefix in ["9792", "979200", "979289", "9792030000000000"] {
+            check(prefix, Some(Brand::Troy));
+        }
+        // Troy also issues inside Discover's 65, but no source names those BINs: Discover.
+        check("6520", Some(Brand::Discover));
+        check("6599", Some(Brand::Discover));
     }
 
     #[test]

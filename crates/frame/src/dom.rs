@@ -22,8 +22,8 @@ use zeroize::Zeroizing;
 use crate::locale::{Locale, Text};
 use crate::model::{Check, Model};
 use crate::protocol::{
-    ChangeState, Command, Field, FieldOptions, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, ParentMessage,
-    Placeholders,
+    ChangeState, Command, Field, FieldOptions, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
+    ParentMessage, Placeholders,
 };
 use crate::style::{Style, Variant};
 
@@ -88,7 +88,10 @@ pub struct Frame {
     placeholders: Placeholders,
     last_state: Option<ChangeState>,
     last_brand: Option<&'static str>,
-    masked: bool,
+    /// Per field (by [`Field::index`]): the input shows a mask, the value is in the model only.
+    masked: [bool; 5],
+    /// Merchant overrides of error messages.
+    messages: Messages,
     initialized: bool,
     last_height: u32,
     /// The Idempotency-Key of the current submission; reused by retries until the card data
@@ -133,8 +136,7 @@ impl Drop for Mounted {
 impl Mounted {
     /// The current `change` payload (for tests and diagnostics; holds no card data).
     pub fn state(&self) -> ChangeState {
-        let frame = self.frame.borrow();
-        frame.model.state(frame.locale.text())
+        self.frame.borrow().state()
     }
 }
 
@@ -226,7 +228,8 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         placeholders: Placeholders::default(),
         last_state: None,
         last_brand: None,
-        masked: false,
+        masked: [false; 5],
+        messages: Messages::default(),
         initialized: false,
         last_height: 0,
         idempotency_key: None,
@@ -409,6 +412,27 @@ impl Frame {
         let _ = parent.post_message(&message, &self.params.parent_origin);
     }
 
+    /// The `change` payload, with the merchant's message overrides applied.
+    pub(crate) fn state(&self) -> ChangeState {
+        let mut state = self.model.state(self.locale.text());
+        if let Some(error) = &mut state.error {
+            if let Some(text) = self.messages.get(&error.code) {
+                text.clone_into(&mut error.message);
+            }
+        }
+        state
+    }
+
+    /// The message for an error code: the merchant's override, else the locale's text.
+    pub(crate) fn message(&self, code: &str) -> String {
+        self.messages.get(code).unwrap_or_else(|| self.locale.text().message(code)).to_owned()
+    }
+
+    /// Whether the merchant overrides the message of `code`.
+    pub(crate) fn overrides(&self, code: &str) -> bool {
+        self.messages.get(code).is_some()
+    }
+
     fn init(&mut self, init: Init) {
         if let Some(requested) = init.locale.as_deref() {
             let browser = browser_languages(&self.window);
@@ -421,8 +445,22 @@ impl Frame {
         for (f, v) in keep {
             self.model.set_value(f, v);
         }
-        let (style, _rejected) = Style::sanitize(&init.style);
+        let (mut style, mut rejected) = Style::sanitize(&init.style);
+        // Values the browser's CSS parser refuses would be dropped silently by `setProperty`.
+        // Vendor-prefixed properties are exempt: they are meant for other engines.
+        rejected.extend(style.retain(|d| {
+            d.property.starts_with('-') || web_sys::css::supports_with_value(d.property, &d.value).unwrap_or(false)
+        }));
         self.style = style;
+        self.messages = init.messages;
+        // `errors: "none"`: the page shows the error; the frame's text stays as the inputs'
+        // accessible description (visually hidden, no longer a live region of its own).
+        let _ = self.error.class_list().toggle_with_force("sr", !init.show_errors);
+        let _ = if init.show_errors {
+            self.error.set_attribute("role", "alert")
+        } else {
+            self.error.remove_attribute("role")
+        };
         self.apply_placeholder_style();
         for el in &mut self.els {
             el.applied = u8::MAX;
@@ -431,11 +469,17 @@ impl Frame {
         self.render();
         if !self.initialized {
             self.initialized = true;
-            let state = self.model.state(self.locale.text());
+            let state = self.state();
             self.last_state = Some(state.clone());
             let height = self.measure_height();
             self.last_height = height;
             self.post(&FrameEvent::Ready { height, state });
+        }
+        if !rejected.is_empty() {
+            let message =
+                ["Style properties not applied (not allowed, unsafe or invalid values): ", &rejected.join(", ")]
+                    .concat();
+            self.post(&FrameEvent::Warning { code: "style_rejected", message, properties: rejected });
         }
     }
 
@@ -505,7 +549,7 @@ impl Frame {
     fn clear(&mut self) {
         self.model.clear();
         self.idempotency_key = None;
-        self.masked = false;
+        self.masked = [false; 5];
         for el in &self.els {
             el.input.set_value("");
         }
@@ -584,11 +628,10 @@ impl Frame {
             }
             None => self.model.set_value(field, raw.to_string()),
         }
-        if field == Field::Number {
-            self.masked = false;
-            if !focused {
-                self.mask_number();
-            }
+        // Autofill writes fields that are not focused: mask those at once.
+        self.set_masked(field, false);
+        if !focused {
+            self.mask(field);
         }
         self.after_change();
         None
@@ -596,11 +639,11 @@ impl Frame {
 
     fn on_focus(&mut self, field: Field) -> Option<Field> {
         self.model.set_focus(Some(field));
-        if field == Field::Number && self.masked {
+        if self.masked.get(field.index()).copied().unwrap_or(false) {
             if let Some(input) = self.input(field) {
                 input.set_value(self.model.value(field));
             }
-            self.masked = false;
+            self.set_masked(field, false);
         }
         self.post(&FrameEvent::Focus { field });
         self.render();
@@ -609,22 +652,45 @@ impl Frame {
 
     fn on_blur(&mut self, field: Field) -> Option<Field> {
         self.model.set_focus(None);
-        if field == Field::Number {
-            self.mask_number();
-        }
+        self.mask(field);
         self.post(&FrameEvent::Blur { field });
         self.render();
         None
     }
 
-    /// Shows `4242 **** **** 4242` in place of a valid number while it is not focused.
-    fn mask_number(&mut self) {
-        if self.model.check(Field::Number) == Check::Valid {
-            if let Some(input) = self.input(Field::Number) {
-                input.set_value(&card::mask(self.model.value(Field::Number), self.model.brand()));
-                self.masked = true;
-            }
+    fn set_masked(&mut self, field: Field, masked: bool) {
+        if let Some(m) = self.masked.get_mut(field.index()) {
+            *m = masked;
         }
+    }
+
+    /// While a field is not focused: a valid number shows as `4242 **** **** 4242`, a CVC of
+    /// any length as bullets (`•••`). The real value stays in the model only (the input's
+    /// `value` property holds the mask; no attribute ever holds either).
+    fn mask(&mut self, field: Field) {
+        let value = self.model.value(field);
+        let shown = match field {
+            Field::Number if self.model.check(Field::Number) == Check::Valid => {
+                Zeroizing::new(card::mask(value, self.model.brand()))
+            }
+            Field::Cvc if !value.is_empty() => Zeroizing::new("\u{2022}".repeat(value.chars().count())),
+            _ => return,
+        };
+        if let Some(input) = self.input(field) {
+            input.set_value(&shown);
+            self.set_masked(field, true);
+        }
+    }
+
+    /// After a successful tokenize: the CVC leaves the frame (field and memory, zeroized), so
+    /// the page cannot mint another token carrying it.
+    pub(crate) fn forget_cvc(&mut self) {
+        self.model.clear_field(Field::Cvc);
+        if let Some(input) = self.input(Field::Cvc) {
+            input.set_value("");
+        }
+        self.set_masked(Field::Cvc, false);
+        self.render();
     }
 
     fn after_change(&mut self) {
@@ -634,7 +700,6 @@ impl Frame {
 
     /// Renders the model: brand icon, ARIA, error text, styles; posts `brand`/`change`.
     pub(crate) fn render(&mut self) {
-        let text = self.locale.text();
         let brand = self.model.brand();
         let brand_id = brand.map(Brand::id);
         if brand_id != self.last_brand || self.last_state.is_none() {
@@ -646,7 +711,7 @@ impl Frame {
             }
             self.last_brand = brand_id;
         }
-        let state = self.model.state(text);
+        let state = self.state();
         let error_field = state.error.as_ref().and_then(|e| e.field);
         // Only changes touch the DOM: the error element is a live region, and rewriting the same
         // text on every keystroke would make screen readers announce it again each time.

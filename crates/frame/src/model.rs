@@ -95,6 +95,16 @@ impl Model {
         self.submitted = false;
     }
 
+    /// Empties one field (its old value is zeroized) and forgets that it was left or submitted,
+    /// so the empty field shows no error until the cardholder leaves it or submits again.
+    pub fn clear_field(&mut self, field: Field) {
+        self.set_value(field, String::new());
+        if let Some(t) = self.touched.get_mut(field.index()) {
+            *t = false;
+        }
+        self.submitted = false;
+    }
+
     /// Records focus moving to `field` (or away from every field).
     pub fn set_focus(&mut self, field: Option<Field>) {
         if let Some(previous) = self.focused {
@@ -403,6 +413,26 @@ mod tests {
         m.mark_submitted();
         assert_eq!(m.state(text).error.unwrap().code, "incomplete_expiry");
         assert_eq!(m.card().err(), Some((Field::Expiry, "incomplete_expiry")));
+    }
+
+    #[test]
+    fn clear_field_empties_one_field_without_an_error() {
+        let text = Locale::En.text();
+        let mut m = model(false);
+        m.set_value(Field::Number, "4242 4242 4242 4242".into());
+        m.set_value(Field::Expiry, "12 / 30".into());
+        m.set_value(Field::Cvc, "123".into());
+        m.set_focus(Some(Field::Cvc));
+        m.set_focus(None);
+        m.mark_submitted();
+        assert!(m.card().is_ok());
+        m.clear_field(Field::Cvc);
+        assert_eq!(m.value(Field::Cvc), "");
+        assert_eq!(m.value(Field::Number), "4242 4242 4242 4242");
+        let s = m.state(text);
+        assert!(s.fields.cvc.empty && !s.complete);
+        assert!(s.error.is_none(), "a cleared CVC is not an error yet: {:?}", s.error);
+        assert_eq!(m.card().err(), Some((Field::Cvc, "incomplete_cvc")));
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
         match answer {
             Ok(token) => {
                 fr.idempotency_key = None;
+                // Before answering: a `tokenize` the page sends on `tokenized` finds no CVC.
+                fr.forget_cvc();
                 let event = FrameEvent::Tokenized {
                     id,
                     token: token.id,
@@ -165,16 +167,15 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
 }
 
 fn fail(fr: &crate::dom::Frame, id: String, failure: Failure) {
-    let text = fr.locale.text();
     let error = match failure {
         Failure::Invalid(field, code) => {
-            ErrorInfo { field: Some(field), code: code.to_owned(), message: text.message(code).to_owned() }
+            ErrorInfo { field: Some(field), code: code.to_owned(), message: fr.message(code) }
         }
         Failure::Other(code, field, vault_message) => {
-            let known = crate::locale::ERROR_CODES.contains(&code.as_str());
+            let known = crate::locale::ERROR_CODES.contains(&code.as_str()) || fr.overrides(&code);
             let message = match vault_message {
                 Some(m) if !known => m,
-                _ => text.message(&code).to_owned(),
+                _ => fr.message(&code),
             };
             ErrorInfo { field, code, message }
         }

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::style::RawStyle;
+use crate::style::{Pairs, RawStyle};
 
 /// Protocol version carried in every message as `v`.
 pub const VERSION: u32 = 1;
@@ -26,6 +26,9 @@ const MAX_PLACEHOLDER_CHARS: usize = 100;
 
 /// Longest tokenize request id.
 const MAX_ID_CHARS: usize = 64;
+
+/// Longest error message override.
+const MAX_MESSAGE_OVERRIDE_CHARS: usize = 200;
 
 /// An input of the frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +202,8 @@ pub struct ParentMessage {
     pub style: Option<RawStyle>,
     pub placeholders: Option<Placeholders>,
     pub fields: Option<FieldOptions>,
+    pub errors: Option<String>,
+    pub messages: Option<Pairs<String>>,
 }
 
 /// Configuration sent once, in answer to `hello`.
@@ -208,6 +213,31 @@ pub struct Init {
     pub style: RawStyle,
     pub placeholders: Placeholders,
     pub fields: FieldOptions,
+    /// Whether the frame shows the error text itself (`errors: "frame"`, the default) or leaves
+    /// it to the page (`errors: "none"`: visually hidden, still the inputs' accessible description).
+    pub show_errors: bool,
+    pub messages: Messages,
+}
+
+/// Merchant overrides of error messages, by error code (`{ "incomplete_cvc": "…" }`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Messages(Vec<(String, String)>);
+
+impl Messages {
+    /// Keeps the overrides whose code is `[a-z_]{1,64}` and whose text is 1–200 characters
+    /// without control characters; drops the rest.
+    pub fn new(raw: Pairs<String>) -> Messages {
+        let code_ok = |c: &str| (1..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        let text_ok = |t: &str| {
+            !t.trim().is_empty() && t.chars().count() <= MAX_MESSAGE_OVERRIDE_CHARS && !t.chars().any(char::is_control)
+        };
+        Messages(raw.0.into_iter().filter(|(c, t)| code_ok(c) && text_ok(t)).collect())
+    }
+
+    /// The override for `code`, if any.
+    pub fn get(&self, code: &str) -> Option<&str> {
+        self.0.iter().find(|(c, _)| c == code).map(|(_, t)| t.as_str())
+    }
 }
 
 /// What the parent asks the frame to do.
@@ -236,6 +266,8 @@ impl ParentMessage {
                 style: self.style.unwrap_or_default(),
                 placeholders: self.placeholders.unwrap_or_default(),
                 fields: self.fields.unwrap_or_default(),
+                show_errors: self.errors.as_deref() != Some("none"),
+                messages: Messages::new(self.messages.unwrap_or_default()),
             })),
             "focus" => self.field.map(Command::Focus),
             "clear" => Some(Command::Clear),
@@ -333,6 +365,9 @@ pub enum FrameEvent {
     },
     /// Answer to `tokenize` on failure.
     TokenizeFailed { id: String, error: ErrorInfo },
+    /// Something the merchant should fix, e.g. style properties that were not applied
+    /// (`code: "style_rejected"`, `properties: ["base.position", …]`).
+    Warning { code: &'static str, message: String, properties: Vec<String> },
 }
 
 /// A frame → parent message: the event plus `v` and `channel`.
@@ -415,6 +450,17 @@ mod tests {
         assert_eq!(init.placeholders.get(Field::PostalCode), Some("ZIP"));
         assert!(init.fields.postal_code && !init.fields.name);
         assert_eq!(init.style.get("base").and_then(|b| b.get("color")).map(String::as_str), Some("#333"));
+        assert!(init.show_errors, "errors default to the frame's own display");
+        let init = parse(json!({
+            "v":1,"channel":CH,"type":"init","errors":"none",
+            "messages":{"incomplete_cvc":"CVC?","Bad-Code":"x","expired":"","invalid_number":"a\u{7}b"}
+        }));
+        let Some(Command::Init(init)) = init else { panic!("init not parsed") };
+        assert!(!init.show_errors);
+        assert_eq!(init.messages.get("incomplete_cvc"), Some("CVC?"));
+        for dropped in ["Bad-Code", "expired", "invalid_number"] {
+            assert_eq!(init.messages.get(dropped), None, "{dropped}");
+        }
         // Ignored: wrong version, wrong channel, unknown type, bad field, missing id,
         // wrong types, not an object.
         for bad in [
@@ -490,6 +536,15 @@ mod tests {
             }),
             json!({"v":1,"channel":CH,"type":"tokenizeFailed","id":"t2",
                    "error":{"code":"processing_error","message":"x"}})
+        );
+        assert_eq!(
+            to_json(&FrameEvent::Warning {
+                code: "style_rejected",
+                message: "m".into(),
+                properties: vec!["base.position".into()],
+            }),
+            json!({"v":1,"channel":CH,"type":"warning","code":"style_rejected","message":"m",
+                   "properties":["base.position"]})
         );
     }
 }

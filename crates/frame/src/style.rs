@@ -88,6 +88,17 @@ impl Variant {
         })
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Base => "base",
+            Variant::Focus => "focus",
+            Variant::Invalid => "invalid",
+            Variant::Complete => "complete",
+            Variant::Empty => "empty",
+            Variant::Placeholder => "placeholder",
+        }
+    }
+
     fn index(self) -> usize {
         match self {
             Variant::Base => 0,
@@ -130,6 +141,11 @@ pub const ALLOWED: &[&str] = &[
 const PLACEHOLDER_ALLOWED: &[&str] =
     &["color", "font-family", "font-size", "font-style", "font-weight", "letter-spacing", "opacity", "text-transform"];
 
+/// Properties whose bare numbers mean pixels (`fontSize: 16` → `16px`). Others that take a
+/// number (`line-height`, `opacity`, `font-weight`) keep it unitless, as CSS reads it.
+const PX_PROPERTIES: &[&str] =
+    &["font-size", "letter-spacing", "padding", "padding-bottom", "padding-left", "padding-right", "padding-top"];
+
 /// Longest value accepted; real declarations are far shorter.
 const MAX_VALUE_LEN: usize = 200;
 
@@ -164,8 +180,12 @@ impl Style {
                 let property = normalize_property(name).and_then(|p| allowed.iter().copied().find(|a| *a == p));
                 match property {
                     Some(property) if value_is_safe(value) => {
+                        let mut value = value.trim().to_owned();
+                        if PX_PROPERTIES.contains(&property) && is_bare_number(&value) {
+                            value.push_str("px");
+                        }
                         if let Some(list) = style.variants.get_mut(variant.index()) {
-                            list.push(Declaration { property, value: value.trim().to_owned() });
+                            list.push(Declaration { property, value });
                         }
                     }
                     _ => rejected.push([variant_name.as_str(), ".", name.as_str()].concat()),
@@ -178,6 +198,22 @@ impl Style {
     /// The declarations of one variant.
     pub fn get(&self, variant: Variant) -> &[Declaration] {
         self.variants.get(variant.index()).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Drops the declarations `keep` refuses (the DOM layer asks the browser's CSS parser) and
+    /// returns their names as `"variant.property"`.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Declaration) -> bool) -> Vec<String> {
+        let mut dropped = Vec::new();
+        for (variant, list) in Variant::ALL.iter().zip(self.variants.iter_mut()) {
+            list.retain(|d| {
+                let ok = keep(d);
+                if !ok {
+                    dropped.push([variant.name(), ".", d.property].concat());
+                }
+                ok
+            });
+        }
+        dropped
     }
 
     /// True when no variant has a declaration.
@@ -205,6 +241,15 @@ pub fn normalize_property(name: &str) -> Option<String> {
         }
     }
     Some(out)
+}
+
+/// `16`, `16.5`, `-1`, `.5`: what the loader makes of a JS number.
+fn is_bare_number(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    !digits.is_empty()
+        && digits.bytes().any(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1
 }
 
 /// False for any value that could break out of a declaration or fetch something.
@@ -330,5 +375,45 @@ mod tests {
         );
         assert!(!style.is_empty());
         assert!(Style::default().is_empty());
+    }
+
+    #[test]
+    fn numbers_mean_pixels_where_css_needs_a_unit() {
+        let raw = raw(&[
+            ("base", "fontSize", "16"),
+            ("base", "letterSpacing", "0.5"),
+            ("base", "paddingLeft", "-2"),
+            ("base", "lineHeight", "1.6"),
+            ("base", "opacity", "0.8"),
+            ("base", "fontWeight", "600"),
+            ("focus", "fontSize", "18px"),
+            ("focus", "padding", "1.2.3"),
+        ]);
+        let (style, rejected) = Style::sanitize(&raw);
+        assert!(rejected.is_empty());
+        let values: Vec<(&str, &str)> =
+            style.get(Variant::Base).iter().map(|d| (d.property, d.value.as_str())).collect();
+        assert_eq!(
+            values,
+            [
+                ("font-size", "16px"),
+                ("letter-spacing", "0.5px"),
+                ("padding-left", "-2px"),
+                ("line-height", "1.6"),
+                ("opacity", "0.8"),
+                ("font-weight", "600"),
+            ]
+        );
+        let focus: Vec<&str> = style.get(Variant::Focus).iter().map(|d| d.value.as_str()).collect();
+        assert_eq!(focus, ["18px", "1.2.3"], "only bare numbers get a unit");
+    }
+
+    #[test]
+    fn retain_reports_what_the_browser_refused() {
+        let (mut style, _) = Style::sanitize(&raw(&[("base", "color", "#333"), ("invalid", "fontSize", "huge")]));
+        let dropped = style.retain(|d| d.value != "huge");
+        assert_eq!(dropped, ["invalid.font-size"]);
+        assert!(style.get(Variant::Invalid).is_empty());
+        assert_eq!(style.get(Variant::Base).len(), 1);
     }
 }

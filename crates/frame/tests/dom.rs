@@ -288,7 +288,9 @@ async fn paste_and_autofill_are_reformatted() {
     let cvc = input("cvc");
     cvc.set_value("1234");
     fire(&cvc, "input");
-    assert_eq!(cvc.value(), "1234", "amex takes a 4-digit CID");
+    assert_eq!(cvc.value(), "\u{2022}".repeat(4), "amex takes a 4-digit CID, masked while not focused");
+    cvc.focus().unwrap();
+    assert_eq!(cvc.value(), "1234");
     assert!(fx.state().complete);
 }
 
@@ -421,5 +423,57 @@ async fn enter_submits_and_messages_never_carry_card_data() {
         for secret in ["4000056655665556", "4000 0566 5566 5556", "5566", "987"] {
             assert!(!m.contains(secret), "message leaks card data: {m}");
         }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn cvc_is_masked_on_blur_and_restored_on_focus() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let cvc = input("cvc");
+    cvc.focus().unwrap();
+    type_text(&cvc, "12");
+    cvc.blur().unwrap();
+    assert_eq!(cvc.value(), "\u{2022}\u{2022}", "an incomplete CVC is masked too");
+    cvc.focus().unwrap();
+    assert_eq!(cvc.value(), "12");
+    type_text(&cvc, "3");
+    cvc.blur().unwrap();
+    assert_eq!(cvc.value(), "\u{2022}\u{2022}\u{2022}");
+    assert!(cvc.get_attribute("value").is_none());
+    assert!(fx.state().fields.cvc.valid, "the model holds the real CVC");
+    // Autofill into the unfocused CVC: masked at once.
+    cvc.set_value("987");
+    fire(&cvc, "input");
+    assert_eq!(cvc.value(), "\u{2022}\u{2022}\u{2022}");
+    cvc.focus().unwrap();
+    assert_eq!(cvc.value(), "987");
+}
+
+#[wasm_bindgen_test]
+async fn errors_none_and_message_overrides() {
+    let fx = Fixture::new(None).await;
+    fx.init(r#","errors":"none","messages":{"invalid_number":"Custom number text."}"#).await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "378282246310006");
+    let error = document().get_element_by_id("error").unwrap();
+    assert_eq!(error.text_content().as_deref(), Some("Custom number text."));
+    assert!(error.class_list().contains("sr"), "visually hidden");
+    assert_eq!(error.get_attribute("role"), None, "no second live region");
+    assert_eq!(number.get_attribute("aria-describedby").as_deref(), Some("error"));
+    assert_eq!(fx.state().error.map(|e| e.message), Some("Custom number text.".to_owned()));
+}
+
+#[wasm_bindgen_test]
+async fn numeric_styles_get_pixels_and_rejected_ones_are_reported() {
+    let fx = Fixture::new(None).await;
+    fx.init(r#","style":{"base":{"fontSize":"19","position":"absolute","color":"nonsense"},"hover":{"color":"red"}}"#)
+        .await;
+    assert_eq!(input("number").style().get_property_value("font-size").unwrap(), "19px");
+    let warning = fx.recorder.json().into_iter().find(|m| m.contains(r#""type":"warning""#)).expect("a warning");
+    assert!(warning.contains(r#""code":"style_rejected""#), "{warning}");
+    for name in ["base.position", "base.color", "hover"] {
+        assert!(warning.contains(&format!("\"{name}\"")), "{name} not reported: {warning}");
     }
 }

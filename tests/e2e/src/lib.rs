@@ -602,13 +602,24 @@ impl Browser {
     /// # Errors
     /// On a WebDriver error.
     pub async fn severe_logs(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self.console_logs().await?.into_iter().filter(|(level, _)| level == "SEVERE").map(|(_, m)| m).collect())
+    }
+
+    /// Drains the browser's console log and returns every entry as `(level, message)`
+    /// (`SEVERE`, `WARNING`, `INFO`, …).
+    ///
+    /// # Errors
+    /// On a WebDriver error.
+    pub async fn console_logs(&self) -> anyhow::Result<Vec<(String, String)>> {
         let v = self.client.issue_cmd(BrowserLog).await?;
         Ok(v.as_array()
             .map(|entries| {
                 entries
                     .iter()
-                    .filter(|e| e["level"] == "SEVERE")
-                    .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                    .map(|e| {
+                        let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                        (text("level"), text("message"))
+                    })
                     .collect()
             })
             .unwrap_or_default())

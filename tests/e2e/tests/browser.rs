@@ -28,9 +28,14 @@ const AMEX_FORMATTED: &str = "3782 822463 10005";
 const CVC: &str = "737";
 const AMEX_CVC: &str = "7373";
 
-/// Scenarios that provoke console errors on purpose (a blocked frame, a blocked inline script).
-const EXPECTS_CONSOLE_ERRORS: [&str; 2] =
-    ["disallowed_origin_cannot_render_frame", "strict_merchant_csp_holds_during_flow"];
+/// Scenarios that provoke console errors on purpose (a blocked frame, a blocked inline script,
+/// navigations and popups the sandbox blocks; those check their own console lines).
+const EXPECTS_CONSOLE_ERRORS: [&str; 4] = [
+    "disallowed_origin_cannot_render_frame",
+    "strict_merchant_csp_holds_during_flow",
+    "iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows",
+    "iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded",
+];
 
 struct Ctx {
     env: Env,
@@ -104,6 +109,15 @@ async fn browser_end_to_end() {
     scenario!(styled_variant_applies_style_and_submits_on_enter);
     scenario!(locale_option_reaches_the_frame);
     scenario!(iframe_follows_its_content_in_a_narrow_layout);
+    scenario!(iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows);
+    scenario!(iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded);
+    scenario!(iframe_is_sandboxed_and_autofill_paste_tab_resize_and_tokenize_still_work);
+    scenario!(cvc_is_masked_on_blur_and_readable_on_focus_also_after_autofill);
+    scenario!(cvc_is_cleared_after_a_successful_tokenize);
+    scenario!(off_with_an_unknown_event_name_throws);
+    scenario!(numeric_style_values_apply_and_rejected_styles_are_reported);
+    scenario!(mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_after_destroy);
+    scenario!(errors_none_leaves_the_error_to_the_page_and_messages_override_codes);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -819,4 +833,496 @@ async fn iframe_follows_its_content_in_a_narrow_layout(ctx: &Ctx) -> anyhow::Res
     .await;
     b.client.set_window_size(800, 1000).await?;
     outcome
+}
+
+/// The sandbox flags the loader sets and the frame page's CSP repeats.
+const SANDBOX_FLAGS: [&str; 3] = ["allow-forms", "allow-same-origin", "allow-scripts"];
+
+/// Installs, inside the current frame, click handlers that try what a compromised frame would:
+/// `#number` navigates the top page, `#expiry` opens a window. Results land in `window.__probe`.
+const ESCAPE_PROBE: &str = "window.__probe = {}; var target = arguments[0]; \
+    document.getElementById('number').addEventListener('click', function () { \
+      try { top.location.href = target; window.__probe.top = 'no exception'; } catch (e) { window.__probe.top = e.name; } }, { once: true }); \
+    document.getElementById('expiry').addEventListener('click', function () { \
+      try { var w = window.open(target, '_blank'); window.__probe.open = w ? 'opened' : 'null'; } catch (e) { window.__probe.open = e.name; } }, { once: true }); \
+    return true;";
+
+/// Runs [`ESCAPE_PROBE`] in the frame WebDriver is in (`enter` switches into it), clicks both
+/// fields like a user (so the attempts have user activation, which an unsandboxed cross-origin
+/// frame needs and then succeeds with), and fails when the top page navigated or a window opened.
+async fn frame_cannot_escape(ctx: &Ctx, enter: Locator<'_>) -> anyhow::Result<Value> {
+    let b = &ctx.b;
+    let target = format!("{}/bench-plain.html?navigated-by-the-card-frame", ctx.env.merchant_url);
+    let top_before = b.js("return location.href;", vec![]).await?;
+    let windows_before = b.client.windows().await?.len();
+    b.client.find(enter).await?.enter_frame().await?;
+    b.js(ESCAPE_PROBE, vec![json!(target)]).await?;
+    b.client.find(Locator::Id("number")).await?.click().await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    b.leave_frame().await?;
+    let top_after = b.js("return location.href;", vec![]).await?;
+    ensure!(top_after == top_before, "script in the card frame navigated the top page to {top_after}");
+    b.client.find(enter).await?.enter_frame().await?;
+    b.client.find(Locator::Id("expiry")).await?.click().await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let probe = b.js("return window.__probe;", vec![]).await?;
+    b.leave_frame().await?;
+    let windows_after = b.client.windows().await?.len();
+    ensure!(windows_after == windows_before, "script in the card frame opened a window ({probe})");
+    // Positive control: both handlers ran (the clicks reached the frame), and both were refused.
+    ensure!(probe["top"].is_string() && probe["open"].is_string(), "the probes did not run: {probe}");
+    ensure!(probe["top"] != "no exception", "top navigation was not refused: {probe}");
+    ensure!(probe["open"] == "null", "window.open was not refused: {probe}");
+    ensure!(b.js("return location.href;", vec![]).await? == top_before, "the top page navigated");
+    // What the browser logged for the refusals must be about the sandbox, nothing else.
+    let logs = b.severe_logs().await?;
+    let other: Vec<&String> = logs
+        .iter()
+        .filter(|l| !(l.contains("sandbox") || l.contains("allow-popups") || l.contains("allow-top-navigation")))
+        .collect();
+    ensure!(other.is_empty(), "unexpected console errors: {other:#?}");
+    Ok(probe)
+}
+
+/// Security finding: the card iframe was not sandboxed, so script running in the frame (a
+/// compromised dependency, say) could navigate the merchant's page or open windows.
+async fn iframe_is_sandboxed_frame_script_cannot_navigate_top_or_open_windows(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    frame_cannot_escape(ctx, Locator::Css("#card-element iframe")).await?;
+    let attr = b
+        .js("var f = document.querySelector('#card-element iframe'); return { attr: f.getAttribute('sandbox'), tokens: Array.from(f.sandbox).sort() };", vec![])
+        .await?;
+    ensure!(attr["tokens"] == json!(SANDBOX_FLAGS), "the loader's iframe sandbox is {attr}");
+    Ok(())
+}
+
+/// The same finding from the vault's side: embedded without the loader, without a `sandbox`
+/// attribute and with `allow` delegating powerful features, the frame page is still sandboxed
+/// (CSP `sandbox`) and the features stay denied (`Permissions-Policy`).
+async fn iframe_is_sandboxed_by_csp_and_permissions_policy_however_embedded(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    let url = format!("{}/v1/frame?key={}", ctx.env.vault_url, ctx.env.publishable_key);
+    let res = ctx.http.get(&url).send().await?;
+    let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let (csp, permissions) = (header("content-security-policy"), header("permissions-policy"));
+    let denied: Vec<String> =
+        permissions.split(',').filter_map(|entry| entry.trim().strip_suffix("=()").map(str::to_owned)).collect();
+    let mut checked: Vec<String> = ["camera", "microphone", "geolocation", "payment", "usb"].map(String::from).to_vec();
+    checked.extend(denied.iter().filter(|d| !checked.contains(d)).cloned().collect::<Vec<_>>());
+
+    b.open_demo(&demo(ctx)).await?;
+    let delegated =
+        "camera; microphone; geolocation; payment; usb; serial; hid; bluetooth; midi; fullscreen; display-capture";
+    b.js(
+        "var f = document.createElement('iframe'); f.id = 'bare-frame'; f.setAttribute('allow', arguments[1]); \
+         f.src = arguments[0] + '#v=1&channel=0123456789abcdef0123456789abcdef&origin=' + encodeURIComponent(location.origin) + '&locale=en'; \
+         document.body.appendChild(f); return true;",
+        vec![json!(url), json!(delegated)],
+    )
+    .await?;
+    b.wait_js(
+        "the bare iframe to load the frame",
+        "var f = document.getElementById('bare-frame'); try { f.contentWindow.document; return false; } catch (e) { return true; }",
+        Duration::from_secs(10),
+    )
+    .await?;
+    b.client.find(Locator::Id("bare-frame")).await?.enter_frame().await?;
+    b.wait_js("the frame's inputs", "return !!document.getElementById('number');", Duration::from_secs(10)).await?;
+    let policy = b
+        .js(
+            "var p = document.permissionsPolicy || document.featurePolicy; if (!p) return null; \
+             return { known: p.features(), allowed: arguments[0].filter(function (f) { return p.allowsFeature(f); }) };",
+            vec![json!(checked)],
+        )
+        .await?;
+    b.leave_frame().await?;
+    ensure!(!policy.is_null(), "no permissions policy API in the frame");
+    ensure!(
+        policy["allowed"].as_array().is_some_and(Vec::is_empty),
+        "features delegated with allow= are usable in the frame: {}",
+        policy["allowed"]
+    );
+    let known: Vec<&str> =
+        policy["known"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let unknown: Vec<&String> = denied.iter().filter(|d| !known.contains(&d.as_str())).collect();
+    ensure!(unknown.is_empty(), "Permissions-Policy names features Chromium does not know: {unknown:?}");
+    frame_cannot_escape(ctx, Locator::Id("bare-frame")).await?;
+    ensure!(
+        csp.split(';').map(str::trim).any(|d| d == "sandbox allow-scripts allow-same-origin allow-forms"),
+        "the frame page's CSP has no sandbox directive: {csp:?}"
+    );
+    for must in ["camera", "microphone", "geolocation", "payment", "usb"] {
+        ensure!(denied.iter().any(|d| d == must), "Permissions-Policy does not deny {must}: {permissions:?}");
+    }
+    Ok(())
+}
+
+/// Sandboxed, the card still works: paste through the real clipboard, keyboard Tab between
+/// fields, the iframe following its content in a narrow layout, autofill-like input (values
+/// written without `beforeinput`) and tokenize (its `fetch` to the vault needs
+/// `allow-same-origin`). The other scenarios also run sandboxed.
+async fn iframe_is_sandboxed_and_autofill_paste_tab_resize_and_tokenize_still_work(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let tokens =
+        b.js("return Array.from(document.querySelector('#card-element iframe').sandbox).sort();", vec![]).await?;
+    ensure!(tokens == json!(SANDBOX_FLAGS), "the iframe is not sandboxed as documented: {tokens}");
+    // Paste: copy from the page's email input, Ctrl+V into the frame.
+    b.client.find(Locator::Id("email")).await?.click().await?;
+    b.type_keys("5555-5555-5555-4444").await?;
+    select_all_and_copy(b).await?;
+    b.click_field("number").await?;
+    paste_keys(b).await?;
+    b.leave_frame().await?;
+    b.wait_change("the pasted number", "s.brand === 'mastercard' && s.fields.number.valid === true").await?;
+    b.js("window.__demo.card.clear();", vec![]).await?;
+    // Resize: a phone-width layout wraps the fields; the iframe grows with them.
+    let height = "return document.querySelector('#card-element iframe').getBoundingClientRect().height;";
+    let wide = b.js(height, vec![]).await?.as_f64().unwrap_or(0.0);
+    b.client.set_window_size(360, 1000).await?;
+    let grown = b
+        .wait_js(
+            "the iframe to grow at 360 px",
+            &format!("var h = document.querySelector('#card-element iframe').getBoundingClientRect().height; return h > {wide} ? h : null;"),
+            Duration::from_secs(5),
+        )
+        .await;
+    b.client.set_window_size(800, 1000).await?;
+    grown.with_context(|| format!("the sandboxed iframe stayed {wide} px high in a narrow layout"))?;
+    // Keyboard: Tab from the number to the expiry inside the frame.
+    b.click_field("number").await?;
+    b.press(None, Key::Tab).await?;
+    ensure!(active_field(b).await? == "expiry", "Tab from the number reached {:?}", active_field(b).await?);
+    // What browser autofill does: set every value at once, fire `input`, no `beforeinput`.
+    b.js(
+        "var set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set; \
+         [['number', arguments[0]], ['expiry', '12/2030'], ['cvc', arguments[1]]].forEach(function (p) { \
+           var el = document.getElementById(p[0]); set.call(el, p[1]); el.dispatchEvent(new Event('input', { bubbles: true })); }); \
+         return true;",
+        vec![json!(VISA), json!(CVC)],
+    )
+    .await?;
+    ensure!(value_of(b, "expiry").await? == "12 / 30", "autofilled expiry shown as {:?}", value_of(b, "expiry").await?);
+    b.leave_frame().await?;
+    b.wait_change("a complete autofilled card", "s.complete === true && s.brand === 'visa'").await?;
+    let r = tokenize_outcome(b, "window.__demo.card").await?;
+    ensure!(r["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "tokenize in the sandbox: {r}");
+    assert_no_secrets(b, VISA, CVC).await?;
+    Ok(())
+}
+
+/// Mounts a second card on the demo page into a new `#extra` element with `arguments[0]` as
+/// options (plus the demo's key); its `ready`, `change` and `warning` events go to
+/// `window.__extra.events`, the outcome of `mount()` to `mounted` / `mountError`.
+const MOUNT_EXTRA: &str = "var opts = arguments[0]; opts.key = document.querySelector('meta[name=\"altafinex-key\"]').content; \
+    var host = document.createElement('div'); host.id = 'extra'; document.getElementById('checkout').appendChild(host); \
+    var t = window.__extra = { events: [], card: Altafinex.card(opts) }; \
+    ['ready', 'change', 'warning'].forEach(function (n) { try { t.card.on(n, function (p) { t.events.push({ type: n, payload: p }); }); } catch (e) { t.events.push({ type: 'on-failed', payload: n }); } }); \
+    t.card.mount('#extra').then(function () { t.mounted = true; }, function (e) { t.mountError = e; }); return true;";
+
+async fn mount_extra(b: &Browser, options: Value) -> anyhow::Result<()> {
+    b.js(MOUNT_EXTRA, vec![options]).await?;
+    let v = b
+        .wait_js(
+            "the extra card to mount",
+            "var t = window.__extra; return t.mounted ? 'ok' : (t.mountError ? JSON.stringify(t.mountError) : null);",
+            Duration::from_secs(20),
+        )
+        .await?;
+    ensure!(v == "ok", "the extra card did not mount: {v}");
+    Ok(())
+}
+
+async fn enter_extra(b: &Browser) -> anyhow::Result<()> {
+    b.leave_frame().await?;
+    b.client.find(Locator::Css("#extra iframe")).await?.enter_frame().await?;
+    Ok(())
+}
+
+/// Runs `tokenize()` of the card element `card` (a JS expression); returns `{resolved}` or
+/// `{rejected}`.
+async fn tokenize_outcome(b: &Browser, card: &str) -> anyhow::Result<Value> {
+    let script = format!(
+        "var done = arguments[arguments.length - 1]; {card}.tokenize().then(function (r) {{ done({{ resolved: r }}); }}, function (e) {{ done({{ rejected: e }}); }});"
+    );
+    b.js_async(&script, vec![]).await
+}
+
+/// Found when tried: only the number was masked on blur; the CVC stayed readable.
+async fn cvc_is_masked_on_blur_and_readable_on_focus_also_after_autofill(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    b.click_field("cvc").await?;
+    b.type_keys(CVC).await?;
+    b.click_field("number").await?;
+    let shown = value_of(b, "cvc").await?;
+    ensure!(shown == "\u{2022}\u{2022}\u{2022}", "the CVC shows {shown:?} after the cardholder left it");
+    // No attribute of the form holds the digits (the value property holds the mask).
+    let dom = b.js("return document.getElementById('card').outerHTML;", vec![]).await?;
+    ensure!(!dom.as_str().unwrap_or_default().contains(CVC), "the CVC is in the form's markup: {dom}");
+    b.click_field("cvc").await?;
+    ensure!(value_of(b, "cvc").await? == CVC, "the CVC is not readable on focus: {:?}", value_of(b, "cvc").await?);
+    // Autofill (autocomplete=cc-csc) writes the CVC while another field has focus: masked at once,
+    // and the real value is what the card state is built from.
+    b.click_field("number").await?;
+    b.js(
+        "var el = document.getElementById('cvc'); Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, '432'); \
+         el.dispatchEvent(new Event('input', { bubbles: true })); return el.autocomplete;",
+        vec![],
+    )
+    .await?;
+    let shown = value_of(b, "cvc").await?;
+    ensure!(shown == "\u{2022}\u{2022}\u{2022}", "an autofilled CVC shows {shown:?}");
+    b.click_field("cvc").await?;
+    ensure!(value_of(b, "cvc").await? == "432", "the autofilled CVC reads {:?} on focus", value_of(b, "cvc").await?);
+    b.leave_frame().await?;
+    b.wait_change("a valid CVC", "s.fields.cvc.valid === true").await?;
+    Ok(())
+}
+
+/// Found when tried: after a successful tokenize the CVC stayed in the frame, so the page could
+/// mint more tokens carrying it.
+async fn cvc_is_cleared_after_a_successful_tokenize(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    fill_card(b, VISA, "1230", CVC).await?;
+    b.wait_change("complete", "s.complete === true").await?;
+    let first = tokenize_outcome(b, "window.__demo.card").await?;
+    ensure!(first["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "first tokenize: {first}");
+    b.enter_card_frame().await?;
+    let cvc = value_of(b, "cvc").await?;
+    let number = value_of(b, "number").await?;
+    b.leave_frame().await?;
+    ensure!(cvc.is_empty(), "the CVC field still shows {cvc:?} after the token was made");
+    ensure!(number.ends_with("4242"), "the number should stay: {number:?}");
+    b.wait_change(
+        "the cleared CVC in the state",
+        "s.fields.cvc.empty === true && s.fields.number.valid === true && s.complete === false && s.error === null",
+    )
+    .await?;
+    let second = tokenize_outcome(b, "window.__demo.card").await?;
+    ensure!(
+        second["rejected"]["code"] == "incomplete_cvc" && second["rejected"]["field"] == "cvc",
+        "a second tokenize without retyping the CVC gave {second}"
+    );
+    assert_no_secrets(b, VISA, CVC).await?;
+    Ok(())
+}
+
+/// Found when tried: `off()` with an unknown event name did not throw, although the docs say so.
+async fn off_with_an_unknown_event_name_throws(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let out = b
+        .js(
+            "var c = window.__demo.card, out = {}; \
+             [['off', 'nope'], ['on', 'nope'], ['off', 'constructor'], ['on', 'toString'], ['off', 'change'], ['on', 'warning']].forEach(function (t) { \
+               try { c[t[0]](t[1], function () {}); out[t[0] + ' ' + t[1]] = 'ok'; } catch (e) { out[t[0] + ' ' + t[1]] = e.name; } }); \
+             return out;",
+            vec![],
+        )
+        .await?;
+    let want = json!({
+        "off nope": "TypeError", "on nope": "TypeError", "off constructor": "TypeError", "on toString": "TypeError",
+        "off change": "ok", "on warning": "ok"
+    });
+    ensure!(out == want, "on/off with event names: {out}");
+    Ok(())
+}
+
+/// Found when tried: numeric style values (`fontSize: 16`) were dropped silently, and so were
+/// rejected properties, computed by the frame and thrown away.
+async fn numeric_style_values_apply_and_rejected_styles_are_reported(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let _ = b.console_logs().await?;
+    let style = json!({
+        "base": { "fontSize": 19, "paddingLeft": 61, "lineHeight": 1.5, "position": "absolute", "color": "not-a-colour" },
+        "hover": { "color": "red" }
+    });
+    mount_extra(b, json!({ "style": style })).await?;
+    enter_extra(b).await?;
+    let computed = b
+        .js("var s = getComputedStyle(document.getElementById('number')); return { size: s.fontSize, left: s.paddingLeft, line: s.lineHeight, position: s.position };", vec![])
+        .await?;
+    b.leave_frame().await?;
+    ensure!(computed["size"] == "19px" && computed["left"] == "61px", "numeric style values not applied: {computed}");
+    ensure!(computed["line"] == "28.5px" && computed["position"] != "absolute", "{computed}");
+    let warnings = b
+        .wait_js(
+            "a warning event",
+            "var w = window.__extra.events.filter(function (e) { return e.type === 'warning'; }); return w.length ? w.map(function (e) { return e.payload; }) : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    let warning = &warnings[0];
+    ensure!(warnings.as_array().map(Vec::len) == Some(1), "one warning expected: {warnings}");
+    ensure!(warning["code"] == "style_rejected", "{warning}");
+    let mut props: Vec<String> = warning["properties"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    props.sort();
+    ensure!(props == ["base.color", "base.position", "hover"], "reported properties: {warning}");
+    ensure!(warning["message"].as_str().is_some_and(|m| m.contains("base.position")), "{warning}");
+    // Test mode (pk_test_): also a console warning for the developer.
+    let logs = b.console_logs().await?;
+    ensure!(
+        logs.iter().any(|(level, m)| level == "WARNING" && m.contains("Altafinex") && m.contains("base.position")),
+        "no console warning in test mode: {logs:?}"
+    );
+    Ok(())
+}
+
+/// Holds the `hello` of the `#extra` frame back from the loader while `window.__hold` is true
+/// (a slow frame, as on a slow network), keeping the held events in `window.__held`.
+const HOLD_HELLO: &str = "window.__held = []; window.__hold = true; window.addEventListener('message', function (e) { \
+    var f = document.querySelector('#extra iframe'); \
+    if (window.__hold && f && e.source === f.contentWindow && e.data && e.data.type === 'hello') { e.stopImmediatePropagation(); window.__held.push(e); } \
+  }, true); return true;";
+
+/// Found when tried: a `ready` that arrived after `frame_refused` left `mount()` rejected forever;
+/// a failed mount could not be retried, nor could a destroyed element be mounted again.
+async fn mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_after_destroy(
+    ctx: &Ctx,
+) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    b.js(HOLD_HELLO, vec![]).await?;
+    b.js(MOUNT_EXTRA, vec![json!({})]).await?;
+    let failed = b
+        .wait_js(
+            "mount() to fail",
+            "return window.__extra.mountError ? window.__extra.mountError.code : null;",
+            Duration::from_secs(15),
+        )
+        .await?;
+    ensure!(failed == "frame_refused", "a frame that does not answer: {failed}");
+    // The slow frame's hello reaches the loader after all: the real frame answers `ready`.
+    b.js(
+        "window.__hold = false; var e = window.__held[0]; \
+         window.dispatchEvent(new MessageEvent('message', { data: e.data, origin: e.origin, source: e.source })); return true;",
+        vec![],
+    )
+    .await?;
+    b.wait_js(
+        "the late ready event",
+        "return window.__extra.events.some(function (e) { return e.type === 'ready'; });",
+        Duration::from_secs(10),
+    )
+    .await?;
+    let again = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = window.__extra.card; \
+             c.mount('#extra').then(function (r) { done({ resolved: r === c, frames: document.querySelectorAll('#extra iframe').length }); }, function (e) { done({ rejected: e }); });",
+            vec![],
+        )
+        .await?;
+    ensure!(again["resolved"] == true && again["frames"] == 1, "mount() after a late ready: {again}");
+
+    // destroy() then mount() again: a fresh frame that becomes ready.
+    let remount = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = window.__extra.card; c.destroy(); \
+             var gone = document.querySelectorAll('#extra iframe').length; \
+             c.mount('#extra').then(function () { done({ ok: true, gone: gone, frames: document.querySelectorAll('#extra iframe').length, state: c.state() }); }, function (e) { done({ rejected: e }); });",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        remount["ok"] == true && remount["gone"] == 0 && remount["frames"] == 1,
+        "mount() after destroy(): {remount}"
+    );
+    ensure!(remount["state"]["fields"]["number"]["empty"] == true, "{remount}");
+
+    // A failed mount can be retried: the retry replaces the silent frame with a fresh one.
+    let retry = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = window.__extra.card; c.destroy(); window.__hold = true; \
+             c.mount('#extra').then(function () { done({ first: 'resolved' }); }, function (e) { \
+               window.__hold = false; \
+               c.mount('#extra').then(function () { done({ first: e.code, retry: 'resolved', frames: document.querySelectorAll('#extra iframe').length }); }, \
+                                      function (e2) { done({ first: e.code, retry: e2 }); }); });",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        retry["first"] == "frame_refused" && retry["retry"] == "resolved" && retry["frames"] == 1,
+        "retrying a failed mount(): {retry}"
+    );
+    let r = tokenize_outcome(b, "window.__extra.card").await?;
+    ensure!(r["rejected"]["code"] == "incomplete_number", "the retried frame answers tokenize: {r}");
+    Ok(())
+}
+
+/// Found when tried: the error text showed twice (in the frame and on the page, as the docs
+/// suggest); `errors: 'none'` leaves it to the page, and `messages` overrides texts per code.
+async fn errors_none_leaves_the_error_to_the_page_and_messages_override_codes(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let custom = "Please check the card number (custom).";
+    mount_extra(
+        b,
+        json!({ "errors": "none", "messages": { "invalid_number": custom, "not_ready": "Wait a moment." } }),
+    )
+    .await?;
+    enter_extra(b).await?;
+    b.client.find(Locator::Id("number")).await?.click().await?;
+    b.type_keys("5555555555554445").await?;
+    b.press(None, Key::Tab).await?;
+    let error = b
+        .js(
+            "var e = document.getElementById('error'), r = e.getBoundingClientRect(), n = document.getElementById('number'); \
+             return { text: e.textContent, role: e.getAttribute('role'), width: r.width, height: r.height, describedBy: n.getAttribute('aria-describedby') };",
+            vec![],
+        )
+        .await?;
+    b.leave_frame().await?;
+    ensure!(error["text"] == custom, "the frame's error text is not the override: {error}");
+    ensure!(
+        error["width"].as_f64().unwrap_or(99.0) <= 1.0 && error["height"].as_f64().unwrap_or(99.0) <= 1.0,
+        "the frame still shows the error: {error}"
+    );
+    ensure!(
+        error["role"].is_null() && error["describedBy"] == "error",
+        "accessible description lost or double live region: {error}"
+    );
+    let last = b
+        .wait_js(
+            "the overridden message in a change event",
+            "var c = window.__extra.events.filter(function (e) { return e.type === 'change' && e.payload.error; }); return c.length ? c[c.length - 1].payload.error : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(last["code"] == "invalid_number" && last["message"] == custom, "change payload error: {last}");
+    let r = tokenize_outcome(b, "window.__extra.card").await?;
+    ensure!(r["rejected"]["code"] == "invalid_number" && r["rejected"]["message"] == custom, "tokenize(): {r}");
+    // Loader-side codes use the overrides too.
+    let early = b
+        .js_async(
+            "var done = arguments[arguments.length - 1]; var c = Altafinex.card({ key: document.querySelector('meta[name=\"altafinex-key\"]').content, messages: { not_ready: 'Wait a moment.' } }); \
+             c.tokenize().then(function () { done(null); }, function (e) { done(e); });",
+            vec![],
+        )
+        .await?;
+    ensure!(early["code"] == "not_ready" && early["message"] == "Wait a moment.", "{early}");
+    // The demo page shows the error once: on the page (errors: 'none'), or with `?errors=frame`
+    // in the frame (the default of the option) and not on the page.
+    for (query, in_frame) in [("", false), ("?errors=frame", true)] {
+        b.open_demo(&format!("{}/{query}", ctx.env.merchant_url)).await?;
+        fill_card(b, "5555555555554445", "", "").await?;
+        b.enter_card_frame().await?;
+        let frame =
+            b.js("var r = document.getElementById('error').getBoundingClientRect(); return r.height;", vec![]).await?;
+        b.leave_frame().await?;
+        b.wait_change("the invalid number", "s.error && s.error.code === 'invalid_number'").await?;
+        let page = b.client.find(Locator::Id("card-errors")).await?.text().await?;
+        let frame_shows = frame.as_f64().unwrap_or(0.0) > 5.0;
+        ensure!(
+            frame_shows == in_frame && page.is_empty() == in_frame,
+            "demo{query}: frame error height {frame}, page error {page:?}"
+        );
+    }
+    Ok(())
 }

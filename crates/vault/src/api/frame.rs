@@ -122,6 +122,56 @@ pub fn inline_blocks(html: &str, tag: &str) -> Vec<String> {
     out
 }
 
+/// The sandbox the frame page runs in, however it is embedded (the loader also sets the same
+/// flags as the iframe's `sandbox` attribute): scripts, its own origin (its `fetch` to
+/// `/v1/tokens` and its CSP `'self'`) and forms. Not top navigation, popups, modals, downloads,
+/// pointer lock, orientation lock, presentation or storage access.
+pub const FRAME_SANDBOX: &str = "sandbox allow-scripts allow-same-origin allow-forms";
+
+/// Powerful features the frame never uses, each denied to the frame page and anything it could
+/// embed (`Permissions-Policy`, structured-field syntax). Only names Chromium recognises (an
+/// unknown name is a console warning; the browser tests check every name against
+/// `document.featurePolicy.features()`, which is how `ambient-light-sensor`, `bluetooth` and
+/// `web-share`, unknown to Debian's Chromium 156, were left out). Autofill and paste need none
+/// of them (paste is a user action, not the async clipboard API).
+pub const FRAME_DENIED_FEATURES: &[&str] = &[
+    "accelerometer",
+    "autoplay",
+    "camera",
+    "clipboard-read",
+    "clipboard-write",
+    "display-capture",
+    "encrypted-media",
+    "fullscreen",
+    "gamepad",
+    "geolocation",
+    "gyroscope",
+    "hid",
+    "identity-credentials-get",
+    "idle-detection",
+    "local-fonts",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "otp-credentials",
+    "payment",
+    "picture-in-picture",
+    "publickey-credentials-create",
+    "publickey-credentials-get",
+    "screen-wake-lock",
+    "serial",
+    "storage-access",
+    "usb",
+    "window-management",
+    "xr-spatial-tracking",
+];
+
+/// The frame page's `Permissions-Policy`: every feature of [`FRAME_DENIED_FEATURES`] with an
+/// empty allowlist.
+pub fn frame_permissions_policy() -> String {
+    FRAME_DENIED_FEATURES.iter().map(|f| format!("{f}=()")).collect::<Vec<_>>().join(", ")
+}
+
 /// The frame page's Content-Security-Policy.
 pub fn frame_csp(html: &str, ancestors: &[String]) -> String {
     let hashes = |tag: &str| {
@@ -130,7 +180,7 @@ pub fn frame_csp(html: &str, ancestors: &[String]) -> String {
     let ancestors = if ancestors.is_empty() { "'none'".to_owned() } else { ancestors.join(" ") };
     format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{}; style-src 'self'{}; img-src 'self' data:; \
-         font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}",
+         font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors {ancestors}; {FRAME_SANDBOX}",
         hashes("script"),
         hashes("style"),
     )
@@ -176,8 +226,10 @@ pub async fn page(
     let html = String::from_utf8(html).map_err(|_| ApiError::internal())?;
     let csp = frame_csp(&html, &key.allowed_origins);
     let csp = HeaderValue::from_str(&csp).map_err(|_| ApiError::internal())?;
+    let permissions = HeaderValue::from_str(&frame_permissions_policy()).map_err(|_| ApiError::internal())?;
     let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    r.headers_mut().insert(header::HeaderName::from_static("permissions-policy"), permissions);
     Ok(r)
 }
 
@@ -193,7 +245,8 @@ mod tests {
         assert_eq!(inline_blocks(html, "style"), vec!["body{margin:0}".to_owned()]);
         let csp = frame_csp(html, &["https://shop.example".to_owned()]);
         assert!(csp.contains(&format!("'sha256-{}'", sha256_b64(b"import a from './a.js';"))));
-        assert!(csp.ends_with("frame-ancestors https://shop.example"));
+        assert!(csp.contains("; frame-ancestors https://shop.example;"));
+        assert!(csp.ends_with("; sandbox allow-scripts allow-same-origin allow-forms"));
     }
 
     #[test]

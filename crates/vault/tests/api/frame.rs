@@ -31,12 +31,38 @@ async fn frame_page_has_a_computed_csp_and_the_keys_ancestors() {
         format!(
             "default-src 'none'; script-src 'self' 'wasm-unsafe-eval' 'sha256-{script}'; style-src 'self' 'sha256-{style}'; \
              img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
-             frame-ancestors {SHOP}"
+             frame-ancestors {SHOP}; sandbox allow-scripts allow-same-origin allow-forms"
         )
     );
     assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
     assert_eq!(r.headers()["cache-control"], "no-store");
     assert!(r.text().await.unwrap().contains("<script type=\"module\">"));
+}
+
+/// Security finding: the frame page was not sandboxed unless the embedder asked for it, and no
+/// powerful feature was denied to it.
+#[tokio::test]
+async fn iframe_is_sandboxed_by_the_frame_pages_csp_and_denies_powerful_features() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url(&format!("/v1/frame?key={}", app.pk))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let policy = csp(&r);
+    let sandbox: Vec<&str> = policy.split(';').map(str::trim).filter(|d| d.starts_with("sandbox")).collect();
+    assert_eq!(sandbox, ["sandbox allow-scripts allow-same-origin allow-forms"], "{policy}");
+    for flag in ["allow-top-navigation", "allow-popups", "allow-modals", "allow-downloads"] {
+        assert!(!policy.contains(flag), "{flag} in {policy}");
+    }
+    let permissions = r.headers()["permissions-policy"].to_str().unwrap().to_owned();
+    let entries: Vec<&str> = permissions.split(',').map(str::trim).collect();
+    for feature in ["camera", "microphone", "geolocation", "payment", "usb", "serial", "hid", "midi"] {
+        assert!(entries.contains(&format!("{feature}=()").as_str()), "{feature} not denied: {permissions}");
+    }
+    // Structured-field syntax: every entry is `name=()`, nothing is allowed.
+    for entry in &entries {
+        let (name, allowlist) = entry.split_once('=').unwrap();
+        assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{entry}");
+        assert_eq!(allowlist, "()", "{entry}");
+    }
 }
 
 #[tokio::test]
