@@ -101,6 +101,13 @@ pub fn security_headers(headers: &mut HeaderMap) {
     headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Every answer denies the powerful browser features (the frame page sets its own, equal one).
+    if !headers.contains_key("permissions-policy") {
+        static POLICY: std::sync::OnceLock<Option<HeaderValue>> = std::sync::OnceLock::new();
+        if let Some(v) = POLICY.get_or_init(|| HeaderValue::from_str(&frame::frame_permissions_policy()).ok()) {
+            headers.insert(HeaderName::from_static("permissions-policy"), v.clone());
+        }
+    }
     // `no-store` unless a handler chose otherwise: only the frame's content-hashed assets do.
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {

@@ -12,6 +12,7 @@ fn assert_security_headers(r: &Response, api: bool) {
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["cache-control"], "no-store");
     assert!(h.contains_key("request-id"));
+    assert!(h["permissions-policy"].to_str().unwrap().contains("camera=()"));
     if api {
         assert_eq!(h["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
         assert_eq!(h["x-frame-options"], "DENY");
