@@ -4,6 +4,11 @@
 #
 # Usage: crates/vault/bench/run.sh            (from anywhere; needs wrk, python3, jq)
 # Env:   DURATION (default 20s), CONNECTIONS (64), THREADS (1), WARMUP (3s)
+#        DATABASE_URL=postgres://…/db   run on Postgres instead of SQLite (a fresh, empty
+#                                       database: the script initialises it)
+#        INSTANCES=2                    with DATABASE_URL: that many vault processes, each
+#                                       loaded by its own wrk with CONNECTIONS/INSTANCES
+#                                       connections; rates are summed, p99 is the worst
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,6 +34,12 @@ trap cleanup EXIT
 
 VAULT_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
 export VAULT_MASTER_KEY
+INSTANCES="${INSTANCES:-1}"
+if [ -n "${DATABASE_URL:-}" ]; then
+  export VAULT_DATABASE_URL="$DATABASE_URL"
+elif [ "$INSTANCES" != 1 ]; then
+  say "INSTANCES > 1 needs DATABASE_URL"; exit 1
+fi
 "$bin" init --data-dir "$data" --merchant bench --allowed-origin "$ORIGIN" >"$work/init.json"
 PK="$(jq -r .publishable_key "$work/init.json")"
 SK="$(jq -r .secret_key "$work/init.json")"
@@ -49,6 +60,45 @@ start_vault() {
   PORT="${url##*:}"
   [ -n "$url" ] || { say "vault did not start"; cat "$work/vault.log" >&2; exit 1; }
 }
+
+if [ "$INSTANCES" != 1 ]; then
+  # N processes, N wrk clients; print the summed rate and the worst p99 of each phase.
+  urls=(); pids=()
+  for i in $(seq 1 "$INSTANCES"); do
+    pid=""; PORT=0; start_vault; urls+=("$url"); pids+=("$pid")
+  done
+  pid=""
+  cleanup() { kill "${pids[@]}" 2>/dev/null; rm -rf "$work"; }
+  per=$((CONNECTIONS / INSTANCES))
+  phase() { # name, path, extra env
+    local name="$1" path="$2"; shift 2
+    local script=(-s "$here/tokens.lua")
+    [ "$path" = /healthz ] && script=()
+    for i in "${!urls[@]}"; do
+      env "$@" wrk -t1 -c"$per" -d"$DURATION" --latency "${script[@]}" "${urls[$i]}$path" >"$work/$name-$i.txt" &
+    done
+    wait
+    python3 - "$work" "$name" "$INSTANCES" <<'PY'
+import re, sys
+work, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rate, p99 = 0.0, 0.0
+for i in range(n):
+    t = open(f"{work}/{name}-{i}.txt").read()
+    rate += float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
+    v = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    p99 = max(p99, v)
+    err = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    if err: print(f"  instance {i}: {err.group(1)} non-2xx answers")
+print(f"{name}: {rate:.0f} req/s summed over {n} instances, worst p99 {p99:.2f} ms")
+PY
+  }
+  say "warm-up"; phase warmup /v1/tokens >/dev/null
+  say "ceiling: GET /healthz on every instance"; phase ceiling /healthz
+  say "POST /v1/tokens on every instance"; phase tokens /v1/tokens
+  say "POST /v1/tokens with a unique Idempotency-Key per request"; phase idem /v1/tokens IDEMPOTENCY=1
+  exit 0
+fi
 
 start_vault
 say "vault at $url (pid $pid); logs: info level, JSON, to a file"

@@ -265,7 +265,12 @@ async fn finding_04_garbage_from_one_client_does_not_block_other_checkouts() {
 
 #[tokio::test]
 async fn finding_05_data_key_versions_are_retired_once_unused() {
-    let app = spawn_app_with(|c| c.refresh_interval = Duration::from_secs(3600)).await;
+    // No background re-encryption or retirement racing the steps below.
+    let app = spawn_app_with(|c| {
+        c.refresh_interval = Duration::from_secs(3600);
+        c.sweep_interval = Duration::from_secs(3600);
+    })
+    .await;
     let old = app.tokenize(VISA).await;
     let now = START + 10;
     vault::rotation::rotate_data_keys(app.store.as_ref(), &app.master, now).await.unwrap();
@@ -353,8 +358,14 @@ async fn finding_08_cvcs_are_purged_within_a_minute_and_leave_nothing_in_the_fil
 
 #[tokio::test]
 async fn finding_09_detokenize_during_a_key_rotation_keeps_the_cvc() {
-    // This server reloads keys rarely; a CLI rotation re-encrypts under a version it does not know.
-    let app = spawn_app_with(|c| c.refresh_interval = Duration::from_secs(3600)).await;
+    // This server reloads keys rarely and does not re-encrypt in the background; a CLI rotation
+    // re-encrypts under a version it does not know. (On Postgres the change notification may
+    // load the version first; the CVC must survive either way.)
+    let app = spawn_app_with(|c| {
+        c.refresh_interval = Duration::from_secs(3600);
+        c.sweep_interval = Duration::from_secs(3600);
+    })
+    .await;
     let tok = app.tokenize(VISA).await;
     vault::rotation::rotate_data_keys(app.store.as_ref(), &app.master, START + 1).await.unwrap();
     let keyring = vault::keyring::Keyring::new(std::sync::Arc::clone(&app.master));
