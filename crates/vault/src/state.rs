@@ -1,7 +1,7 @@
 //! Shared server state and the operations handlers build on: authentication, authorization,
 //! auditing, idempotency bookkeeping and background tasks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -58,8 +58,6 @@ pub struct Inner {
     /// Buckets shared by every instance (Redis); the local limiters above decide when it is
     /// not configured or does not answer.
     pub shared: Option<crate::ratelimit::SharedLimiter>,
-    /// Idempotency scopes being processed now.
-    pub in_flight: Mutex<HashSet<String>>,
     /// Authentication failures per IP (suspicious-activity detection), at most
     /// `config.limiter_capacity` entries.
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
@@ -90,17 +88,34 @@ pub struct RequestCtx {
     pub request_id: String,
 }
 
-/// Removes an idempotency scope from the in-flight set when dropped (also on cancellation).
+/// How long a pending idempotency claim holds before another request may take it over (its
+/// instance died mid-request). Longer than any request can take (body timeout + processing).
+pub const IDEMPOTENCY_LEASE_SECS: i64 = 60;
+
+/// A claimed idempotency scope; released (the pending record deleted) when dropped without
+/// [`ClaimGuard::complete`], also when the request is cancelled (client gone).
 #[derive(Debug)]
-pub struct InFlightGuard {
+pub struct ClaimGuard {
     state: AppState,
-    scope: String,
+    scope: Option<String>,
 }
 
-impl Drop for InFlightGuard {
+impl ClaimGuard {
+    /// The response was stored with the claim: nothing to release.
+    pub fn complete(mut self) {
+        self.scope = None;
+    }
+}
+
+impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        if let Ok(mut set) = self.state.in_flight.lock() {
-            set.remove(&self.scope);
+        if let Some(scope) = self.scope.take() {
+            let release = self.state.store.release_idempotency(&scope);
+            tokio::spawn(async move {
+                if let Err(e) = release.await {
+                    tracing::warn!(error = %e, "could not release an idempotency claim (it expires by itself)");
+                }
+            });
         }
     }
 }
@@ -136,7 +151,6 @@ impl AppState {
             api_keys,
             clock,
             config,
-            in_flight: Mutex::new(HashSet::new()),
             auth_failures: Mutex::new(HashMap::new()),
             draining: std::sync::atomic::AtomicBool::new(false),
         }));
@@ -401,13 +415,20 @@ impl AppState {
         Err(ApiError::rate_limited("rate_limited").with_headers(crate::api::rate_headers(&d)))
     }
 
-    /// Marks an idempotency scope in flight; `None` if it already is.
-    pub fn begin_in_flight(&self, scope: &str) -> Option<InFlightGuard> {
-        let mut set = self.in_flight.lock().ok()?;
-        if !set.insert(scope.to_owned()) {
-            return None;
+    /// Claims an idempotency scope through the store (so across instances): `Ok(Ok(guard))` to
+    /// process the request, `Ok(Err(record))` to replay a stored answer, `Err` 409 while another
+    /// request with the scope is in flight anywhere.
+    pub async fn claim_idempotency(
+        &self,
+        scope: &str,
+        body_hash: &str,
+    ) -> Result<Result<ClaimGuard, crate::store::IdempotencyRecord>, ApiError> {
+        let now = self.now();
+        match self.store.claim_idempotency(scope, body_hash, now, now - IDEMPOTENCY_LEASE_SECS).await? {
+            crate::store::Claim::Claimed => Ok(Ok(ClaimGuard { state: self.clone(), scope: Some(scope.to_owned()) })),
+            crate::store::Claim::Done(record) => Ok(Err(record)),
+            crate::store::Claim::InFlight => Err(ApiError::idempotency_in_use()),
         }
-        Some(InFlightGuard { state: self.clone(), scope: scope.to_owned() })
     }
 
     /// Spawns the background tasks, each on its own schedule so none waits behind another:

@@ -238,15 +238,12 @@ async fn create_inner(
         }
     };
     let with_fingerprint = p.key.kind == KeyKind::Secret;
-    let _in_flight = match &idempotency {
+    let claim = match &idempotency {
         None => None,
-        Some((scope, hash)) => {
-            let guard = state.begin_in_flight(scope).ok_or_else(ApiError::idempotency_in_use)?;
-            if let Some(stored) = state.store.get_idempotency(scope).await? {
-                return replay(&stored, hash, with_fingerprint);
-            }
-            Some(guard)
-        }
+        Some((scope, hash)) => match state.claim_idempotency(scope, hash).await? {
+            Ok(guard) => Some(guard),
+            Err(stored) => return replay(&stored, hash, with_fingerprint),
+        },
     };
 
     let request: CreateRequest = serde_json::from_slice(body.expose())
@@ -336,7 +333,11 @@ async fn create_inner(
     let mut audit = state.event("token.created", "success", ctx, Some(&p.key));
     audit.detail = json!({ "token_ref": state.master.token_ref(&id), "brand": token.brand });
     let audit_copy = audit.clone();
-    match state.store.create_token(token, idem_record, audit).await? {
+    let outcome = state.store.create_token(token, idem_record, audit).await?;
+    if let Some(claim) = claim {
+        claim.complete();
+    }
+    match outcome {
         CreateOutcome::Created => {
             state.log_audit(&audit_copy);
             Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], response_text).into_response())

@@ -150,6 +150,18 @@ pub struct IdempotencyRecord {
     pub created: UnixSeconds,
 }
 
+/// Result of [`Store::claim_idempotency`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This caller owns the scope now: process the request, then store the response with
+    /// [`Store::create_token`] (or [`Store::release_idempotency`] if it fails).
+    Claimed,
+    /// Another request with this scope is being processed (on any instance): answer 409.
+    InFlight,
+    /// A response is stored: replay it (or 422 if the body differs).
+    Done(IdempotencyRecord),
+}
+
 /// Result of [`Store::create_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -267,8 +279,9 @@ pub trait Store: Send + Sync + 'static {
     fn list_api_keys(&self) -> StoreFuture<Vec<ApiKeyRecord>>;
 
     /// Inserts a token, its idempotency record (if any) and its audit event in one durable
-    /// transaction. The future resolves only after the commit is durable. If the idempotency
-    /// scope already has a record, nothing is written and that record is returned.
+    /// transaction. The future resolves only after the commit is durable. The idempotency record
+    /// completes a pending claim (or is inserted); if the scope already has a completed record,
+    /// nothing is written and that record is returned.
     fn create_token(
         &self,
         token: TokenRecord,
@@ -316,8 +329,20 @@ pub trait Store: Send + Sync + 'static {
     /// Number of live rows of this merchant/mode below `current`.
     fn count_below_version(&self, merchant_id: &str, mode: Mode, current: u32) -> StoreFuture<u64>;
 
-    /// The stored response for an idempotency scope.
+    /// The stored (completed) response for an idempotency scope.
     fn get_idempotency(&self, scope: &str) -> StoreFuture<Option<IdempotencyRecord>>;
+    /// Claims an idempotency scope before processing, through the database so that it holds
+    /// across instances: a pending record is written (`status` 0) unless one exists. A pending
+    /// record older than `lease_before` (its instance died mid-request) is taken over.
+    fn claim_idempotency(
+        &self,
+        scope: &str,
+        body_hash: &str,
+        now: UnixSeconds,
+        lease_before: UnixSeconds,
+    ) -> StoreFuture<Claim>;
+    /// Drops this scope's pending claim (the request failed before a response was stored).
+    fn release_idempotency(&self, scope: &str) -> StoreFuture<()>;
 
     /// Appends audit events (batched with other writes; the future resolves once durable).
     fn append_audit(&self, events: Vec<AuditEvent>) -> StoreFuture<()>;

@@ -21,8 +21,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    AuditEvent, AuditFilter, CipherRow, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord, PurgeCounts,
-    Store, StoreError, StoreFuture, TokenRecord, WrappedKeyRecord,
+    AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord,
+    PurgeCounts, Store, StoreError, StoreFuture, TokenRecord, WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -533,17 +533,19 @@ impl Store for PostgresStore {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             if let Some(rec) = &idempotency {
-                // The record goes in first: of concurrent requests with one scope (on any
-                // instance), the first commit wins and the others see its record.
-                let inserted = tx
+                // Completes this request's pending claim (or inserts the record). A completed
+                // record of another request wins: nothing is written and it is returned.
+                let stored = tx
                     .execute(
                         "INSERT INTO idempotency (scope, body_hash, status, response, created)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope) DO NOTHING",
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
+                         response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
                         &[&rec.scope, &rec.body_hash, &i64::from(rec.status), &rec.response, &rec.created],
                     )
                     .await
                     .map_err(|e| pg_err(&e))?;
-                if inserted == 0 {
+                if stored == 0 {
                     let row = tx
                         .query_one(
                             "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1",
@@ -750,12 +752,59 @@ impl Store for PostgresStore {
             let c = Self::client(&pool).await?;
             let row = c
                 .query_opt(
-                    "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1",
+                    "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1 AND status <> 0",
                     &[&scope],
                 )
                 .await
                 .map_err(|e| pg_err(&e))?;
             row.as_ref().map(idempotency_of).transpose()
+        })
+    }
+
+    fn claim_idempotency(
+        &self,
+        scope: &str,
+        body_hash: &str,
+        now: UnixSeconds,
+        lease_before: UnixSeconds,
+    ) -> StoreFuture<Claim> {
+        let (pool, scope, body_hash) = (self.pool.clone(), scope.to_owned(), body_hash.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            // Concurrent claims on any instance serialise on the primary key: one inserts, the
+            // others see its pending row.
+            let claimed = c
+                .execute(
+                    "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES ($1, $2, 0, '', $3)
+                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, created = excluded.created
+                     WHERE idempotency.status = 0 AND idempotency.created <= $4",
+                    &[&scope, &body_hash, &now, &lease_before],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if claimed > 0 {
+                return Ok(Claim::Claimed);
+            }
+            let row = c
+                .query_opt(
+                    "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1 AND status <> 0",
+                    &[&scope],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            Ok(match row {
+                Some(r) => Claim::Done(idempotency_of(&r)?),
+                None => Claim::InFlight,
+            })
+        })
+    }
+
+    fn release_idempotency(&self, scope: &str) -> StoreFuture<()> {
+        let (pool, scope) = (self.pool.clone(), scope.to_owned());
+        Box::pin(async move {
+            Self::execute(pool, "DELETE FROM idempotency WHERE scope = $1 AND status = 0", vec![Box::new(scope)])
+                .await?;
+            Ok(())
         })
     }
 

@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::oneshot;
 
 use super::{
-    AuditEvent, AuditFilter, CipherRow, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord, PurgeCounts,
-    Store, StoreError, StoreFuture, TokenRecord, WrappedKeyRecord,
+    AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord,
+    PurgeCounts, Store, StoreError, StoreFuture, TokenRecord, WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -435,7 +435,9 @@ fn idempotency_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, i64,
 
 fn select_idempotency(conn: &Connection, scope: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
     let row = conn
-        .prepare_cached("SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = ?1")
+        .prepare_cached(
+            "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = ?1 AND status <> 0",
+        )
         .and_then(|mut s| s.query_row([scope], idempotency_from_row).optional())
         .map_err(db_err)?;
     row.map(|(scope, body_hash, status, response, created)| {
@@ -685,7 +687,9 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
             if let Some(rec) = &idempotency {
                 c.prepare_cached(
-                    "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES (?1,?2,?3,?4,?5)",
+                    "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES (?1,?2,?3,?4,?5)
+                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
+                     response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
                 )
                 .and_then(|mut s| s.execute(params![rec.scope, rec.body_hash, rec.status, rec.response, rec.created]))
                 .map_err(db_err)?;
@@ -840,6 +844,41 @@ impl Store for SqliteStore {
     fn get_idempotency(&self, scope: &str) -> StoreFuture<Option<IdempotencyRecord>> {
         let scope = scope.to_owned();
         self.read(move |c| select_idempotency(c, &scope))
+    }
+
+    fn claim_idempotency(
+        &self,
+        scope: &str,
+        body_hash: &str,
+        now: UnixSeconds,
+        lease_before: UnixSeconds,
+    ) -> StoreFuture<Claim> {
+        let (scope, body_hash) = (scope.to_owned(), body_hash.to_owned());
+        self.write(move |c| {
+            let claimed = c
+                .prepare_cached(
+                    "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES (?1, ?2, 0, '', ?3)
+                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, created = excluded.created
+                     WHERE idempotency.status = 0 AND idempotency.created <= ?4",
+                )
+                .and_then(|mut s| s.execute(params![scope, body_hash, now, lease_before]))
+                .map_err(db_err)?;
+            if claimed > 0 {
+                return Ok(Claim::Claimed);
+            }
+            Ok(match select_idempotency(c, &scope)? {
+                Some(done) => Claim::Done(done),
+                None => Claim::InFlight,
+            })
+        })
+    }
+
+    fn release_idempotency(&self, scope: &str) -> StoreFuture<()> {
+        let scope = scope.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM idempotency WHERE scope = ?1 AND status = 0", [scope]).map_err(db_err)?;
+            Ok(())
+        })
     }
 
     fn append_audit(&self, events: Vec<AuditEvent>) -> StoreFuture<()> {

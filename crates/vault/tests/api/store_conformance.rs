@@ -226,6 +226,40 @@ async fn idempotency_is_decided_by_the_store(s: Arc<dyn Store>) {
     assert_eq!(created, 1);
 }
 
+async fn idempotency_claims_hold_across_callers(s: Arc<dyn Store>) {
+    use vault::store::Claim;
+    assert_eq!(s.claim_idempotency("k:1", "h", NOW, NOW - 60).await.unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_idempotency("k:1", "h", NOW + 1, NOW + 1 - 60).await.unwrap(), Claim::InFlight);
+    assert_eq!(s.get_idempotency("k:1").await.unwrap(), None, "a pending claim is no stored answer");
+    // The response completes the claim; later claims get it.
+    let created =
+        s.create_token(token("tok_1", "mer_a", 1), Some(idem("k:1", "first")), audit("t", None)).await.unwrap();
+    assert_eq!(created, CreateOutcome::Created);
+    assert_eq!(
+        s.claim_idempotency("k:1", "h", NOW + 2, NOW + 2 - 60).await.unwrap(),
+        Claim::Done(idem("k:1", "first"))
+    );
+    // A released claim can be claimed again; a stale one (its instance died) is taken over.
+    assert_eq!(s.claim_idempotency("k:2", "h", NOW, NOW - 60).await.unwrap(), Claim::Claimed);
+    s.release_idempotency("k:2").await.unwrap();
+    assert_eq!(s.claim_idempotency("k:2", "h", NOW, NOW - 60).await.unwrap(), Claim::Claimed);
+    assert_eq!(s.claim_idempotency("k:2", "h", NOW + 30, NOW + 30 - 60).await.unwrap(), Claim::InFlight);
+    assert_eq!(s.claim_idempotency("k:2", "h", NOW + 61, NOW + 1).await.unwrap(), Claim::Claimed);
+    // Concurrent claims: exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move { s.claim_idempotency("k:race", "h", NOW, NOW - 60).await }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() == Claim::Claimed {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
 async fn a_cvc_is_handed_out_once(s: Arc<dyn Store>) {
     s.create_token(token("tok_1", "mer_a", 1), None, audit("t", None)).await.unwrap();
     let t = s.get_for_detokenize("tok_1", "mer_a", Mode::Test, NOW).await.unwrap().unwrap();
@@ -334,6 +368,7 @@ conformance!(
     api_keys_round_trip,
     tokens_are_scoped_and_expire,
     idempotency_is_decided_by_the_store,
+    idempotency_claims_hold_across_callers,
     a_cvc_is_handed_out_once,
     reencryption_rows_page_and_never_overwrite_newer_data,
     audit_is_filtered_newest_first,
