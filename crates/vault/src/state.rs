@@ -63,6 +63,8 @@ pub struct Inner {
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Origins of the vault itself (set once the listener is bound).
     pub public_origins: RwLock<Vec<String>>,
+    /// This process's name as a holder of background-job leases.
+    pub instance_id: String,
     /// Set when a graceful shutdown begins: `/readyz` answers 503 so load balancers stop
     /// sending new requests while in-flight ones finish.
     pub draining: std::sync::atomic::AtomicBool,
@@ -153,6 +155,7 @@ impl AppState {
             config,
             auth_failures: Mutex::new(HashMap::new()),
             draining: std::sync::atomic::AtomicBool::new(false),
+            instance_id: format!("inst_{}", crate::crypto::random_base62(12).unwrap_or_default()),
         }));
         Ok(state)
     }
@@ -504,8 +507,19 @@ impl AppState {
     }
 
     /// Re-encrypts rows still under an old data-key version, then retires data-key versions
-    /// nothing uses any more.
+    /// nothing uses any more. Only the instance holding the `reencrypt` lease does it (each
+    /// step is atomic, so a holder killed mid-pass leaves nothing half done; its lease expires).
     pub async fn reencrypt(&self) {
+        let now = self.now();
+        let ttl = i64::try_from(self.config.sweep_interval.as_secs()).unwrap_or(60).clamp(1, 3600) * 3;
+        match self.store.try_lease("reencrypt", &self.instance_id, now, now + ttl).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take the re-encryption lease");
+                return;
+            }
+        }
         match crate::rotation::reencrypt_all(self.store.as_ref(), &self.keyring, 500, |_| {}).await {
             Ok(n) if n > 0 => tracing::info!(rows = n, "re-encrypted rows under the current data key"),
             Ok(_) => match crate::bootstrap::retire_data_keys(self.store.as_ref(), self.now()).await {

@@ -91,6 +91,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: "DELETE FROM idempotency;",
         postgres: "DELETE FROM idempotency;",
     },
+    Migration {
+        // One holder at a time for cluster-wide background jobs (re-encryption, retirement).
+        name: "job leases",
+        sqlite: "CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);",
+        postgres: "CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, until BIGINT NOT NULL);",
+    },
 ];
 
 /// The schema version this binary writes and understands.

@@ -344,6 +344,12 @@ pub trait Store: Send + Sync + 'static {
     /// Drops this scope's pending claim (the request failed before a response was stored).
     fn release_idempotency(&self, scope: &str) -> StoreFuture<()>;
 
+    /// Takes or renews the lease of background job `job` for `holder` until `until`: `true` if
+    /// `holder` holds it now (nobody held it, it expired at `now`, or `holder` already held it).
+    /// Several instances run the same background jobs; the lease makes one of them do each job
+    /// at a time, and a dead holder's lease simply expires.
+    fn try_lease(&self, job: &str, holder: &str, now: UnixSeconds, until: UnixSeconds) -> StoreFuture<bool>;
+
     /// Appends audit events (batched with other writes; the future resolves once durable).
     fn append_audit(&self, events: Vec<AuditEvent>) -> StoreFuture<()>;
     /// Audit events, newest first.

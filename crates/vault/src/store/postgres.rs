@@ -799,6 +799,21 @@ impl Store for PostgresStore {
         })
     }
 
+    fn try_lease(&self, job: &str, holder: &str, now: UnixSeconds, until: UnixSeconds) -> StoreFuture<bool> {
+        let (pool, job, holder) = (self.pool.clone(), job.to_owned(), holder.to_owned());
+        Box::pin(async move {
+            let n = Self::execute(
+                pool,
+                "INSERT INTO leases (job, holder, until) VALUES ($1, $2, $4)
+                 ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                 WHERE leases.holder = excluded.holder OR leases.until <= $3",
+                vec![Box::new(job), Box::new(holder), Box::new(now), Box::new(until)],
+            )
+            .await?;
+            Ok(n > 0)
+        })
+    }
+
     fn release_idempotency(&self, scope: &str) -> StoreFuture<()> {
         let (pool, scope) = (self.pool.clone(), scope.to_owned());
         Box::pin(async move {

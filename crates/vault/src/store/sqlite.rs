@@ -873,6 +873,21 @@ impl Store for SqliteStore {
         })
     }
 
+    fn try_lease(&self, job: &str, holder: &str, now: UnixSeconds, until: UnixSeconds) -> StoreFuture<bool> {
+        let (job, holder) = (job.to_owned(), holder.to_owned());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO leases (job, holder, until) VALUES (?1, ?2, ?4)
+                     ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.holder = excluded.holder OR leases.until <= ?3",
+                )
+                .and_then(|mut s| s.execute(params![job, holder, now, until]))
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+    }
+
     fn release_idempotency(&self, scope: &str) -> StoreFuture<()> {
         let scope = scope.to_owned();
         self.write(move |c| {

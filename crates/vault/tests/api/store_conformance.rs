@@ -260,6 +260,15 @@ async fn idempotency_claims_hold_across_callers(s: Arc<dyn Store>) {
     assert_eq!(won, 1);
 }
 
+async fn job_leases_have_one_holder_until_they_expire(s: Arc<dyn Store>) {
+    assert!(s.try_lease("job", "a", NOW, NOW + 30).await.unwrap());
+    assert!(!s.try_lease("job", "b", NOW + 10, NOW + 40).await.unwrap(), "held by a");
+    assert!(s.try_lease("job", "a", NOW + 10, NOW + 40).await.unwrap(), "the holder renews");
+    assert!(!s.try_lease("job", "b", NOW + 39, NOW + 69).await.unwrap());
+    assert!(s.try_lease("job", "b", NOW + 40, NOW + 70).await.unwrap(), "expired: taken over");
+    assert!(s.try_lease("other", "a", NOW, NOW + 30).await.unwrap(), "leases are per job");
+}
+
 async fn a_cvc_is_handed_out_once(s: Arc<dyn Store>) {
     s.create_token(token("tok_1", "mer_a", 1), None, audit("t", None)).await.unwrap();
     let t = s.get_for_detokenize("tok_1", "mer_a", Mode::Test, NOW).await.unwrap().unwrap();
@@ -369,6 +378,7 @@ conformance!(
     tokens_are_scoped_and_expire,
     idempotency_is_decided_by_the_store,
     idempotency_claims_hold_across_callers,
+    job_leases_have_one_holder_until_they_expire,
     a_cvc_is_handed_out_once,
     reencryption_rows_page_and_never_overwrite_newer_data,
     audit_is_filtered_newest_first,
