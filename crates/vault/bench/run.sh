@@ -74,10 +74,12 @@ if [ "$INSTANCES" != 1 ]; then
     local name="$1" path="$2"; shift 2
     local script=(-s "$here/tokens.lua")
     [ "$path" = /healthz ] && script=()
+    local wrks=()
     for i in "${!urls[@]}"; do
       env "$@" wrk -t1 -c"$per" -d"$DURATION" --latency "${script[@]}" "${urls[$i]}$path" >"$work/$name-$i.txt" &
+      wrks+=("$!")
     done
-    wait
+    wait "${wrks[@]}"
     python3 - "$work" "$name" "$INSTANCES" <<'PY'
 import re, sys
 work, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
