@@ -51,5 +51,8 @@ CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wa
 step "benchmarks compile and run once (figures: see BENCHMARKS.md)"
 cargo bench -p card --locked -- --test
 
+step "reliability: dependency audit (cargo deny: advisories offline, bans, licenses, sources)"
+scripts/reliability/deny.sh
+
 echo
 echo "all checks passed"
