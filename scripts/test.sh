@@ -54,5 +54,8 @@ cargo bench -p card --locked -- --test
 step "reliability: dependency audit (cargo deny: advisories offline, bans, licenses, sources)"
 scripts/reliability/deny.sh
 
+step "reliability: TLS probes against a running vault"
+scripts/reliability/tls-probe.sh
+
 echo
 echo "all checks passed"
