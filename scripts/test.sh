@@ -57,5 +57,8 @@ scripts/reliability/deny.sh
 step "reliability: TLS probes against a running vault"
 scripts/reliability/tls-probe.sh
 
+step "reliability: leak scan of runtime outputs for test card numbers (last)"
+scripts/reliability/leak-scan.sh
+
 echo
 echo "all checks passed"
