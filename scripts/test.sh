@@ -54,6 +54,12 @@ cargo bench -p card --locked -- --test
 step "reliability: dependency audit (cargo deny: advisories offline, bans, licenses, sources)"
 scripts/reliability/deny.sh
 
+step "reliability: fuzz properties over the seed corpora and regression inputs (stable, no libFuzzer)"
+cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked
+
+step "reliability: fuzz smoke run, every target (libFuzzer, --sanitizer none)"
+scripts/reliability/fuzz.sh smoke "${FUZZ_SMOKE_SECS:-3}"
+
 step "reliability: TLS probes against a running vault"
 scripts/reliability/tls-probe.sh
 
