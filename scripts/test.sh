@@ -54,7 +54,9 @@ cargo bench -p card --locked -- --test
 step "reliability: dependency audit (cargo deny: advisories offline, bans, licenses, sources)"
 scripts/reliability/deny.sh
 
-step "reliability: fuzz properties over the seed corpora and regression inputs (stable, no libFuzzer)"
+step "reliability: fuzz crate: format, clippy, properties over seeds and regression inputs (no libFuzzer)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --no-default-features --all-targets --locked -- -D warnings
 cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked
 
 step "reliability: fuzz smoke run, every target (libFuzzer, --sanitizer none)"
