@@ -9,8 +9,9 @@
 #   scripts/reliability/fuzz.sh run TARGET [SECS]  # one target, default 600 s, final stats
 #   scripts/reliability/fuzz.sh list
 #
-# New inputs go to target/reliability/fuzz/corpus/TARGET (scratch, not committed); the seeds in
-# fuzz/corpus/TARGET are read only. A failing input is written to
+# New inputs go to target/reliability/fuzz/corpus/TARGET (long runs; kept between runs) or
+# target/reliability/fuzz/smoke/TARGET (smoke runs; emptied each time), never to the seeds in
+# fuzz/corpus/TARGET. A failing input is written to
 # target/reliability/fuzz/artifacts/TARGET/ and the script fails; copy it to
 # fuzz/regressions/TARGET/ to make it a regression test (fuzz/tests/replay.rs).
 set -euo pipefail
@@ -24,13 +25,13 @@ targets() { sed -n 's/^name = "\([a-z_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v alt
 
 build() { cargo fuzz build --sanitizer none 2>&1 | grep -v '^\s*Compiling ' || true; }
 
-run_one() { # target seconds extra-libfuzzer-args...
-  local t="$1" secs="$2"
-  shift 2
-  mkdir -p "$work/corpus/$t" "$work/artifacts/$t"
+run_one() { # target seconds scratch-corpus-dir extra-libfuzzer-args...
+  local t="$1" secs="$2" scratch="$3"
+  shift 3
+  mkdir -p "$scratch" "$work/artifacts/$t"
   local log="$work/$t.log"
   local status=0
-  "$bin_dir/$t" "$work/corpus/$t" "fuzz/corpus/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  "$bin_dir/$t" "$scratch" "fuzz/corpus/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$work/artifacts/$t/" -print_final_stats=1 "$@" >"$log" 2>&1 || status=$?
   local execs cov
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
@@ -42,7 +43,7 @@ run_one() { # target seconds extra-libfuzzer-args...
     return 1
   fi
   printf 'fuzz: %-16s %4ss  %9s runs  %s  corpus %s\n' "$t" "$secs" "${execs:-?}" "${cov:-cov: ?}" \
-    "$(find "$work/corpus/$t" "fuzz/corpus/$t" -type f | wc -l)"
+    "$(find "$scratch" "fuzz/corpus/$t" -type f | wc -l)"
 }
 
 case "${1:-smoke}" in
@@ -52,13 +53,18 @@ case "${1:-smoke}" in
     secs="${2:-${FUZZ_SMOKE_SECS:-3}}"
     build
     failed=0
-    for t in $(targets); do run_one "$t" "$secs" || failed=1; done
+    # From the seeds each time (a fresh scratch dir), so the smoke run's cost stays the same
+    # however much the long runs have grown their corpora.
+    for t in $(targets); do
+      rm -rf "$work/smoke/$t"
+      run_one "$t" "$secs" "$work/smoke/$t" || failed=1
+    done
     exit "$failed"
     ;;
   run)
     t="${2:?target}"
     build
-    run_one "$t" "${3:-600}"
+    run_one "$t" "${3:-600}" "$work/corpus/$t"
     ;;
   *) echo "usage: fuzz.sh build|smoke [SECS]|run TARGET [SECS]|list" >&2; exit 2 ;;
 esac
