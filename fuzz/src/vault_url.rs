@@ -2,9 +2,11 @@
 //!
 //! Input starting with `P`: a card number is built from the bytes (13–19 digits, Luhn-valid),
 //! written into a URL with per-digit encodings (plain, `%3X`, `%3x`) and separators (space,
-//! `-`, `+`, `%20`, `%2D`, `%2b`) between arbitrary text; the check must find it.
-//! Any other input: arbitrary text, compared with an independent two-pass implementation
-//! (percent-decode, then look for 13 digits with only separators between them).
+//! `-`, `+`, `.`, `_`, `/`, `%20`, `%2D`, `%2b`) between arbitrary text; the check must find it.
+//! Any other input: arbitrary text. Whenever an independent two-pass statement of the broad
+//! rule (percent-decode, then look for `card::MIN_PAN_LENGTH` digits that only non-letters
+//! separate) finds a number, the check must find it too. (The check may refuse more: it also
+//! joins short numeric query values, which the reference does not model.)
 
 use vault::api::url_has_card_number;
 
@@ -18,7 +20,9 @@ pub fn run(data: &[u8]) {
                 // decoded as the byte D and hides a digit. Skipped until fixed.
                 return;
             }
-            assert_eq!(url_has_card_number(url), reference(url), "differs from the reference for {url:?}");
+            if reference(url) {
+                assert!(url_has_card_number(url), "card number in {url:?} not refused");
+            }
         }
     }
 }
@@ -45,13 +49,16 @@ fn planted(len: u8, rest: &[u8]) {
             _ => url.push_str(&format!("%3{}", char::from(*d)).to_ascii_lowercase()),
         }
         if i + 1 < body.len() {
-            match (c / 3) % 9 {
+            match (c / 3) % 12 {
                 0 => url.push(' '),
                 1 => url.push('-'),
                 2 => url.push('+'),
                 3 => url.push_str("%20"),
                 4 => url.push_str("%2D"),
                 5 => url.push_str("%2b"),
+                6 => url.push('.'),
+                7 => url.push('_'),
+                8 => url.push('/'),
                 _ => {}
             }
         }
@@ -61,8 +68,8 @@ fn planted(len: u8, rest: &[u8]) {
     assert!(url_has_card_number(&url), "planted card number not found in {url:?}");
 }
 
-/// Two passes: decode `%HH` (anything else stays as it is), then find 13 digits separated
-/// only by spaces, dashes or pluses.
+/// Two passes: decode `%HH` (two hex digits; anything else stays as it is), then find
+/// `card::MIN_PAN_LENGTH` digits that no letter (nor non-ASCII byte) interrupts.
 fn reference(url: &str) -> bool {
     let bytes = url.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
@@ -84,10 +91,10 @@ fn reference(url: &str) -> bool {
     for b in decoded {
         if b.is_ascii_digit() {
             run += 1;
-            if run >= 13 {
+            if run >= card::MIN_PAN_LENGTH {
                 return true;
             }
-        } else if !matches!(b, b' ' | b'-' | b'+') {
+        } else if b.is_ascii_alphabetic() || b >= 0x80 {
             run = 0;
         }
     }

@@ -18,12 +18,12 @@ fn f1_reformat_keeps_the_digits_of_a_displayed_expiry() {
 }
 
 /// F2 (vault_url): `url_has_card_number` decodes `%XY` with `u8::from_str_radix`, which accepts
-/// a leading `+`: `%+4` becomes the byte 0x04, which breaks the digit run and hides the `4`.
-/// Any card number can be slipped past the check by writing `%+` before one of its first 13
-/// digits; a 13-digit number needs only one.
+/// a leading `+`: `%+4` becomes the byte 0x04 (a separator), and the `4` is gone from the digit
+/// run. A card number passes the check when enough of its digits are written `%+D` to leave
+/// fewer than `card::MIN_PAN_LENGTH` (12) digits: five for a 16-digit number.
 #[test]
-#[ignore = "F2: fix belongs in crates/vault/src/api/mod.rs (url_has_card_number)"]
+#[ignore = "F2: fix belongs in crates/vault/src/text.rs (PercentDecoded, used by url_has_card_number)"]
 fn f2_percent_plus_does_not_hide_a_digit() {
-    assert!(vault::api::url_has_card_number("/v1/tokens/%+4222222222222"));
-    assert!(vault::api::url_has_card_number("/v1/tokens?n=424242424242%+4242"));
+    assert!(vault::api::url_has_card_number("/v1/tokens/%+4%+2%+4%+2%+4242424242"));
+    assert!(vault::api::url_has_card_number("/v1/tokens?n=%+4%+2%+4%+2%+4242424242"));
 }
