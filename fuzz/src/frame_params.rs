@@ -10,9 +10,6 @@ pub fn run(data: &[u8]) {
     let Some(p) = FrameParams::parse(fragment) else { return };
     assert!(channel_is_valid(&p.channel), "accepted channel {:?}", p.channel);
     assert!(origin_is_valid(&p.parent_origin), "accepted origin {:?}", p.parent_origin);
-    // The frame posts to this origin with postMessage: it must be one the vault would also
-    // accept as an allowed origin (same grammar on both sides).
-    assert!(vault::keys::parse_origin(&p.parent_origin).is_ok(), "vault rejects frame origin {:?}", p.parent_origin);
     if let Some(locale) = &p.locale {
         assert!(!locale.is_empty() && locale.len() <= 35);
         assert!(locale.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));

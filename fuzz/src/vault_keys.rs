@@ -1,5 +1,5 @@
 //! API-key attribute parsing in the vault (`vault::keys::parse_origin`, `parse_cidr`,
-//! `classify`), cross-checked with the frame's origin grammar.
+//! `classify`); every origin the vault accepts, the frame's grammar accepts too.
 //!
 //! Input: UTF-8 text, given to each parser.
 
@@ -18,9 +18,9 @@ pub fn run(data: &[u8]) {
         assert_eq!(parse_origin(&o).as_ref(), Ok(&o), "parse_origin not idempotent");
         assert!(origin_is_valid(&o), "frame rejects vault origin {o:?}");
     }
-    if origin_is_valid(s) {
-        assert!(parse_origin(s).is_ok(), "vault rejects frame origin {s:?}");
-    }
+    // Not the converse: since main's stricter parse_origin (DNS names, ports 1-65535), the
+    // frame's syntactic check accepts origins the vault refuses, e.g. `https://shop.example:99999`
+    // (observation O1 in RELIABILITY.md).
 
     // CIDRs: truncated to the network, and the printed form parses back to the same block.
     if let Ok(net) = parse_cidr(s) {

@@ -3,7 +3,8 @@
 //! Input starting with `P`: a card number is built from the bytes (13–19 digits, Luhn-valid),
 //! written into a URL with per-digit encodings (plain, `%3X`, `%3x`) and separators (space,
 //! `-`, `+`, `.`, `_`, `/`, `%20`, `%2D`, `%2b`) between arbitrary text; the check must find it.
-//! Any other input: arbitrary text. Whenever an independent two-pass statement of the broad
+//! The same number, when it is valid for its brand, must also be found by
+//! `vault::text::looks_like_card_number` in free text. Any other input: arbitrary text. Whenever an independent two-pass statement of the broad
 //! rule (percent-decode, then look for `card::MIN_PAN_LENGTH` digits that only non-letters
 //! separate) finds a number, the check must find it too. (The check may refuse more: it also
 //! joins short numeric query values, which the reference does not model.)
@@ -66,6 +67,29 @@ fn planted(len: u8, rest: &[u8]) {
     url.push('x');
     url.push_str(suffix);
     assert!(url_has_card_number(&url), "planted card number not found in {url:?}");
+
+    // The same number in free text (labels, names): found whenever it is a valid card number
+    // for its brand, whatever non-letters separate its digits.
+    if let Ok(digits) = core::str::from_utf8(&body)
+        && card::Pan::parse(digits).is_ok()
+    {
+        let mut text = String::from("card ");
+        for (i, d) in body.iter().enumerate() {
+            text.push(char::from(*d));
+            if i + 1 < body.len() {
+                text.push_str(match choices.get(i).copied().unwrap_or(0) % 6 {
+                    0 => " ",
+                    1 => "-",
+                    2 => ".",
+                    3 => "/",
+                    4 => "",
+                    _ => ", ",
+                });
+            }
+        }
+        text.push_str(" end");
+        assert!(vault::text::looks_like_card_number(&text), "card number not found in free text");
+    }
 }
 
 /// Two passes: decode `%HH` (two hex digits; anything else stays as it is), then find
