@@ -84,7 +84,7 @@ RUST_LOG="${LEAK_SCAN_VAULT_LOG:-debug}" "$vault" serve --data-dir "$run/data" -
   --frame-dir "$run/frame" --log-format json >"$run/serve.out" 2>"$run/serve.log" &
 vault_pid=$!
 trap 'kill "$vault_pid" 2>/dev/null || true; rm -rf "$plant"' EXIT
-for _ in $(seq 200); do grep -q '^listening on https://' "$run/serve.out" && break; sleep 0.05; done
+for _ in $(seq 200); do grep -qs '^listening on https://' "$run/serve.out" && break; sleep 0.05; done
 base="$(sed -n 's|^listening on \(https://127.0.0.1:[0-9]*\)$|\1|p' "$run/serve.out")"
 [ -n "$base" ] || { echo "leak-scan: the vault did not start" >&2; cat "$run/serve.log" >&2; exit 1; }
 read -r pk sk < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["publishable_key"], d["secret_key"])' "$run/init.json")

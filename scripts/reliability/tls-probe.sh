@@ -60,7 +60,7 @@ start_vault() { # name [serve args...] -> sets port_<name>
     >"$tmp/$name.out" 2>"$tmp/$name.log" &
   pids+=("$!")
   for _ in $(seq 200); do
-    if grep -q '^listening on https://' "$tmp/$name.out"; then break; fi
+    if grep -qs '^listening on https://' "$tmp/$name.out"; then break; fi
     sleep 0.05
   done
   local port
