@@ -9,6 +9,7 @@ Needles, for every 13-19 digit Luhn-valid number in the test sources (not all on
 the number as digits, with spaces/dashes between digits, in UTF-16LE, and its last 8 digits
 (as digits, and UTF-16LE; only where no other digit touches them) unless all one digit. A hit prints the file, the byte
 offset and the masked number (first 6 and last 4 digits), never the number itself.
+Compiled code (ELF, WebAssembly) is skipped: test binaries hold the numbers as constants.
 """
 import os
 import re
@@ -79,7 +80,12 @@ def stands_alone(data, at, length, unit):
     return not is_digit(before) and not is_digit(after)
 
 
-def scan_file(path, found, pans_set, needle_list, report):
+# Compiled code (ELF executables and libraries, WebAssembly modules): test binaries embed the
+# test numbers as constants, as the sources do; e.g. wasm-bindgen-test-runner's temp dirs.
+COMPILED = (b"\x7fELF", b"\x00asm")
+
+
+def scan_file(path, found, pans_set, needle_list, report, skipped):
     try:
         size = os.path.getsize(path)
         if size == 0 or size > MAX_FILE:
@@ -87,6 +93,9 @@ def scan_file(path, found, pans_set, needle_list, report):
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
+        return
+    if data.startswith(COMPILED):
+        skipped.append(path)
         return
     for needle, label, unit in needle_list:
         start = 0
@@ -118,6 +127,7 @@ def scan(root, paths):
         return 2
     needle_list = needles(pans)
     found = []
+    skipped = []
     files = 0
     total = 0
     hits = {}
@@ -142,9 +152,9 @@ def scan(root, paths):
                     continue
                 files += 1
                 total += os.path.getsize(full)
-                scan_file(full, found, set(pans), needle_list, report)
+                scan_file(full, found, set(pans), needle_list, report, skipped)
     print(f"leak-scan: {len(pans)} test PANs, {len(needle_list)} needles; scanned {files} files, "
-          f"{total / 1e6:.1f} MB; {len(found)} hits")
+          f"{total / 1e6:.1f} MB ({len(skipped)} compiled files skipped); {len(found)} hits")
     return 1 if found else 0
 
 
