@@ -62,3 +62,39 @@ if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
 fi
 
 say "toolchain ready"
+
+# --- Reliability suite (RELIABILITY.md, scripts/reliability/) ---
+CARGO_DENY_VERSION="0.20.2" # needs rustc >= 1.88
+CARGO_FUZZ_VERSION="0.13.2"
+
+# cargo-deny: dependency audit against the offline RustSec snapshot (about 4-9 minutes).
+if ! cargo deny --version 2>/dev/null | grep -q " $CARGO_DENY_VERSION\$"; then
+  say "installing cargo-deny $CARGO_DENY_VERSION (about 4-9 minutes)"
+  cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked --force
+fi
+
+# cargo-fuzz: libFuzzer targets in fuzz/, run on stable with --sanitizer none (about 1-2 minutes).
+if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+  say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 1-2 minutes)"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
+fi
+
+# openssl (s_client, TLS probes) and curl; Debian's, usually present already.
+if ! { command -v openssl >/dev/null && command -v curl >/dev/null; }; then
+  say "installing openssl and curl from Debian"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl
+fi
+
+# binaryen: the npm tarball installed above must be the one reviewed and pinned in
+# scripts/reliability/npm/package-lock.json (same sha512 integrity; no dependencies, no
+# install scripts). Offline: compares npm's own record of what it installed.
+pinned="$(sed -n 's/.*"integrity": "\(sha512-[^"]*\)".*/\1/p' "$root/scripts/reliability/npm/package-lock.json" | head -1)"
+installed="$(sed -n '/"node_modules\/binaryen"/,/}/s/.*"integrity": "\(sha512-[^"]*\)".*/\1/p' \
+  "$tools/node_modules/.package-lock.json" 2>/dev/null | head -1)"
+if [ -z "$pinned" ] || [ "$installed" != "$pinned" ]; then
+  say "binaryen in .tools is not the pinned tarball (installed ${installed:-none}, pinned ${pinned:-none})"
+  exit 1
+fi
+
+say "reliability tools ready"

@@ -51,5 +51,22 @@ CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wa
 step "benchmarks compile and run once (figures: see BENCHMARKS.md)"
 cargo bench -p card --locked -- --test
 
+step "reliability: dependency audit (cargo deny: advisories offline, bans, licenses, sources)"
+scripts/reliability/deny.sh
+
+step "reliability: fuzz crate: format, clippy, properties over seeds and regression inputs (no libFuzzer)"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --manifest-path fuzz/Cargo.toml --no-default-features --all-targets --locked -- -D warnings
+cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked
+
+step "reliability: fuzz smoke run, every target (libFuzzer, --sanitizer none)"
+scripts/reliability/fuzz.sh smoke "${FUZZ_SMOKE_SECS:-3}"
+
+step "reliability: TLS probes against a running vault"
+scripts/reliability/tls-probe.sh
+
+step "reliability: leak scan of runtime outputs for test card numbers (last)"
+scripts/reliability/leak-scan.sh
+
 echo
 echo "all checks passed"
