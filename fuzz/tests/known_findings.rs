@@ -1,5 +1,5 @@
-//! Findings of the fuzz targets whose fix belongs in the crates (crates/*/src), written as the
-//! behaviour we want. They fail today, so they are `#[ignore]`d; run them with
+//! Findings of the fuzz targets, written as the behaviour we want. F2 and F3 are fixed and run
+//! every time; the ones still open are `#[ignore]`d; run them with
 //! `cargo test --manifest-path fuzz/Cargo.toml --no-default-features --test known_findings -- --ignored`.
 //! When a fix lands, drop the `#[ignore]` and the matching exclusion in fuzz/src (see RELIABILITY.md).
 
@@ -22,7 +22,6 @@ fn f1_reformat_keeps_the_digits_of_a_displayed_expiry() {
 /// run. A card number passes the check when enough of its digits are written `%+D` to leave
 /// fewer than `card::MIN_PAN_LENGTH` (12) digits: five for a 16-digit number.
 #[test]
-#[ignore = "F2: fix belongs in crates/vault/src/text.rs (PercentDecoded, used by url_has_card_number)"]
 fn f2_percent_plus_does_not_hide_a_digit() {
     assert!(vault::api::url_has_card_number("/v1/tokens/%+4%+2%+4%+2%+4242424242"));
     assert!(vault::api::url_has_card_number("/v1/tokens?n=%+4%+2%+4%+2%+4242424242"));
@@ -33,7 +32,6 @@ fn f2_percent_plus_does_not_hide_a_digit() {
 /// the server's `Pan::parse` refuses it (`invalid_characters`), so the two disagree, against
 /// ARCHITECTURE.md's invariant 1.
 #[test]
-#[ignore = "F3: fix belongs in crates/card/src/number.rs (validate_number)"]
 fn f3_browser_and_server_agree_on_a_leading_separator() {
     for input in [" 6062826786276634", "-4242424242424242"] {
         assert_eq!(card::validate_number(input).state.is_valid(), card::Pan::parse(input).is_ok(), "{input:?}");

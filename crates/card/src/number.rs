@@ -236,7 +236,12 @@ pub struct NumberCheck {
 pub fn validate_number(input: &str) -> NumberCheck {
     let mut buf = Zeroizing::new([0u8; MAX_PAN_LENGTH]);
     let mut len = 0;
-    for c in input.chars() {
+    for (position, c) in input.chars().enumerate() {
+        // As `Pan::parse`: separators group digits and may not come first, so the browser and
+        // the server agree on every input.
+        if position == 0 && is_separator(c) {
+            return NumberCheck { state: FieldState::Invalid(Reason::InvalidCharacters), detected: Detected::Unknown };
+        }
         if c.is_ascii_digit() {
             if len == MAX_PAN_LENGTH {
                 let detected = detect(core::str::from_utf8(buf.as_ref()).unwrap_or_default());
@@ -369,6 +374,8 @@ mod tests {
             ("3782 822463 100051", Invalid(Reason::InvalidNumber)),
             ("7", Invalid(Reason::UnsupportedBrand)),
             ("4111x", Invalid(Reason::InvalidCharacters)),
+            (" 4111", Invalid(Reason::InvalidCharacters)),
+            ("-4111 1111 1111 1111", Invalid(Reason::InvalidCharacters)),
             ("41111111111111111111", Invalid(Reason::InvalidNumber)),
         ];
         for &(input, expected) in table {

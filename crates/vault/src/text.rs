@@ -104,7 +104,12 @@ impl Iterator for PercentDecoded<'_> {
     fn next(&mut self) -> Option<u8> {
         let b = *self.bytes.get(self.i)?;
         if b == b'%' {
-            let hex = self.bytes.get(self.i + 1..self.i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            // Exactly two hex digits (`from_str_radix` alone would also take `+4`, hiding a digit).
+            let hex = self
+                .bytes
+                .get(self.i + 1..self.i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 self.i += 3;
                 return Some(v);
@@ -161,6 +166,7 @@ mod tests {
             ("/v1/x?a=12345678901", false),
             ("/v1/x?a=123456/789012345", true),
             ("/v1/x?a=%34%32%34%32%34%32%34%32%34%32%34%32%34", true),
+            ("/v1/tokens/%+4%+2%+4%+2%+4242424242", true),
             ("/v1/audit_events?limit=100&before=17951328", false),
             ("/v1/tokens/tok_1b2C3d4E5f6G7h8I9j0KlMnO", false),
         ];
