@@ -19,7 +19,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 export PATH="$HOME/.cargo/bin:$PATH"
-bin_dir="$root/fuzz/target/x86_64-unknown-linux-gnu/release"
+# cargo builds the fuzz crate into CARGO_TARGET_DIR when it is set, else fuzz/target.
+bin_dir="${CARGO_TARGET_DIR:-$root/fuzz/target}/x86_64-unknown-linux-gnu/release"
 work="$root/target/reliability/fuzz"
 targets() { sed -n 's/^name = "\([a-z_]*\)"$/\1/p' fuzz/Cargo.toml | grep -v altafinex; }
 
