@@ -76,7 +76,7 @@ if [ "$INSTANCES" != 1 ]; then
     [ "$path" = /healthz ] && script=()
     local wrks=()
     for i in "${!urls[@]}"; do
-      env "$@" wrk -t1 -c"$per" -d"$DURATION" --latency "${script[@]}" "${urls[$i]}$path" >"$work/$name-$i.txt" &
+      env "$@" TAG="w$i" wrk -t1 -c"$per" -d"$DURATION" --latency "${script[@]}" "${urls[$i]}$path" >"$work/$name-$i.txt" &
       wrks+=("$!")
     done
     wait "${wrks[@]}"

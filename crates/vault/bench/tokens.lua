@@ -10,7 +10,9 @@ wrk.body = '{"card":{"number":"4242424242424242","exp_month":12,"exp_year":2030,
 local idempotency = os.getenv("IDEMPOTENCY") == "1"
 local record_path = os.getenv("RECORD")
 local counter = 0
-local thread_tag = tostring(math.random(1, 1e9))
+-- TAG (set per wrk process by run.sh) keeps keys of concurrent wrk processes apart: the Lua
+-- random generator is not seeded per process.
+local thread_tag = (os.getenv("TAG") or "") .. "-" .. tostring(math.random(1, 1e9))
 local out = nil
 
 if idempotency then
