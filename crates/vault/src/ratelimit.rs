@@ -139,6 +139,10 @@ end
 return {0, 0, math.ceil((new_tat - now - tolerance) / 1000), math.ceil((tat - now) / 1000)}
 ";
 
+/// Counts one authentication failure in a one-minute window (`KEYS[1]`); returns the count.
+const COUNT_FAILURE: &str =
+    "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], 60) end return n";
+
 /// Rate-limit buckets shared by every vault instance through Redis (`--redis-url`). One
 /// script call per check. A failed or slow call (Redis down) returns `None`: the caller falls
 /// back to its own per-instance limiter (fail-open to local limits, logged and counted), never
@@ -146,6 +150,7 @@ return {0, 0, math.ceil((new_tat - now - tolerance) / 1000), math.ceil((tat - no
 pub struct SharedLimiter {
     manager: redis::aio::ConnectionManager,
     script: redis::Script,
+    failure_script: redis::Script,
     prefix: String,
     /// Checks that fell back to the local limiter because Redis did not answer.
     pub failures: std::sync::atomic::AtomicU64,
@@ -177,6 +182,7 @@ impl SharedLimiter {
         Ok(Self {
             manager,
             script: redis::Script::new(GCRA),
+            failure_script: redis::Script::new(COUNT_FAILURE),
             prefix: prefix.to_owned(),
             failures: std::sync::atomic::AtomicU64::new(0),
         })
@@ -218,10 +224,7 @@ impl SharedLimiter {
     /// instance; the count so far, or `None` if Redis did not answer.
     pub async fn count_failure(&self, client: &str) -> Option<u64> {
         let mut manager = self.manager.clone();
-        let script = redis::Script::new(
-            "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], 60) end return n",
-        );
-        let invocation = script.key(format!("{}:authfail:{client}", self.prefix));
+        let invocation = self.failure_script.key(format!("{}:authfail:{client}", self.prefix));
         let call = invocation.invoke_async::<u64>(&mut manager);
         match tokio::time::timeout(SHARED_TIMEOUT, call).await {
             Ok(Ok(n)) => Some(n),
