@@ -9,6 +9,13 @@
 //!   a CVC is destroyed by a conditional `UPDATE … WHERE cvc_ct IS NOT NULL` whose row lock
 //!   lets exactly one instance win, and re-encryption updates only rows still at the old
 //!   version.
+//! - Token inserts without an Idempotency-Key are group-committed: concurrent requests queue
+//!   for a writer that inserts up to [`MAX_BATCH`] tokens and their audit rows in ONE statement
+//!   (one round trip, one durable commit), with at most [`WRITE_BATCHES`] batches in flight;
+//!   while they are busy the queue grows, so the batch size follows the load. Each request's
+//!   future still resolves only after its rows are durable. A batch that fails for a reason
+//!   other than the database being unreachable is retried row by row, so one bad row fails
+//!   only its own request.
 //! - Migrations ([`super::migrations`]) run under a transaction-scoped advisory lock, so
 //!   instances starting together apply each one exactly once.
 
@@ -34,11 +41,25 @@ const MIGRATION_LOCK: i64 = 0x7661_756c_746d_6967;
 /// transaction, so it is delivered exactly when the change commits).
 const KEY_CHANNEL: &str = "vault_keys";
 
+/// The most tokens one group-commit statement inserts.
+const MAX_BATCH: usize = 512;
+
+/// Group-commit statements in flight at once (each holds one pool connection).
+const WRITE_BATCHES: usize = 4;
+
+/// One queued token insert and the request waiting for it.
+struct PendingToken {
+    token: TokenRecord,
+    audit: AuditEvent,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
 /// The Postgres store.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
     url: String,
+    writer: tokio::sync::mpsc::Sender<PendingToken>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -92,7 +113,9 @@ impl PostgresStore {
             .max_size(max_connections.max(1))
             .build()
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let store = Self { pool, url: url.to_owned() };
+        let (writer, queue) = tokio::sync::mpsc::channel(MAX_BATCH * WRITE_BATCHES * 2);
+        tokio::spawn(token_writer(pool.clone(), queue));
+        let store = Self { pool, url: url.to_owned(), writer };
         store.migrate().await?;
         Ok(store)
     }
@@ -208,6 +231,134 @@ impl PostgresStore {
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
         client.execute(sql, &refs).await.map_err(|e| pg_err(&e))
     }
+}
+
+/// The group-commit writer: takes whatever is queued (up to [`MAX_BATCH`]) once a batch slot
+/// is free, and writes it as one statement. Ends when every store handle is dropped.
+async fn token_writer(pool: Pool, mut queue: tokio::sync::mpsc::Receiver<PendingToken>) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(WRITE_BATCHES));
+    loop {
+        let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_BATCH.min(queue.len() + 1));
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            write_batch(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Inserts a batch's tokens and audit rows in one statement (an implicit transaction), then
+/// answers every waiting request.
+async fn write_batch(pool: &Pool, batch: Vec<PendingToken>) {
+    let result = insert_batch(pool, &batch).await;
+    match result {
+        Ok(()) => {
+            for pending in batch {
+                let _ = pending.done.send(Ok(()));
+            }
+        }
+        Err(e @ StoreError::Unavailable(_)) => {
+            for pending in batch {
+                let _ = pending.done.send(Err(e.clone()));
+            }
+        }
+        Err(_) if batch.len() > 1 => {
+            // Find the bad row(s): each request gets its own outcome.
+            for pending in batch {
+                let one = insert_batch(pool, std::slice::from_ref(&pending)).await;
+                let _ = pending.done.send(one);
+            }
+        }
+        Err(e) => {
+            for pending in batch {
+                let _ = pending.done.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+async fn insert_batch(pool: &Pool, batch: &[PendingToken]) -> Result<(), StoreError> {
+    const SQL: &str = "WITH t AS (
+        INSERT INTO tokens (id, merchant_id, mode, brand, last4, exp_month, exp_year, fingerprint,
+                            key_version, card_ct, cvc_ct, cvc_expires_at, created, expires_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[],
+                             $7::int8[], $8::text[], $9::int8[], $10::bytea[], $11::bytea[], $12::int8[],
+                             $13::int8[], $14::int8[]))
+      INSERT INTO audit_events (ts, event, outcome, merchant_id, mode, key_id, ip, request_id, detail)
+      SELECT * FROM unnest($15::int8[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+                           $21::text[], $22::text[], $23::text[])";
+    let tokens = batch.iter().map(|p| &p.token);
+    let audits = batch.iter().map(|p| &p.audit);
+    let ids: Vec<&str> = tokens.clone().map(|t| t.id.as_str()).collect();
+    let merchants: Vec<&str> = tokens.clone().map(|t| t.merchant_id.as_str()).collect();
+    let modes: Vec<&str> = tokens.clone().map(|t| t.mode.as_str()).collect();
+    let brands: Vec<&str> = tokens.clone().map(|t| t.brand.as_str()).collect();
+    let last4s: Vec<&str> = tokens.clone().map(|t| t.last4.as_str()).collect();
+    let months: Vec<i64> = tokens.clone().map(|t| i64::from(t.exp_month)).collect();
+    let years: Vec<i64> = tokens.clone().map(|t| i64::from(t.exp_year)).collect();
+    let fingerprints: Vec<&str> = tokens.clone().map(|t| t.fingerprint.as_str()).collect();
+    let versions: Vec<i64> = tokens.clone().map(|t| i64_of(t.key_version)).collect();
+    let cards: Vec<&[u8]> = tokens.clone().map(|t| t.card_ct.as_slice()).collect();
+    let cvcs: Vec<Option<&[u8]>> = tokens.clone().map(|t| t.cvc_ct.as_deref()).collect();
+    let cvc_expiries: Vec<Option<i64>> = tokens.clone().map(|t| t.cvc_expires_at).collect();
+    let created: Vec<i64> = tokens.clone().map(|t| t.created).collect();
+    let expires: Vec<i64> = tokens.map(|t| t.expires_at).collect();
+    let ts: Vec<i64> = audits.clone().map(|a| a.ts).collect();
+    let events: Vec<&str> = audits.clone().map(|a| a.event.as_str()).collect();
+    let outcomes: Vec<&str> = audits.clone().map(|a| a.outcome.as_str()).collect();
+    let audit_merchants: Vec<Option<&str>> = audits.clone().map(|a| a.merchant_id.as_deref()).collect();
+    let audit_modes: Vec<Option<&str>> = audits.clone().map(|a| a.mode.map(Mode::as_str)).collect();
+    let key_ids: Vec<Option<&str>> = audits.clone().map(|a| a.key_id.as_deref()).collect();
+    let ips: Vec<Option<&str>> = audits.clone().map(|a| a.ip.as_deref()).collect();
+    let request_ids: Vec<Option<&str>> = audits.clone().map(|a| a.request_id.as_deref()).collect();
+    let details: Vec<String> = audits.map(|a| a.detail.to_string()).collect();
+    let client = pool.get().await.map_err(|e| pool_err(&e))?;
+    let statement = client.prepare_cached(SQL).await.map_err(|e| pg_err(&e))?;
+    client
+        .execute(
+            &statement,
+            &[
+                &ids,
+                &merchants,
+                &modes,
+                &brands,
+                &last4s,
+                &months,
+                &years,
+                &fingerprints,
+                &versions,
+                &cards,
+                &cvcs,
+                &cvc_expiries,
+                &created,
+                &expires,
+                &ts,
+                &events,
+                &outcomes,
+                &audit_merchants,
+                &audit_modes,
+                &key_ids,
+                &ips,
+                &request_ids,
+                &details,
+            ],
+        )
+        .await
+        .map_err(|e| pg_err(&e))?;
+    Ok(())
 }
 
 async fn insert_audit(tx: &deadpool_postgres::Transaction<'_>, e: &AuditEvent) -> Result<(), StoreError> {
@@ -528,33 +679,37 @@ impl Store for PostgresStore {
         idempotency: Option<IdempotencyRecord>,
         audit: AuditEvent,
     ) -> StoreFuture<CreateOutcome> {
-        let pool = self.pool.clone();
+        let (pool, writer) = (self.pool.clone(), self.writer.clone());
         Box::pin(async move {
+            let Some(rec) = idempotency else {
+                let (done, answer) = tokio::sync::oneshot::channel();
+                writer.send(PendingToken { token: t, audit, done }).await.map_err(|_| StoreError::Closed)?;
+                answer.await.map_err(|_| StoreError::Closed)??;
+                return Ok(CreateOutcome::Created);
+            };
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
-            if let Some(rec) = &idempotency {
-                // Completes this request's pending claim (or inserts the record). A completed
-                // record of another request wins: nothing is written and it is returned.
-                let stored = tx
-                    .execute(
-                        "INSERT INTO idempotency (scope, body_hash, status, response, created)
-                         VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
-                         response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
-                        &[&rec.scope, &rec.body_hash, &i64::from(rec.status), &rec.response, &rec.created],
+            // Completes this request's pending claim (or inserts the record). A completed
+            // record of another request wins: nothing is written and it is returned.
+            let stored = tx
+                .execute(
+                    "INSERT INTO idempotency (scope, body_hash, status, response, created)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
+                     response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
+                    &[&rec.scope, &rec.body_hash, &i64::from(rec.status), &rec.response, &rec.created],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if stored == 0 {
+                let row = tx
+                    .query_one(
+                        "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1",
+                        &[&rec.scope],
                     )
                     .await
                     .map_err(|e| pg_err(&e))?;
-                if stored == 0 {
-                    let row = tx
-                        .query_one(
-                            "SELECT scope, body_hash, status, response, created FROM idempotency WHERE scope = $1",
-                            &[&rec.scope],
-                        )
-                        .await
-                        .map_err(|e| pg_err(&e))?;
-                    return Ok(CreateOutcome::IdempotencyExists(idempotency_of(&row)?));
-                }
+                return Ok(CreateOutcome::IdempotencyExists(idempotency_of(&row)?));
             }
             tx.execute(
                 "INSERT INTO tokens (id, merchant_id, mode, brand, last4, exp_month, exp_year, fingerprint,
