@@ -8,7 +8,8 @@
 //!
 //! Retried: connection failures; timeouts and broken connections when the request is idempotent;
 //! `429` (honouring `Retry-After`); `409 idempotency_key_in_use`; `5xx` when the request is
-//! idempotent (only `503` otherwise). Never retried: any other `4xx`.
+//! idempotent (only `503` otherwise), except `503 processor_not_configured` (live mode without a
+//! processor: retrying cannot help). Never retried: any other `4xx`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -130,6 +131,8 @@ pub(crate) fn classify(outcome: Outcome<'_>, safety: Safety) -> Decision {
         Outcome::Network(_) => Decision::DontRetry,
         Outcome::Status { status: 429, retry_after, .. } => retry_after.map_or(Decision::Backoff, Decision::After),
         Outcome::Status { status: 409, code: "idempotency_key_in_use", .. } => Decision::Backoff,
+        // A configuration state, not an outage: live mode without a processor.
+        Outcome::Status { status: 503, code: "processor_not_configured", .. } => Decision::DontRetry,
         Outcome::Status { status, retry_after, .. } if status == 503 || (idempotent && status >= 500) => {
             retry_after.map_or(Decision::Backoff, Decision::After)
         }
@@ -216,6 +219,7 @@ mod tests {
             (status(502, "unexpected_response", None), Idempotent, Decision::Backoff),
             (status(503, "not_ready", Some(1)), Idempotent, Decision::After(secs(1))),
             (status(503, "not_ready", None), NotIdempotent, Decision::Backoff),
+            (status(503, "processor_not_configured", None), Idempotent, Decision::DontRetry),
             (status(400, "parameter_invalid", None), Idempotent, Decision::DontRetry),
             (status(401, "invalid_api_key", None), Idempotent, Decision::DontRetry),
             (status(402, "card_declined", None), Idempotent, Decision::DontRetry),
