@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod fake;
+mod payments_e2e;
 mod requests;
 mod retries;
 mod secrets;

@@ -15,13 +15,14 @@ const SHOP: &str = "https://shop.example";
 /// 2026-11-20T00:00:00Z.
 const START: i64 = 1_795_132_800;
 
-struct Vault {
+pub struct Vault {
     base: String,
     addr: std::net::SocketAddr,
     cert_pem: Vec<u8>,
     pk: String,
     sk: String,
     ro: String,
+    pub admin: String,
     _dir: tempfile::TempDir,
     running: Option<vault::Running>,
 }
@@ -34,7 +35,7 @@ impl Drop for Vault {
     }
 }
 
-async fn spawn_vault() -> Vault {
+pub async fn spawn_vault() -> Vault {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let mut master = MasterKey::from_key(&random_key().unwrap()).unwrap();
@@ -68,13 +69,14 @@ async fn spawn_vault() -> Vault {
         pk: init.publishable.plaintext.expose().to_owned(),
         sk: init.secret.plaintext.expose().to_owned(),
         ro: init.read_only.plaintext.expose().to_owned(),
+        admin: init.admin.plaintext.expose().to_owned(),
         _dir: dir,
         running: Some(running),
     }
 }
 
 impl Vault {
-    fn client(&self, key: &str) -> Client {
+    pub fn client(&self, key: &str) -> Client {
         Client::builder(key)
             .base_url(&self.base)
             .add_root_certificate_pem(self.cert_pem.clone())
@@ -84,13 +86,32 @@ impl Vault {
     }
 
     /// What the card frame does in the browser: POST /v1/tokens with the publishable key.
-    async fn tokenize(&self, number: &str, cvc: &str) -> String {
-        let http = reqwest::Client::builder()
+    fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
             .use_rustls_tls()
             .add_root_certificate(reqwest::Certificate::from_pem(&self.cert_pem).unwrap())
             .resolve("localhost", self.addr)
             .build()
+            .unwrap()
+    }
+
+    /// A new API key (`POST /v1/keys` with the admin key); its secret.
+    pub async fn create_key(&self, body: serde_json::Value) -> String {
+        let response = self
+            .http()
+            .post(format!("{}/v1/keys", self.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
             .unwrap();
+        assert_eq!(response.status(), 201);
+        let key: serde_json::Value = response.json().await.unwrap();
+        key["secret"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn tokenize(&self, number: &str, cvc: &str) -> String {
+        let http = self.http();
         let body =
             json!({"card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": cvc, "name": "Ada Lovelace"}});
         let response = http
