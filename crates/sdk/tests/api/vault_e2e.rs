@@ -7,13 +7,11 @@ use altafinex::{Client, Error, ErrorType};
 use serde_json::json;
 
 use vault::bootstrap::{self, InitOptions};
-use vault::clock::ManualClock;
+use vault::clock::SystemClock;
 use vault::crypto::{MasterKey, random_key};
 use vault::keys::{self, Mode};
 
 const SHOP: &str = "https://shop.example";
-/// 2026-11-20T00:00:00Z.
-const START: i64 = 1_795_132_800;
 
 pub struct Vault {
     base: String,
@@ -47,14 +45,18 @@ pub async fn spawn_vault() -> Vault {
         mode: Mode::Test,
         database_url: None,
     };
-    let init = bootstrap::init(&opts, &master, START).await.unwrap();
+    // The system clock: the vault signs webhook timestamps with it, and the SDK checks them
+    // against the system clock.
+    let now =
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let init = bootstrap::init(&opts, &master, now).await.unwrap();
     let store = bootstrap::open_database(&data_dir, None, &mut master).await.unwrap();
     let tls = vault::tls::load(&data_dir, None, None).unwrap();
     let cert_pem = std::fs::read(&tls.cert_path).unwrap();
     let running = vault::start(
         store,
         Arc::new(master),
-        Arc::new(ManualClock::new(START)),
+        Arc::new(SystemClock),
         vault::config::Config::default(),
         vault::tls::server_config(&tls).unwrap(),
         "127.0.0.1:0".parse().unwrap(),
