@@ -276,7 +276,9 @@ impl Model {
         })
     }
 
-    /// The JSON body of `POST /v1/tokens`: `{"card":{"number","exp_month","exp_year","cvc","name"?}}`.
+    /// The JSON body of `POST /v1/tokens`:
+    /// `{"card":{"number","exp_month","exp_year","cvc","name"?,"postal_code"?}}` (name and postal
+    /// code when their fields are enabled; both are then required by [`Model::card`]).
     /// Zeroized on drop.
     pub fn token_request_body(&self, card: &Card) -> Zeroizing<String> {
         let mut body = Zeroizing::new(String::with_capacity(160));
@@ -294,6 +296,10 @@ impl Model {
         if self.enabled(Field::Name) {
             body.push_str(",\"name\":");
             push_json_string(&mut body, self.value(Field::Name).trim());
+        }
+        if self.enabled(Field::PostalCode) {
+            body.push_str(",\"postal_code\":");
+            push_json_string(&mut body, self.value(Field::PostalCode).trim());
         }
         body.push_str("}}");
         body
@@ -468,6 +474,20 @@ mod tests {
             json,
             serde_json::json!({"card":{"number":"4242424242424242","exp_month":3,"exp_year":2031,
                 "cvc":"123","name":"Zoë \"Q\" O'Neil"}})
+        );
+        // Issue 12: the postal code was validated, then left out of the body.
+        let mut m = Model::new(FieldOptions { name: false, postal_code: true }, today());
+        m.set_value(Field::Number, "4242 4242 4242 4242".into());
+        m.set_value(Field::Expiry, "03 / 31".into());
+        m.set_value(Field::Cvc, "123".into());
+        assert_eq!(m.card().err(), Some((Field::PostalCode, "incomplete_postal_code")), "required when enabled");
+        m.set_value(Field::PostalCode, "SW1A 1AA ".into());
+        let card = m.card().unwrap();
+        let json: serde_json::Value = serde_json::from_str(&m.token_request_body(&card)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"card":{"number":"4242424242424242","exp_month":3,"exp_year":2031,
+                "cvc":"123","postal_code":"SW1A 1AA"}})
         );
         let mut s = String::new();
         push_json_string(&mut s, "a\u{1}b");
