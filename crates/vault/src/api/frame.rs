@@ -83,6 +83,9 @@ fn loader_headers(mut response: Response, cache: &'static str) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     headers.insert(HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("cross-origin"));
+    // Merchant pages may see the loader's own Resource Timing sizes (`transferSize`): a public
+    // file, and how its budget on the wire is measured.
+    headers.insert(HeaderName::from_static("timing-allow-origin"), HeaderValue::from_static("*"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }

@@ -15,6 +15,7 @@ async fn loader_is_served_cross_origin() {
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     assert_eq!(r.headers()["cross-origin-resource-policy"], "cross-origin");
     assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+    assert_eq!(r.headers()["timing-allow-origin"], "*");
     assert_eq!(r.text().await.unwrap(), "window.Vault = {};");
 }
 
