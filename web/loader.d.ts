@@ -86,6 +86,10 @@ export interface CardError {
 
 export interface ChangePayload {
   brand: CardBrand | null;
+  /** First 8 digits (numbers of 16 digits or more) or 6, once the number is complete and valid. */
+  bin: string | null;
+  /** Last 4 digits, once the number is complete and valid. */
+  last4: string | null;
   complete: boolean;
   empty: boolean;
   fields: {

@@ -208,8 +208,11 @@ impl Model {
 
     /// The `change` payload.
     pub fn state(&self, text: &Text) -> ChangeState {
+        let (bin, last4) = self.bin_and_last4().unzip();
         ChangeState {
             brand: self.brand().map(Brand::id),
+            bin,
+            last4,
             complete: self.fields().all(|f| self.check(f) == Check::Valid),
             empty: self.fields().all(|f| self.value(f).is_empty()),
             fields: FieldStatuses {
@@ -221,6 +224,19 @@ impl Model {
             },
             error: self.first_error(text),
         }
+    }
+
+    /// The number's BIN (first 8 digits of a number of 16 or more, else first 6) and last 4,
+    /// only once the number is complete and valid.
+    fn bin_and_last4(&self) -> Option<(String, String)> {
+        if self.check(Field::Number) != Check::Valid {
+            return None;
+        }
+        let digits = card::digits(self.value(Field::Number));
+        let bin_len = if digits.len() >= 16 { 8 } else { 6 };
+        let bin = digits.get(..bin_len)?.to_owned();
+        let last4 = digits.get(digits.len().checked_sub(4)?..)?.to_owned();
+        Some((bin, last4))
     }
 
     /// Where focus moves after an edit completed `field`, if anywhere.
@@ -384,6 +400,7 @@ mod tests {
         assert!(s.fields.number.potentially_valid && !s.fields.number.valid);
         assert!(s.fields.number.focused);
         assert!(s.error.is_none(), "incomplete while typing is not an error");
+        assert_eq!((s.bin, s.last4), (None, None), "no digits before the number is complete");
 
         // Leaving an incomplete number shows the error.
         m.set_focus(Some(Field::Expiry));
@@ -396,6 +413,14 @@ mod tests {
         m.set_value(Field::Cvc, "123".into());
         let s = m.state(text);
         assert!(s.complete && !s.empty && s.error.is_none());
+        // Issue 12: the change payload gains the BIN (8 digits of a 16-digit number) and last 4.
+        assert_eq!((s.bin.as_deref(), s.last4.as_deref()), (Some("42424242"), Some("4242")));
+        m.set_value(Field::Number, "3782 822463 10005".into());
+        let s = m.state(text);
+        assert_eq!((s.bin.as_deref(), s.last4.as_deref()), (Some("378282"), Some("0005")), "15 digits: 6-digit BIN");
+        m.set_value(Field::Number, "3782 822463 10006".into());
+        assert_eq!(m.state(text).bin, None, "not for an invalid number");
+        m.set_value(Field::Number, "4242 4242 4242 4242".into());
 
         m.set_value(Field::Expiry, "01 / 20".into());
         let s = m.state(text);

@@ -316,6 +316,11 @@ pub struct ErrorInfo {
 pub struct ChangeState {
     /// A card crate brand id (`"visa"`) or `null`.
     pub brand: Option<&'static str>,
+    /// The number's first 8 digits (16 digits or more) or first 6 (shorter numbers), once the
+    /// number is complete and valid; `null` before. PCI DSS allows showing these with the last 4.
+    pub bin: Option<String>,
+    /// The number's last 4 digits once it is complete and valid; `null` before.
+    pub last4: Option<String>,
     /// Every visible field is valid.
     pub complete: bool,
     /// Every visible field is empty.
@@ -494,6 +499,8 @@ mod tests {
         );
         let state = ChangeState {
             brand: Some("visa"),
+            bin: Some("42424242".into()),
+            last4: Some("4242".into()),
             complete: false,
             empty: false,
             fields: FieldStatuses {
@@ -509,7 +516,7 @@ mod tests {
         assert_eq!(
             to_json(&FrameEvent::Change { state }),
             json!({"v":1,"channel":CH,"type":"change","state":{
-                "brand":"visa","complete":false,"empty":false,
+                "brand":"visa","bin":"42424242","last4":"4242","complete":false,"empty":false,
                 "fields":{
                     "number":{"empty":false,"valid":true,"potentiallyValid":true,"focused":true},
                     "expiry":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false},
