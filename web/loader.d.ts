@@ -135,7 +135,10 @@ export interface CardElement {
   /** Rejects with a {@link CardError}. */
   tokenize(): Promise<TokenResult>;
   focus(field?: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode'): void;
-  clear(): void;
+  /** Empties one field (input and memory), or every field without an argument. Throws `TypeError` for an unknown field. */
+  clear(field?: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode'): void;
+  /** Takes focus away from the frame's focused input (a `blur` event follows). */
+  blur(): void;
   /** Removes the iframe, the listeners and every handler; `mount()` may be called again. */
   destroy(): void;
 }

@@ -247,8 +247,10 @@ pub enum Command {
     Init(Init),
     /// `{type:"focus", field}`.
     Focus(Field),
-    /// `{type:"clear"}`: empty every field.
-    Clear,
+    /// `{type:"clear", field?}`: empty one field, or every field without `field`.
+    Clear(Option<Field>),
+    /// `{type:"blur"}`: take focus away from whichever input has it.
+    Blur,
     /// `{type:"tokenize", id}`: validate and tokenize; answered with `tokenized` or
     /// `tokenizeFailed` carrying the same `id`.
     Tokenize { id: String },
@@ -270,7 +272,8 @@ impl ParentMessage {
                 messages: Messages::new(self.messages.unwrap_or_default()),
             })),
             "focus" => self.field.map(Command::Focus),
-            "clear" => Some(Command::Clear),
+            "clear" => Some(Command::Clear(self.field)),
+            "blur" => Some(Command::Blur),
             "tokenize" => {
                 self.id.filter(|id| !id.is_empty() && id.len() <= MAX_ID_CHARS).map(|id| Command::Tokenize { id })
             }
@@ -439,7 +442,12 @@ mod tests {
     #[test]
     fn parent_messages() {
         assert_eq!(parse(json!({"v":1,"channel":CH,"type":"focus","field":"cvc"})), Some(Command::Focus(Field::Cvc)));
-        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"clear","extra":[1,2]})), Some(Command::Clear));
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"clear","extra":[1,2]})), Some(Command::Clear(None)));
+        assert_eq!(
+            parse(json!({"v":1,"channel":CH,"type":"clear","field":"cvc"})),
+            Some(Command::Clear(Some(Field::Cvc)))
+        );
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"blur"})), Some(Command::Blur));
         assert_eq!(
             parse(json!({"v":1,"channel":CH,"type":"tokenize","id":"t1"})),
             Some(Command::Tokenize { id: "t1".into() })
