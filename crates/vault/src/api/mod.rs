@@ -237,8 +237,12 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     if with_body && !finished.load(std::sync::atomic::Ordering::Acquire) {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    let subresource = response.extensions().get::<frame::Subresource>().is_some();
     let headers = response.headers_mut();
     security_headers(headers);
+    if subresource {
+        headers.remove("permissions-policy");
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("request-id"), v);
     }

@@ -190,6 +190,12 @@ async fn frame_files_are_sent_compressed_as_the_client_accepts() {
     let r = app.client.get(app.url("/v1/loader.js")).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(r.headers()["content-encoding"], "gzip");
     assert_eq!(gunzip(&r.bytes().await.unwrap()), js.as_bytes(), "a changed file is compressed again");
+    // Permissions-Policy only on the document: the frame's files are never documents.
+    let r = app.client.get(app.url("/v1/frame/frame-0123456789abcdef.js")).send().await.unwrap();
+    assert!(r.headers().get("permissions-policy").is_none());
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let r = app.client.get(app.url(&format!("/v1/frame?key={}", app.pk))).send().await.unwrap();
+    assert!(r.headers()["permissions-policy"].to_str().unwrap().contains("camera=()"));
     // Already-compressed types are sent as they are.
     std::fs::write(app.dir.path().join("frame").join("font.woff2"), &js).unwrap();
     let r = app.client.get(app.url("/v1/frame/font.woff2")).header("accept-encoding", "br").send().await.unwrap();
