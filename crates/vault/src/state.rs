@@ -160,10 +160,13 @@ impl AppState {
             instance_id: format!("inst_{}", crate::crypto::random_base62(12).unwrap_or_default()),
             frame_assets: crate::api::assets::AssetCache::default(),
         }));
-        // Compress the frame's files now rather than on the first checkout's request.
+        // Compress the frame's files before serving (about a second for a frame build, once),
+        // rather than on the first checkout's requests.
         if let Some(dir) = state.config.frame_dir.clone() {
             let warming = state.clone();
-            drop(tokio::task::spawn_blocking(move || warming.frame_assets.warm(&dir)));
+            if tokio::task::spawn_blocking(move || warming.frame_assets.warm(&dir)).await.is_err() {
+                tracing::warn!("precompressing the frame files failed; they are compressed on first request");
+            }
         }
         Ok(state)
     }
