@@ -86,6 +86,10 @@ export interface CardError {
 
 export interface ChangePayload {
   brand: CardBrand | null;
+  /** First 8 digits (numbers of 16 digits or more) or 6, once the number is complete and valid. */
+  bin: string | null;
+  /** Last 4 digits, once the number is complete and valid. */
+  last4: string | null;
   complete: boolean;
   empty: boolean;
   fields: {
@@ -131,7 +135,10 @@ export interface CardElement {
   /** Rejects with a {@link CardError}. */
   tokenize(): Promise<TokenResult>;
   focus(field?: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode'): void;
-  clear(): void;
+  /** Empties one field (input and memory), or every field without an argument. Throws `TypeError` for an unknown field. */
+  clear(field?: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode'): void;
+  /** Takes focus away from the frame's focused input (a `blur` event follows). */
+  blur(): void;
   /** Removes the iframe, the listeners and every handler; `mount()` may be called again. */
   destroy(): void;
 }

@@ -245,8 +245,12 @@
         if (iframe) iframe.focus();
         send({ type: 'focus', field: FIELDS.indexOf(field) >= 0 ? field : 'number' });
       },
-      clear: function () {
-        send({ type: 'clear' });
+      clear: function (field) {
+        if (field !== undefined && FIELDS.indexOf(field) < 0) throw new TypeError('unknown field: ' + field);
+        send(field === undefined ? { type: 'clear' } : { type: 'clear', field: field });
+      },
+      blur: function () {
+        send({ type: 'blur' });
       },
       destroy: function () {
         teardown();

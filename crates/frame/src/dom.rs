@@ -364,10 +364,21 @@ fn run_command(frame: &Shared, command: Command) {
             None
         }),
         Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
-        Command::Clear => with_frame(frame, |fr| {
+        Command::Clear(None) => with_frame(frame, |fr| {
             fr.clear();
             None
         }),
+        Command::Clear(Some(field)) => with_frame(frame, |fr| {
+            fr.clear_one(field);
+            None
+        }),
+        Command::Blur => {
+            // Outside the borrow: blurring runs the input's blur handler, which borrows the frame.
+            let active = frame.try_borrow().ok().and_then(|fr| fr.window.document()?.active_element());
+            if let Some(el) = active.and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok()) {
+                let _ = el.blur();
+            }
+        }
         Command::Tokenize { id } => {
             wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id));
         }
@@ -685,11 +696,17 @@ impl Frame {
     /// After a successful tokenize: the CVC leaves the frame (field and memory, zeroized), so
     /// the page cannot mint another token carrying it.
     pub(crate) fn forget_cvc(&mut self) {
-        self.model.clear_field(Field::Cvc);
-        if let Some(input) = self.input(Field::Cvc) {
+        self.clear_one(Field::Cvc);
+    }
+
+    /// Empties one field, input and memory (zeroized); the others keep their values.
+    fn clear_one(&mut self, field: Field) {
+        self.model.clear_field(field);
+        self.idempotency_key = None;
+        if let Some(input) = self.input(field) {
             input.set_value("");
         }
-        self.set_masked(Field::Cvc, false);
+        self.set_masked(field, false);
         self.render();
     }
 

@@ -208,8 +208,11 @@ impl Model {
 
     /// The `change` payload.
     pub fn state(&self, text: &Text) -> ChangeState {
+        let (bin, last4) = self.bin_and_last4().unzip();
         ChangeState {
             brand: self.brand().map(Brand::id),
+            bin,
+            last4,
             complete: self.fields().all(|f| self.check(f) == Check::Valid),
             empty: self.fields().all(|f| self.value(f).is_empty()),
             fields: FieldStatuses {
@@ -221,6 +224,19 @@ impl Model {
             },
             error: self.first_error(text),
         }
+    }
+
+    /// The number's BIN (first 8 digits of a number of 16 or more, else first 6) and last 4,
+    /// only once the number is complete and valid.
+    fn bin_and_last4(&self) -> Option<(String, String)> {
+        if self.check(Field::Number) != Check::Valid {
+            return None;
+        }
+        let digits = card::digits(self.value(Field::Number));
+        let bin_len = if digits.len() >= 16 { 8 } else { 6 };
+        let bin = digits.get(..bin_len)?.to_owned();
+        let last4 = digits.get(digits.len().checked_sub(4)?..)?.to_owned();
+        Some((bin, last4))
     }
 
     /// Where focus moves after an edit completed `field`, if anywhere.
@@ -276,7 +292,9 @@ impl Model {
         })
     }
 
-    /// The JSON body of `POST /v1/tokens`: `{"card":{"number","exp_month","exp_year","cvc","name"?}}`.
+    /// The JSON body of `POST /v1/tokens`:
+    /// `{"card":{"number","exp_month","exp_year","cvc","name"?,"postal_code"?}}` (name and postal
+    /// code when their fields are enabled; both are then required by [`Model::card`]).
     /// Zeroized on drop.
     pub fn token_request_body(&self, card: &Card) -> Zeroizing<String> {
         let mut body = Zeroizing::new(String::with_capacity(160));
@@ -294,6 +312,10 @@ impl Model {
         if self.enabled(Field::Name) {
             body.push_str(",\"name\":");
             push_json_string(&mut body, self.value(Field::Name).trim());
+        }
+        if self.enabled(Field::PostalCode) {
+            body.push_str(",\"postal_code\":");
+            push_json_string(&mut body, self.value(Field::PostalCode).trim());
         }
         body.push_str("}}");
         body
@@ -378,6 +400,7 @@ mod tests {
         assert!(s.fields.number.potentially_valid && !s.fields.number.valid);
         assert!(s.fields.number.focused);
         assert!(s.error.is_none(), "incomplete while typing is not an error");
+        assert_eq!((s.bin, s.last4), (None, None), "no digits before the number is complete");
 
         // Leaving an incomplete number shows the error.
         m.set_focus(Some(Field::Expiry));
@@ -390,6 +413,14 @@ mod tests {
         m.set_value(Field::Cvc, "123".into());
         let s = m.state(text);
         assert!(s.complete && !s.empty && s.error.is_none());
+        // Issue 12: the change payload gains the BIN (8 digits of a 16-digit number) and last 4.
+        assert_eq!((s.bin.as_deref(), s.last4.as_deref()), (Some("42424242"), Some("4242")));
+        m.set_value(Field::Number, "3782 822463 10005".into());
+        let s = m.state(text);
+        assert_eq!((s.bin.as_deref(), s.last4.as_deref()), (Some("378282"), Some("0005")), "15 digits: 6-digit BIN");
+        m.set_value(Field::Number, "3782 822463 10006".into());
+        assert_eq!(m.state(text).bin, None, "not for an invalid number");
+        m.set_value(Field::Number, "4242 4242 4242 4242".into());
 
         m.set_value(Field::Expiry, "01 / 20".into());
         let s = m.state(text);
@@ -468,6 +499,20 @@ mod tests {
             json,
             serde_json::json!({"card":{"number":"4242424242424242","exp_month":3,"exp_year":2031,
                 "cvc":"123","name":"Zoë \"Q\" O'Neil"}})
+        );
+        // Issue 12: the postal code was validated, then left out of the body.
+        let mut m = Model::new(FieldOptions { name: false, postal_code: true }, today());
+        m.set_value(Field::Number, "4242 4242 4242 4242".into());
+        m.set_value(Field::Expiry, "03 / 31".into());
+        m.set_value(Field::Cvc, "123".into());
+        assert_eq!(m.card().err(), Some((Field::PostalCode, "incomplete_postal_code")), "required when enabled");
+        m.set_value(Field::PostalCode, "SW1A 1AA ".into());
+        let card = m.card().unwrap();
+        let json: serde_json::Value = serde_json::from_str(&m.token_request_body(&card)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"card":{"number":"4242424242424242","exp_month":3,"exp_year":2031,
+                "cvc":"123","postal_code":"SW1A 1AA"}})
         );
         let mut s = String::new();
         push_json_string(&mut s, "a\u{1}b");

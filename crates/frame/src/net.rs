@@ -236,6 +236,7 @@ fn param_field(param: &str) -> Option<Field> {
         "exp_month" | "exp_year" | "expiry" => Some(Field::Expiry),
         "cvc" => Some(Field::Cvc),
         "name" => Some(Field::Name),
+        "postal_code" => Some(Field::PostalCode),
         _ => None,
     }
 }

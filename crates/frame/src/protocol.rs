@@ -247,8 +247,10 @@ pub enum Command {
     Init(Init),
     /// `{type:"focus", field}`.
     Focus(Field),
-    /// `{type:"clear"}`: empty every field.
-    Clear,
+    /// `{type:"clear", field?}`: empty one field, or every field without `field`.
+    Clear(Option<Field>),
+    /// `{type:"blur"}`: take focus away from whichever input has it.
+    Blur,
     /// `{type:"tokenize", id}`: validate and tokenize; answered with `tokenized` or
     /// `tokenizeFailed` carrying the same `id`.
     Tokenize { id: String },
@@ -270,7 +272,8 @@ impl ParentMessage {
                 messages: Messages::new(self.messages.unwrap_or_default()),
             })),
             "focus" => self.field.map(Command::Focus),
-            "clear" => Some(Command::Clear),
+            "clear" => Some(Command::Clear(self.field)),
+            "blur" => Some(Command::Blur),
             "tokenize" => {
                 self.id.filter(|id| !id.is_empty() && id.len() <= MAX_ID_CHARS).map(|id| Command::Tokenize { id })
             }
@@ -316,6 +319,11 @@ pub struct ErrorInfo {
 pub struct ChangeState {
     /// A card crate brand id (`"visa"`) or `null`.
     pub brand: Option<&'static str>,
+    /// The number's first 8 digits (16 digits or more) or first 6 (shorter numbers), once the
+    /// number is complete and valid; `null` before. PCI DSS allows showing these with the last 4.
+    pub bin: Option<String>,
+    /// The number's last 4 digits once it is complete and valid; `null` before.
+    pub last4: Option<String>,
     /// Every visible field is valid.
     pub complete: bool,
     /// Every visible field is empty.
@@ -434,7 +442,12 @@ mod tests {
     #[test]
     fn parent_messages() {
         assert_eq!(parse(json!({"v":1,"channel":CH,"type":"focus","field":"cvc"})), Some(Command::Focus(Field::Cvc)));
-        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"clear","extra":[1,2]})), Some(Command::Clear));
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"clear","extra":[1,2]})), Some(Command::Clear(None)));
+        assert_eq!(
+            parse(json!({"v":1,"channel":CH,"type":"clear","field":"cvc"})),
+            Some(Command::Clear(Some(Field::Cvc)))
+        );
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"blur"})), Some(Command::Blur));
         assert_eq!(
             parse(json!({"v":1,"channel":CH,"type":"tokenize","id":"t1"})),
             Some(Command::Tokenize { id: "t1".into() })
@@ -494,6 +507,8 @@ mod tests {
         );
         let state = ChangeState {
             brand: Some("visa"),
+            bin: Some("42424242".into()),
+            last4: Some("4242".into()),
             complete: false,
             empty: false,
             fields: FieldStatuses {
@@ -509,7 +524,7 @@ mod tests {
         assert_eq!(
             to_json(&FrameEvent::Change { state }),
             json!({"v":1,"channel":CH,"type":"change","state":{
-                "brand":"visa","complete":false,"empty":false,
+                "brand":"visa","bin":"42424242","last4":"4242","complete":false,"empty":false,
                 "fields":{
                     "number":{"empty":false,"valid":true,"potentiallyValid":true,"focused":true},
                     "expiry":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false},

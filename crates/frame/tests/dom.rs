@@ -391,6 +391,19 @@ async fn messages_from_the_wrong_channel_are_ignored_and_commands_work() {
     post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear"}"#).await;
     assert_eq!(number.value(), "");
     assert!(fx.state().empty);
+    // Issue 12: clear(field) empties one field only; blur() leaves the focused input.
+    type_text(&number, "4242424242424242");
+    let cvc = input("cvc");
+    cvc.focus().unwrap();
+    type_text(&cvc, "123");
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","field":"cvc"}"#).await;
+    assert_eq!(cvc.value(), "");
+    assert_eq!(number.value(), "4242 **** **** 4242", "the other fields keep their values (masked, not focused)");
+    let active = || document().active_element().map(|e| e.id());
+    input("expiry").focus().unwrap();
+    assert_eq!(active(), Some("expiry".to_owned()));
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"blur"}"#).await;
+    assert_ne!(active(), Some("expiry".to_owned()), "blurred");
 }
 
 #[wasm_bindgen_test]

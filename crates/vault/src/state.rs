@@ -68,6 +68,8 @@ pub struct Inner {
     /// Set when a graceful shutdown begins: `/readyz` answers 503 so load balancers stop
     /// sending new requests while in-flight ones finish.
     pub draining: std::sync::atomic::AtomicBool,
+    /// The frame directory's files, precompressed (`api::assets`).
+    pub frame_assets: crate::api::assets::AssetCache,
 }
 
 /// An authenticated caller.
@@ -156,7 +158,16 @@ impl AppState {
             auth_failures: Mutex::new(HashMap::new()),
             draining: std::sync::atomic::AtomicBool::new(false),
             instance_id: format!("inst_{}", crate::crypto::random_base62(12).unwrap_or_default()),
+            frame_assets: crate::api::assets::AssetCache::default(),
         }));
+        // Compress the frame's files before serving (about a second for a frame build, once),
+        // rather than on the first checkout's requests.
+        if let Some(dir) = state.config.frame_dir.clone() {
+            let warming = state.clone();
+            if tokio::task::spawn_blocking(move || warming.frame_assets.warm(&dir)).await.is_err() {
+                tracing::warn!("precompressing the frame files failed; they are compressed on first request");
+            }
+        }
         Ok(state)
     }
 

@@ -475,6 +475,32 @@ impl Browser {
         Ok(())
     }
 
+    /// What a cold mount of the demo page downloaded, as Chromium counts it (Resource Timing):
+    /// clears the HTTP cache, opens `url`, then reads the frame document's navigation entry and
+    /// every resource entry inside the frame, and the loader's entry on the merchant page
+    /// (readable cross-origin thanks to the vault's `Timing-Allow-Origin`). Each entry:
+    /// `{name, transferSize, encodedBodySize, decodedBodySize}` (`transferSize` = headers +
+    /// body on the wire, 0 from the cache). Returns `{frame: [...], loader: [...]}`.
+    ///
+    /// # Errors
+    /// When the page or the frame does not come up.
+    pub async fn cold_mount_wire_sizes(&self, url: &str) -> anyhow::Result<Value> {
+        const ENTRIES: &str = "var pick = function (e) { return { name: e.name.split('?')[0], \
+            transferSize: e.transferSize, encodedBodySize: e.encodedBodySize, decodedBodySize: e.decodedBodySize }; };\
+            var nav = performance.getEntriesByType('navigation').map(pick);\
+            var res = performance.getEntriesByType('resource').map(pick);\
+            return arguments[0] ? nav.concat(res) : res.filter(function (e) { return /\\/v1\\/loader/.test(e.name); });";
+        self.client.goto("about:blank").await?;
+        self.cdp("Network.clearBrowserCache", json!({})).await?;
+        self.open_demo(url).await?;
+        let loader = self.js(ENTRIES, vec![json!(false)]).await?;
+        self.enter_card_frame().await?;
+        // The frame's own resources are all fetched before it answers `ready`.
+        let frame = self.js(ENTRIES, vec![json!(true)]).await;
+        self.leave_frame().await?;
+        Ok(json!({ "frame": frame?, "loader": loader }))
+    }
+
     /// Switches into the card iframe.
     ///
     /// # Errors

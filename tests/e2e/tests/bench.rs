@@ -19,6 +19,10 @@
 //!    frame to the `change` event on the merchant page (absolute `performance.timeOrigin +
 //!    now()` on both sides).
 //!
+//! 0. Bytes on the wire for a cold mount (HTTP cache cleared): Resource Timing `transferSize`
+//!    (headers + body as received) of the frame page and everything it fetched, read inside the
+//!    frame, plus the loader's on the merchant page.
+//!
 //! Figures are printed and written to `artifacts/bench-browser.json`.
 #![allow(clippy::print_stderr, reason = "a benchmark prints its figures")]
 #![allow(clippy::indexing_slicing, reason = "serde_json::Value[\"key\"] yields Null instead of panicking")]
@@ -64,6 +68,13 @@ async fn browser_bench() -> anyhow::Result<()> {
     let env = Env::start().await?;
     let b = env.browser().await?;
     let runs: u32 = std::env::var("E2E_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+
+    // 0. Bytes on the wire for a cold mount of the demo checkout (Resource Timing).
+    let wire = b.cold_mount_wire_sizes(&format!("{}/", env.merchant_url)).await?;
+    let total = |entries: &Value| -> u64 {
+        entries.as_array().map_or(0, |a| a.iter().filter_map(|e| e["transferSize"].as_u64()).sum())
+    };
+    let (frame_wire, loader_wire) = (total(&wire["frame"]), total(&wire["loader"]));
 
     // 1. mount() → ready next to a bare iframe, cold and warm, one mount per WebDriver call
     //    (as a checkout mounts once; back-to-back mounts in one script overlap the previous
@@ -133,6 +144,12 @@ async fn browser_bench() -> anyhow::Result<()> {
     let ua = b.js("return navigator.userAgent;", vec![]).await?;
     let report = json!({
         "userAgent": ua,
+        "wire": {
+            "frameTransferBytes": frame_wire,
+            "loaderTransferBytes": loader_wire,
+            "coldMountTransferBytes": frame_wire + loader_wire,
+            "entries": wire,
+        },
         "mount": {
             "runs": runs,
             "cold": { "card": stats(cold_card), "cardUntilFrameHello": stats(cold_hello), "plainIframe": stats(cold_plain) },

@@ -118,6 +118,7 @@ async fn browser_end_to_end() {
     scenario!(numeric_style_values_apply_and_rejected_styles_are_reported);
     scenario!(mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_after_destroy);
     scenario!(errors_none_leaves_the_error_to_the_page_and_messages_override_codes);
+    scenario!(frame_and_loader_arrive_compressed_on_a_cold_mount);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -1324,5 +1325,39 @@ async fn errors_none_leaves_the_error_to_the_page_and_messages_override_codes(ct
             "demo{query}: frame error height {frame}, page error {page:?}"
         );
     }
+    Ok(())
+}
+
+/// Issue 12: the vault sent the frame and the loader uncompressed (171.5 KB on the wire for a
+/// cold frame load). Every text/WASM file a cold mount downloads must arrive compressed, as the
+/// browser counts it (Resource Timing: `encodedBodySize` is the body as sent).
+async fn frame_and_loader_arrive_compressed_on_a_cold_mount(ctx: &Ctx) -> anyhow::Result<()> {
+    let sizes = ctx.b.cold_mount_wire_sizes(&demo(ctx)).await?;
+    let frame = sizes["frame"].as_array().cloned().unwrap_or_default();
+    let loader = sizes["loader"].as_array().cloned().unwrap_or_default();
+    ensure!(loader.len() == 1, "one loader download expected: {sizes}");
+    let kinds = [".html", ".js", ".wasm", ".css"];
+    let mut seen = Vec::new();
+    let mut wire = 0;
+    for e in frame.iter().chain(&loader) {
+        let name = e["name"].as_str().unwrap_or_default();
+        let (transfer, encoded, decoded) =
+            (e["transferSize"].as_u64(), e["encodedBodySize"].as_u64(), e["decodedBodySize"].as_u64());
+        let (Some(transfer), Some(encoded), Some(decoded)) = (transfer, encoded, decoded) else {
+            bail!("no sizes for {name}: {e}")
+        };
+        ensure!(transfer > 0, "{name} came from a cache on a cold mount: {e}");
+        ensure!(encoded < decoded, "{name} was not sent compressed: {e}");
+        wire += transfer;
+        if let Some(kind) = kinds.iter().find(|k| name.ends_with(*k)) {
+            seen.push(*kind);
+        } else if name.contains("/v1/frame") {
+            seen.push(".html"); // the frame page: /v1/frame?key=…
+        }
+    }
+    for kind in kinds {
+        ensure!(seen.contains(&kind), "no {kind} among the frame's downloads: {sizes}");
+    }
+    eprintln!("    cold mount on the wire: {wire} B in {} downloads", frame.len() + loader.len());
     Ok(())
 }

@@ -1,14 +1,18 @@
-//! Serving the card frame: `GET /v1/loader.js`, `GET /v1/frame?key=pk_…` (index.html with a
-//! computed CSP whose `frame-ancestors` are the key's allowed origins) and
-//! `GET /v1/frame/{file}` (the frame's static files).
+//! Serving the card frame: `GET /v1/loader.js` (evergreen), `GET /v1/loader.<hash>.js`
+//! (versioned, immutable), `GET /v1/loader-manifest.json` (its SRI hash), `GET /v1/frame?key=pk_…`
+//! (index.html with a computed CSP whose `frame-ancestors` are the key's allowed origins) and
+//! `GET /v1/frame/{file}` (the frame's static files). Every file is sent Brotli- or
+//! gzip-compressed when the client accepts it (precompressed, [`super::assets`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::assets::Asset;
 use super::error::ApiError;
 use crate::crypto::sha256_b64;
 use crate::keys::{self, KeyKind};
@@ -44,26 +48,103 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
-async fn read_frame_file(state: &AppState, name: &str) -> Result<Vec<u8>, ApiError> {
+/// A file of the frame directory, precompressed (see [`super::assets`]).
+async fn frame_asset(state: &AppState, name: &str) -> Result<Arc<Asset>, ApiError> {
     let dir = frame_dir(state).ok_or_else(ApiError::not_found)?;
     if !safe_file_name(name) {
         return Err(ApiError::not_found());
     }
-    tokio::fs::read(dir.join(name)).await.map_err(|_| ApiError::not_found())
+    state.frame_assets.get(&dir, name).await.ok_or_else(ApiError::not_found)
 }
 
-/// `GET /v1/loader.js`.
-pub async fn loader(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let bytes = read_frame_file(&state, "loader.js").await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-            (header::HeaderName::from_static("cross-origin-resource-policy"), "cross-origin"),
-        ],
-        bytes,
-    )
-        .into_response())
+/// An answer with `asset`'s bytes in the best coding `Accept-Encoding` allows: `Content-Encoding`
+/// when compressed, and `Vary: Accept-Encoding` whenever a compressed form exists, so caches keep
+/// the forms apart. `Content-Length` is the length of the bytes sent.
+fn encoded(asset: &Asset, request: &HeaderMap, content_type: &'static str) -> Response {
+    let accept = request.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
+    let (encoding, body) = asset.negotiate(accept);
+    let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    if !content_type.starts_with("text/html") {
+        response.extensions_mut().insert(Subresource);
+    }
+    let headers = response.headers_mut();
+    if let Some(coding) = encoding.header() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
+    if asset.brotli.is_some() || asset.gzip.is_some() {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    response
+}
+
+/// Marks an answer that is never a document (script, WASM, style, font): `Permissions-Policy`
+/// applies only to documents, so the vault leaves it off these answers (≈ 0.8 KB of headers
+/// each, on every file of a cold mount).
+#[derive(Clone, Copy, Debug)]
+pub struct Subresource;
+
+/// Cache policy of the evergreen loader URL and the loader manifest: browsers and CDNs may reuse
+/// them for five minutes, so a deploy reaches every page within minutes. Pages that pin the
+/// loader with SRI use the versioned URL instead.
+pub const EVERGREEN: &str = "public, max-age=300";
+
+fn loader_headers(mut response: Response, cache: &'static str) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("cross-origin"));
+    // Merchant pages may see the loader's own Resource Timing sizes (`transferSize`): a public
+    // file, and how its budget on the wire is measured.
+    headers.insert(HeaderName::from_static("timing-allow-origin"), HeaderValue::from_static("*"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// `GET /v1/loader.js`: the current loader under its evergreen name (short cache).
+pub async fn loader(State(state): State<AppState>, request: HeaderMap) -> Result<Response, ApiError> {
+    let asset = frame_asset(&state, "loader.js").await?;
+    Ok(loader_headers(encoded(&asset, &request, JS), EVERGREEN))
+}
+
+/// The version in a versioned loader path, `/v1/loader.<16 letters a–p>.js`
+/// (see [`Asset::short_hash`]).
+pub fn versioned_loader_hash(path: &str) -> Option<&str> {
+    let hash = path.strip_prefix("/v1/loader.")?.strip_suffix(".js")?;
+    (hash.len() == 16 && hash.bytes().all(|b| matches!(b, b'a'..=b'p'))).then_some(hash)
+}
+
+/// `GET /v1/loader.<hash>.js` (routed from the fallback: the router matches whole path segments).
+/// Served when `<hash>` is the current loader's (the first 64 bits of its SHA-384), or a
+/// kept earlier loader `loader.<hash>.js` in the frame directory whose content has that hash,
+/// so pages pinning an old version with SRI keep working after a deploy that keeps the file.
+/// Immutable: the bytes under a hash can never change.
+pub async fn versioned_loader(state: &AppState, hash: &str, request: &HeaderMap) -> Result<Response, ApiError> {
+    let current = frame_asset(state, "loader.js").await?;
+    let asset = if current.short_hash() == hash {
+        current
+    } else {
+        let kept = frame_asset(state, &format!("loader.{hash}.js")).await?;
+        if kept.short_hash() != hash {
+            return Err(ApiError::not_found());
+        }
+        kept
+    };
+    Ok(loader_headers(encoded(&asset, request, JS), IMMUTABLE))
+}
+
+/// `GET /v1/loader-manifest.json`: the current loader's versioned URL and SRI hash, for pages and
+/// build tools that pin it (`{"version", "url", "integrity", "evergreen"}`).
+pub async fn loader_manifest(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let asset = frame_asset(&state, "loader.js").await?;
+    let version = asset.short_hash();
+    let body = serde_json::json!({
+        "version": version,
+        "url": format!("/v1/loader.{version}.js"),
+        "integrity": asset.integrity(),
+        "evergreen": "/v1/loader.js",
+    });
+    Ok(loader_headers(axum::Json(body).into_response(), EVERGREEN))
 }
 
 /// Whether a file name carries Trunk's content hash (`frame-1a2b3c4d5e6f7a8b_bg.wasm`,
@@ -84,9 +165,13 @@ pub fn content_hashed(name: &str) -> bool {
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// `GET /v1/frame/{file}`.
-pub async fn file(State(state): State<AppState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let bytes = read_frame_file(&state, &name).await?;
-    let mut response = ([(header::CONTENT_TYPE, content_type(&name))], bytes).into_response();
+pub async fn file(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: HeaderMap,
+) -> Result<Response, ApiError> {
+    let asset = frame_asset(&state, &name).await?;
+    let mut response = encoded(&asset, &request, content_type(&name));
     if content_hashed(&name) {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     }
@@ -210,6 +295,7 @@ fn refused() -> Response {
 pub async fn page(
     State(state): State<AppState>,
     query: Result<Query<FrameQuery>, axum::extract::rejection::QueryRejection>,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let presented = query.ok().and_then(|Query(q)| q.key).unwrap_or_default();
     let key = match keys::classify(&presented) {
@@ -222,12 +308,12 @@ pub async fn page(
     let Some(key) = key else {
         return Ok(refused());
     };
-    let html = read_frame_file(&state, "index.html").await?;
-    let html = String::from_utf8(html).map_err(|_| ApiError::internal())?;
-    let csp = frame_csp(&html, &key.allowed_origins);
+    let asset = frame_asset(&state, "index.html").await?;
+    let html = std::str::from_utf8(&asset.identity).map_err(|_| ApiError::internal())?;
+    let csp = frame_csp(html, &key.allowed_origins);
     let csp = HeaderValue::from_str(&csp).map_err(|_| ApiError::internal())?;
     let permissions = HeaderValue::from_str(&frame_permissions_policy()).map_err(|_| ApiError::internal())?;
-    let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let mut r = encoded(&asset, &request, "text/html; charset=utf-8");
     r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
     r.headers_mut().insert(header::HeaderName::from_static("permissions-policy"), permissions);
     Ok(r)

@@ -1,6 +1,7 @@
 //! HTTP API v1: router, cross-cutting middleware and handlers.
 
 pub mod admin;
+pub mod assets;
 pub mod error;
 pub mod frame;
 pub mod tokens;
@@ -49,12 +50,29 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/keys/{id}/rotate", post(admin::rotate_key))
         .route("/v1/audit_events", get(admin::list_audit))
         .route("/v1/loader.js", get(frame::loader))
+        .route("/v1/loader-manifest.json", get(frame::loader_manifest))
         .route("/v1/frame", get(frame::page))
         .route("/v1/frame/{file}", get(frame::file))
-        .fallback(|| async { ApiError::no_route() })
+        .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), guard))
         .with_state(state)
+}
+
+/// Paths the router cannot match by whole segments (`/v1/loader.<hash>.js`), else `no_route`.
+async fn fallback(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    match frame::versioned_loader_hash(uri.path()) {
+        Some(hash) if method == axum::http::Method::GET || method == axum::http::Method::HEAD => {
+            frame::versioned_loader(&state, hash, &headers).await.into_response()
+        }
+        Some(_) => ApiError::method_not_allowed().into_response(),
+        None => ApiError::no_route().into_response(),
+    }
 }
 
 async fn healthz() -> Response {
@@ -219,8 +237,12 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     if with_body && !finished.load(std::sync::atomic::Ordering::Acquire) {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    let subresource = response.extensions().get::<frame::Subresource>().is_some();
     let headers = response.headers_mut();
     security_headers(headers);
+    if subresource {
+        headers.remove("permissions-policy");
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("request-id"), v);
     }

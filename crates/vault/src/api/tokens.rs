@@ -36,6 +36,7 @@ struct CardInput {
     exp_year: Option<NumberOrString>,
     cvc: Option<SecretString>,
     name: Option<SecretString>,
+    postal_code: Option<SecretString>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +65,8 @@ struct CardPayload<'a> {
     exp_year: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postal_code: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +75,8 @@ struct CardPayloadOwned {
     exp_month: u8,
     exp_year: u16,
     name: Option<SecretString>,
+    #[serde(default)]
+    postal_code: Option<SecretString>,
 }
 
 /// The public token object. The keyed fingerprint goes only to secret keys: with a card's BIN
@@ -265,6 +270,13 @@ async fn create_inner(
     if name.is_some_and(crate::text::looks_like_card_number) {
         return Err(ApiError::card_number_in_text("card.name"));
     }
+    let postal_code = card_in.postal_code.as_ref().map(|p| p.expose().trim()).filter(|p| !p.is_empty());
+    if postal_code.is_some_and(|p| !valid_postal_code(p)) {
+        return Err(invalid_param("card.postal_code"));
+    }
+    if postal_code.is_some_and(crate::text::looks_like_card_number) {
+        return Err(ApiError::card_number_in_text("card.postal_code"));
+    }
 
     let now = state.now();
     let (year, month) = year_month(now);
@@ -296,6 +308,7 @@ async fn create_inner(
         exp_month: card.expiry().month(),
         exp_year: card.expiry().year(),
         name,
+        postal_code,
     };
     let plain = SecretBytes::new(serde_json::to_vec(&payload).map_err(|_| ApiError::internal())?);
     let card_ct = data_key.seal(plain.expose(), &binding)?;
@@ -377,6 +390,14 @@ fn missing(param: &'static str) -> ApiError {
     ApiError::invalid("parameter_missing", "A required parameter is missing.").param(param)
 }
 
+/// A billing postal code as the frame accepts it, a little wider: at most 16 characters, ASCII
+/// letters, digits, spaces and hyphens, at least one letter or digit.
+fn valid_postal_code(p: &str) -> bool {
+    p.len() <= 16
+        && p.bytes().any(|b| b.is_ascii_alphanumeric())
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ' || b == b'-')
+}
+
 fn invalid_param(param: &'static str) -> ApiError {
     ApiError::invalid("parameter_invalid", "A parameter has an invalid value.").param(param)
 }
@@ -388,7 +409,18 @@ fn audit_token(state: &AppState, ctx: &RequestCtx, p: &Principal, event: &str, i
     state.audit(e);
 }
 
-/// `GET /v1/tokens/{id}`: metadata only.
+/// What a token's ciphertexts are bound to (`field` "card"; the CVC's is the same with "cvc").
+fn card_binding(token: &TokenRecord) -> Binding<'_> {
+    Binding { token_id: &token.id, merchant: &token.merchant_id, mode: token.mode.as_str(), field: "card" }
+}
+
+/// Decrypts and decodes a token's card payload (wiped on drop).
+fn open_card(key: &crate::crypto::DataKey, token: &TokenRecord) -> Result<CardPayloadOwned, ApiError> {
+    let plain = key.open(&token.card_ct, &card_binding(token))?;
+    serde_json::from_slice(plain.expose()).map_err(|_| ApiError::internal())
+}
+
+/// `GET /v1/tokens/{id}`: metadata, and for secret keys the billing postal code.
 pub async fn retrieve(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
@@ -403,7 +435,16 @@ pub async fn retrieve(
     };
     audit_token(&state, &ctx, &p, "token.read", &id, token.is_some());
     let token = token.ok_or_else(ApiError::not_found)?;
-    Ok(Json(token_json(&token, true)).into_response())
+    let mut body = token_json(&token, true);
+    // The billing postal code lives in the encrypted card payload (re-encrypted with it on key
+    // rotation); only it is taken out, the payload is wiped on drop.
+    let key = state.data_key(&token.merchant_id, token.mode, token.key_version).await?;
+    let payload = open_card(&key, &token)?;
+    if let Some(card) = body.get_mut("card").and_then(serde_json::Value::as_object_mut) {
+        let postal = payload.postal_code.as_ref().map(|p| p.expose().to_owned());
+        card.insert("postal_code".to_owned(), postal.into());
+    }
+    Ok(Json(body).into_response())
 }
 
 /// `DELETE /v1/tokens/{id}`.
@@ -431,6 +472,7 @@ struct DetokenizedCard<'a> {
     exp_month: u8,
     exp_year: u16,
     name: Option<&'a str>,
+    postal_code: Option<&'a str>,
     cvc: Option<&'a str>,
 }
 
@@ -463,13 +505,9 @@ pub async fn detokenize(
     // Everything that can fail happens before the CVC is destroyed: decrypting (a key version
     // rotated in by another process is loaded on demand), decoding, building the answer.
     let key = state.data_key(&token.merchant_id, token.mode, token.key_version).await?;
-    let binding =
-        Binding { token_id: &token.id, merchant: &token.merchant_id, mode: token.mode.as_str(), field: "card" };
-    let plain = key.open(&token.card_ct, &binding)?;
-    let payload: CardPayloadOwned = serde_json::from_slice(plain.expose()).map_err(|_| ApiError::internal())?;
-    drop(plain);
+    let payload = open_card(&key, &token)?;
     let cvc = match &token.cvc_ct {
-        Some(ct) => Some(key.open(ct, &Binding { field: "cvc", ..binding })?),
+        Some(ct) => Some(key.open(ct, &Binding { field: "cvc", ..card_binding(&token) })?),
         None => None,
     };
     let cvc_text = match &cvc {
@@ -487,6 +525,7 @@ pub async fn detokenize(
                 exp_month: payload.exp_month,
                 exp_year: payload.exp_year,
                 name: payload.name.as_ref().map(SecretString::expose),
+                postal_code: payload.postal_code.as_ref().map(SecretString::expose),
                 cvc,
             },
             cvc_returned: cvc.is_some(),

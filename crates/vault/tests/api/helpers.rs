@@ -265,6 +265,30 @@ impl TestApp {
     }
 
     /// Runs a `SELECT count(*) …`-style query (portable SQL) on whichever engine the suite uses.
+    /// Whether `text` appears in plain in any stored token's columns (SQLite only; on Postgres
+    /// the suite relies on the same code path checked here).
+    pub fn count_text_in_tokens(&self, text: &str) -> bool {
+        if self.database_url.is_some() {
+            return false;
+        }
+        let db = self.db();
+        let mut rows = db.prepare("SELECT * FROM tokens").unwrap();
+        let columns = rows.column_count();
+        let mut rows = rows.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                let bytes = match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => b.to_vec(),
+                    _ => continue,
+                };
+                if bytes.windows(text.len()).any(|w| w == text.as_bytes()) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         let Some(url) = self.database_url.clone() else {
             return self.db().query_row(sql, [], |r| r.get(0)).unwrap();

@@ -30,6 +30,7 @@ async fn happy_path_create_read_detokenize_delete() {
         let mut meta: Value = serde_json::from_str(&body).unwrap();
         assert!(meta["card"]["fingerprint"].as_str().unwrap().starts_with("fp_"));
         meta["card"].as_object_mut().unwrap().remove("fingerprint");
+        assert_eq!(meta["card"].as_object_mut().unwrap().remove("postal_code"), Some(Value::Null));
         assert_eq!(meta, tok);
     }
 
@@ -380,4 +381,48 @@ async fn test_and_live_data_are_separated() {
     assert_eq!(app.get(&format!("/v1/tokens/{live_id}"), &app.sk).await.status(), 404);
     assert_eq!(app.get(&format!("/v1/tokens/{test_id}"), live_sk.plaintext.expose()).await.status(), 404);
     assert_eq!(app.get(&format!("/v1/tokens/{live_id}"), live_sk.plaintext.expose()).await.status(), 200);
+}
+
+/// Issue 12: the frame collected and validated `postalCode`, then dropped it; the vault had
+/// nowhere to keep it.
+#[tokio::test]
+async fn postal_code_is_stored_encrypted_and_returned_to_secret_keys() {
+    let app = spawn_app().await;
+    let mut body = card_body(VISA);
+    body["card"]["postal_code"] = json!(" SW1A 1AA ");
+    let r = app.tokenize_req(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let tok: Value = r.json().await.unwrap();
+    assert!(tok["card"].get("postal_code").is_none(), "not to the publishable key: {tok}");
+    let id = tok["id"].as_str().unwrap().to_owned();
+    for key in [&app.sk, &app.ro] {
+        let meta: Value = app.get(&format!("/v1/tokens/{id}"), key).await.json().await.unwrap();
+        assert_eq!(meta["card"]["postal_code"], "SW1A 1AA", "{meta}");
+    }
+    let d: Value = app.detokenize(&id, &app.sk).await.json().await.unwrap();
+    assert_eq!(d["card"]["postal_code"], "SW1A 1AA");
+    assert_eq!(d["card"]["name"], "Ada Lovelace");
+    assert_eq!(app.count("SELECT count(*) FROM tokens WHERE brand = 'visa'"), 1);
+    assert!(!app.count_text_in_tokens("SW1A"), "stored encrypted");
+
+    // Without one: null.
+    let plain = app.tokenize(VISA).await;
+    let meta: Value =
+        app.get(&format!("/v1/tokens/{}", plain["id"].as_str().unwrap()), &app.sk).await.json().await.unwrap();
+    assert_eq!(meta["card"]["postal_code"], Value::Null);
+
+    // Validated: what the frame accepts, a little wider; never a card number.
+    for (bad, code) in [
+        (json!("SW1A<1AA"), "parameter_invalid"),
+        (json!("12345678901234567"), "parameter_invalid"),
+        (json!("-- --"), "parameter_invalid"),
+        (json!(7), "invalid_json"),
+        (json!("4242424242424242"), "card_number_in_text"),
+    ] {
+        let mut body = card_body(VISA);
+        body["card"]["postal_code"] = bad.clone();
+        let r = app.tokenize_req(&body).send().await.unwrap();
+        let (status, got) = error_code(r).await;
+        assert_eq!((status, got.as_str()), (400, code), "{bad}");
+    }
 }
