@@ -24,6 +24,7 @@ pub mod config;
 pub mod crypto;
 pub mod keyring;
 pub mod keys;
+pub mod processor;
 pub mod ratelimit;
 pub mod rotation;
 pub mod secret;
