@@ -137,22 +137,12 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let completion: Completion = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, completion)
-        });
-        let sent = self.writer.lock().ok().and_then(|w| w.as_ref().map(|s| s.send(job).is_ok())).unwrap_or(false);
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::Closed);
-            }
-            rx.await.map_err(|_| StoreError::Closed)?
-        })
+        self.writer_handle().write(f)
+    }
+
+    /// A handle that queues writes from a future (for a write that depends on a read).
+    fn writer_handle(&self) -> WriterHandle {
+        WriterHandle(self.writer.lock().ok().and_then(|w| w.clone()))
     }
 
     fn read<T: Send + 'static>(
@@ -178,6 +168,34 @@ impl SqliteStore {
             })
             .await
             .map_err(|_| StoreError::Closed)?
+        })
+    }
+}
+
+/// A clone of the writer's queue.
+struct WriterHandle(Option<mpsc::Sender<WriteJob>>);
+
+impl WriterHandle {
+    /// Queues `f` on the writer thread; resolves once its batch is committed.
+    fn write<T: Send + 'static>(
+        self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, completion)
+        });
+        let sent = self.0.is_some_and(|s| s.send(job).is_ok());
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            rx.await.map_err(|_| StoreError::Closed)?
         })
     }
 }
@@ -1452,9 +1470,20 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreFuture<Vec<DeliveryJob>> {
         let holder = holder.to_owned();
+        // Most polls find nothing due: a read says so without a write transaction (and its
+        // fsync) on the single writer.
+        let due = self.read(move |c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_at <= ?1
+                 AND (lease_until IS NULL OR lease_until <= ?1))",
+            )
+            .and_then(|mut s| s.query_row([now], |r| r.get::<_, bool>(0)))
+            .map_err(db_err)
+        });
+        let writer = self.writer_handle();
         // On the single writer: the select and the update are one step no other writer sees
         // half done.
-        self.write(move |c| {
+        let claim = move |c: &Connection| {
             let claimed = c
                 .prepare_cached(
                     "UPDATE deliveries SET lease_holder = ?1, lease_until = ?2 WHERE id IN (
@@ -1491,7 +1520,8 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, event_id, endpoint_id, merchant_id, mode, url, body, attempts, created) = row.map_err(db_err)?;
+                let (id, event_id, endpoint_id, merchant_id, mode, url, body, attempts, created) =
+                    row.map_err(db_err)?;
                 out.push(DeliveryJob {
                     id,
                     event_id,
@@ -1505,6 +1535,12 @@ impl Store for SqliteStore {
                 });
             }
             Ok(out)
+        };
+        Box::pin(async move {
+            if !due.await? {
+                return Ok(Vec::new());
+            }
+            writer.write(claim).await
         })
     }
 
