@@ -223,6 +223,38 @@ async fn rotation_signs_with_both_secrets_during_the_overlap() {
 }
 
 #[tokio::test]
+async fn an_endpoint_failing_for_three_days_is_disabled_and_the_merchant_told() {
+    let app = spawn_app_with(fast).await;
+    let failing = Receiver::start(&[], 500).await;
+    let healthy = Receiver::start(&[], 200).await;
+    let bad = create_endpoint(&app, &failing.url(), json!(["payment.succeeded"])).await;
+    create_endpoint(&app, &healthy.url(), json!(["webhook_endpoint.disabled"])).await;
+    let key = payments_key(&app).await;
+    let token = token_for(&app, VISA.0).await;
+    pay(&app, &key, "d-1", &json!({ "amount": 100, "currency": "usd", "token": token })).await;
+    app.eventually(|_| failing.count() >= 2).await;
+    // Three days later the next attempt gives up and the endpoint is disabled.
+    app.clock.advance(3 * 24 * 3600 + 1);
+    app.eventually(|_| healthy.count() == 1).await;
+    let (_, body) = healthy.hits.lock().unwrap()[0].clone();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["type"], "webhook_endpoint.disabled");
+    assert_eq!(v["data"]["object"]["id"], bad["id"]);
+    assert_eq!(v["data"]["object"]["status"], "disabled");
+    let shown: Value = app
+        .get(&format!("/v1/webhook_endpoints/{}", bad["id"].as_str().unwrap()), &app.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], "disabled");
+    assert_eq!(app.audit_events("webhook_endpoint.disabled").await.len(), 1);
+    let n = failing.count();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(failing.count(), n, "nothing more is sent to a disabled endpoint");
+}
+
+#[tokio::test]
 async fn endpoint_urls_are_checked() {
     let app = spawn_app().await;
     for (url, code) in [
