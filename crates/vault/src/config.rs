@@ -61,6 +61,19 @@ pub struct Config {
     pub frame_dir: Option<PathBuf>,
     /// Origins under which the vault itself is reachable (the frame runs there).
     pub public_origins: Vec<String>,
+    /// How often payments whose processor answer was lost (`processing`) are reconciled by
+    /// asking the processor.
+    pub reconcile_interval: Duration,
+    /// A payment is reconciled only once it has been `processing` this long (its request may
+    /// still be waiting for the processor).
+    pub reconcile_after_secs: i64,
+    /// How often the webhook worker looks for due deliveries.
+    pub webhook_poll_interval: Duration,
+    /// First retry delay of a failed delivery; it doubles per attempt (with jitter) up to
+    /// 6 hours, and retries stop 3 days after the event.
+    pub webhook_backoff_base: Duration,
+    /// Time allowed for a delivery (connect to the end of the answer).
+    pub webhook_timeout: Duration,
 }
 
 impl Default for Config {
@@ -85,6 +98,11 @@ impl Default for Config {
             suspicious_auth_failures: 5,
             frame_dir: None,
             public_origins: Vec::new(),
+            reconcile_interval: Duration::from_secs(30),
+            reconcile_after_secs: 60,
+            webhook_poll_interval: Duration::from_secs(1),
+            webhook_backoff_base: Duration::from_secs(30),
+            webhook_timeout: Duration::from_secs(10),
         }
     }
 }

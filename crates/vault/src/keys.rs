@@ -92,6 +92,8 @@ pub enum Role {
     Tokenization,
     /// Reads token metadata and the audit log.
     ReadOnly,
+    /// Creates, captures, cancels and refunds payments (charging tokens) and reads them.
+    Payments,
 }
 
 impl Role {
@@ -101,6 +103,7 @@ impl Role {
             Self::Admin => "admin",
             Self::Tokenization => "tokenization",
             Self::ReadOnly => "read_only",
+            Self::Payments => "payments",
         }
     }
 
@@ -110,6 +113,7 @@ impl Role {
             "admin" => Some(Self::Admin),
             "tokenization" => Some(Self::Tokenization),
             "read_only" | "read-only" => Some(Self::ReadOnly),
+            "payments" => Some(Self::Payments),
             _ => None,
         }
     }
@@ -130,6 +134,12 @@ pub enum Permission {
     ManageKeys,
     /// `GET /v1/audit_events`.
     ReadAudit,
+    /// `POST /v1/payments…`, `POST /v1/refunds`.
+    WritePayments,
+    /// `GET /v1/payments…`, `/v1/refunds…`, `/v1/events…`.
+    ReadPayments,
+    /// `/v1/webhook_endpoints…`, `POST /v1/events/{id}/redeliver`.
+    ManageWebhooks,
 }
 
 impl Permission {
@@ -142,6 +152,9 @@ impl Permission {
             Self::Detokenize => "tokens.detokenize",
             Self::ManageKeys => "keys.manage",
             Self::ReadAudit => "audit.read",
+            Self::WritePayments => "payments.write",
+            Self::ReadPayments => "payments.read",
+            Self::ManageWebhooks => "webhooks.manage",
         }
     }
 }
@@ -152,11 +165,16 @@ pub fn allows(kind: KeyKind, role: Option<Role>, permission: Permission) -> bool
     use Permission as P;
     match (kind, role) {
         (KeyKind::Publishable, _) => permission == P::CreateToken,
-        (KeyKind::Secret, Some(Role::Admin)) => matches!(permission, P::ManageKeys | P::ReadAudit),
+        (KeyKind::Secret, Some(Role::Admin)) => {
+            matches!(permission, P::ManageKeys | P::ReadAudit | P::ManageWebhooks | P::ReadPayments)
+        }
+        (KeyKind::Secret, Some(Role::Payments)) => matches!(permission, P::WritePayments | P::ReadPayments),
         (KeyKind::Secret, Some(Role::Tokenization)) => {
             matches!(permission, P::ReadToken | P::DeleteToken | P::Detokenize)
         }
-        (KeyKind::Secret, Some(Role::ReadOnly)) => matches!(permission, P::ReadToken | P::ReadAudit),
+        (KeyKind::Secret, Some(Role::ReadOnly)) => {
+            matches!(permission, P::ReadToken | P::ReadAudit | P::ReadPayments)
+        }
         (KeyKind::Secret, None) => false,
     }
 }
@@ -540,12 +558,23 @@ mod tests {
     #[test]
     fn permission_matrix() {
         use Permission as P;
-        let all = [P::CreateToken, P::ReadToken, P::DeleteToken, P::Detokenize, P::ManageKeys, P::ReadAudit];
-        let table: [(KeyKind, Option<Role>, &[P]); 4] = [
+        let all = [
+            P::CreateToken,
+            P::ReadToken,
+            P::DeleteToken,
+            P::Detokenize,
+            P::ManageKeys,
+            P::ReadAudit,
+            P::WritePayments,
+            P::ReadPayments,
+            P::ManageWebhooks,
+        ];
+        let table: [(KeyKind, Option<Role>, &[P]); 5] = [
             (KeyKind::Publishable, None, &[P::CreateToken]),
-            (KeyKind::Secret, Some(Role::Admin), &[P::ManageKeys, P::ReadAudit]),
+            (KeyKind::Secret, Some(Role::Admin), &[P::ManageKeys, P::ReadAudit, P::ManageWebhooks, P::ReadPayments]),
+            (KeyKind::Secret, Some(Role::Payments), &[P::WritePayments, P::ReadPayments]),
             (KeyKind::Secret, Some(Role::Tokenization), &[P::ReadToken, P::DeleteToken, P::Detokenize]),
-            (KeyKind::Secret, Some(Role::ReadOnly), &[P::ReadToken, P::ReadAudit]),
+            (KeyKind::Secret, Some(Role::ReadOnly), &[P::ReadToken, P::ReadAudit, P::ReadPayments]),
         ];
         for (kind, role, allowed) in table {
             for p in all {

@@ -10,6 +10,9 @@
 //! - [`store`]: the storage interface and its SQLite implementation (writer thread, group commit).
 //! - [`crypto`], [`keyring`], [`rotation`]: key hierarchy, envelope encryption, rotation.
 //! - [`keys`]: API key kinds, modes, roles and the permission matrix.
+//! - [`processor`]: the payment processor interface and the sandbox acquirer; payments,
+//!   refunds, events and webhook delivery live in [`api::payments`], [`api::events`] and
+//!   [`api::webhooks`].
 //! - [`tls`], [`server`]: rustls configuration (TLS 1.2/1.3 only) and the TLS listener.
 //! - [`bootstrap`]: data directories, master key, `init`.
 //!
@@ -24,6 +27,7 @@ pub mod config;
 pub mod crypto;
 pub mod keyring;
 pub mod keys;
+pub mod processor;
 pub mod ratelimit;
 pub mod rotation;
 pub mod secret;

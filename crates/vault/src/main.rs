@@ -140,6 +140,13 @@ struct ServeArgs {
     /// Seconds between sweeps of expired data.
     #[arg(long, default_value_t = 60)]
     sweep_interval_secs: u64,
+    /// First retry delay of a failed webhook delivery, in milliseconds (doubles per attempt,
+    /// with jitter, up to 6 hours).
+    #[arg(long, env = "VAULT_WEBHOOK_BACKOFF_MS", default_value_t = 30_000)]
+    webhook_backoff_ms: u64,
+    /// Time allowed for one webhook delivery, in seconds.
+    #[arg(long, env = "VAULT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    webhook_timeout_secs: u64,
     /// Log format.
     #[arg(long, env = "VAULT_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     log_format: String,
@@ -157,7 +164,7 @@ enum KeysCommand {
         /// publishable | secret
         #[arg(long)]
         kind: String,
-        /// Secret keys: admin | tokenization | read_only
+        /// Secret keys: admin | tokenization | read_only | payments
         #[arg(long)]
         role: Option<String>,
         /// test | live
@@ -519,8 +526,9 @@ async fn keys_command(command: KeysCommand, now: i64, env: Option<&SecretString>
             }
             let merchant = bootstrap::find_merchant(store.as_ref(), &merchant).await?;
             let kind = KeyKind::parse(&kind).context("--kind must be publishable or secret")?;
-            let role =
-                role.map(|r| Role::parse(&r).context("--role must be admin, tokenization or read_only")).transpose()?;
+            let role = role
+                .map(|r| Role::parse(&r).context("--role must be admin, tokenization, read_only or payments"))
+                .transpose()?;
             if kind == KeyKind::Secret && role.is_none() {
                 bail!("secret keys need --role");
             }
@@ -595,6 +603,8 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
         rate_per_key: Rate { per_second: args.rate_limit_key, burst: args.rate_limit_key_burst },
         rate_per_ip: Rate { per_second: args.rate_limit_ip, burst: args.rate_limit_ip_burst },
         sweep_interval: std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
+        webhook_backoff_base: std::time::Duration::from_millis(args.webhook_backoff_ms),
+        webhook_timeout: std::time::Duration::from_secs(args.webhook_timeout_secs.clamp(1, 10)),
         ..Config::default()
     };
     let running =

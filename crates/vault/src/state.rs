@@ -70,6 +70,11 @@ pub struct Inner {
     pub draining: std::sync::atomic::AtomicBool,
     /// The frame directory's files, precompressed (`api::assets`).
     pub frame_assets: crate::api::assets::AssetCache,
+    /// The sandbox acquirer that test-mode payments go to (its ledger is what tests read).
+    pub sandbox: Arc<crate::processor::sandbox::SandboxProcessor>,
+    /// The live-mode processor: none ships, so live payments are refused with
+    /// `processor_not_configured` until one is plugged in here.
+    pub live_processor: Option<Arc<dyn crate::processor::Processor>>,
 }
 
 /// An authenticated caller.
@@ -159,6 +164,8 @@ impl AppState {
             draining: std::sync::atomic::AtomicBool::new(false),
             instance_id: format!("inst_{}", crate::crypto::random_base62(12).unwrap_or_default()),
             frame_assets: crate::api::assets::AssetCache::default(),
+            sandbox: Arc::new(crate::processor::sandbox::SandboxProcessor::new()),
+            live_processor: None,
         }));
         // Compress the frame's files before serving (about a second for a frame build, once),
         // rather than on the first checkout's requests.
@@ -207,6 +214,14 @@ impl AppState {
                 self.keyring.refresh(self.store.as_ref()).await?;
                 self.keyring.version(merchant, mode, version)
             }
+        }
+    }
+
+    /// The processor payments of `mode` go to (`None`: live mode without a processor).
+    pub fn processor(&self, mode: keys::Mode) -> Option<Arc<dyn crate::processor::Processor>> {
+        match mode {
+            keys::Mode::Test => Some(Arc::clone(&self.sandbox) as Arc<dyn crate::processor::Processor>),
+            keys::Mode::Live => self.live_processor.clone(),
         }
     }
 
@@ -487,6 +502,12 @@ impl AppState {
                         tracing::error!(error = %e, "could not refresh keys");
                     }
                 })
+            }),
+            every(self.config.reconcile_interval, self.clone(), |s| {
+                Box::pin(async move { crate::api::payments::reconcile(&s).await })
+            }),
+            every(self.config.webhook_poll_interval, self.clone(), |s| {
+                Box::pin(async move { crate::api::webhooks::deliver_due(&s).await })
             }),
         ]);
         tasks

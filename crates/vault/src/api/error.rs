@@ -200,6 +200,13 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", "An internal error occurred.")
     }
 
+    /// 503 with a precise code (`processor_not_configured`, `processor_unavailable`) and
+    /// `Retry-After`.
+    pub fn unavailable_with(code: &'static str, message: &'static str) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", code, message)
+            .with_headers(vec![(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"))])
+    }
+
     /// 503.
     pub fn unavailable() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "not_ready", "The vault is not ready.")

@@ -3,8 +3,11 @@
 pub mod admin;
 pub mod assets;
 pub mod error;
+pub mod events;
 pub mod frame;
+pub mod payments;
 pub mod tokens;
+pub mod webhooks;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -49,6 +52,19 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/keys/{id}/revoke", post(admin::revoke_key))
         .route("/v1/keys/{id}/rotate", post(admin::rotate_key))
         .route("/v1/audit_events", get(admin::list_audit))
+        .route("/v1/payments", get(payments::list).post(payments::create))
+        .route("/v1/payments/{id}", get(payments::retrieve))
+        .route("/v1/payments/{id}/capture", post(payments::capture))
+        .route("/v1/payments/{id}/cancel", post(payments::cancel))
+        .route("/v1/refunds", get(payments::list_refunds).post(payments::create_refund))
+        .route("/v1/refunds/{id}", get(payments::retrieve_refund))
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}", get(events::retrieve))
+        .route("/v1/events/{id}/attempts", get(events::attempts))
+        .route("/v1/events/{id}/redeliver", post(events::redeliver))
+        .route("/v1/webhook_endpoints", get(webhooks::list).post(webhooks::create))
+        .route("/v1/webhook_endpoints/{id}", get(webhooks::retrieve).delete(webhooks::delete))
+        .route("/v1/webhook_endpoints/{id}/rotate_secret", post(webhooks::rotate_secret))
         .route("/v1/loader.js", get(frame::loader))
         .route("/v1/loader-manifest.json", get(frame::loader_manifest))
         .route("/v1/frame", get(frame::page))

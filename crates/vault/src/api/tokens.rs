@@ -22,6 +22,28 @@ use crate::store::{CreateOutcome, IdempotencyRecord, TokenRecord};
 /// Maximum length of an `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// The request's idempotency scope and body hash, if it sent an `Idempotency-Key` (400 if the
+/// header is malformed). The key is kept only as a keyed hash: a card number sent as the key
+/// never reaches the disk.
+pub(crate) fn idempotency_scope(
+    state: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<(String, String)>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| (0x21..0x7f).contains(&b)))
+        .ok_or_else(|| {
+            ApiError::invalid("invalid_idempotency_key", "Idempotency-Key must be 1–255 visible ASCII characters.")
+        })?;
+    let scope = state.master.idempotency_scope(&p.key.id, key);
+    let hash = state.master.hash_body(&scope, body);
+    Ok(Some((scope, hash)))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
@@ -69,14 +91,20 @@ struct CardPayload<'a> {
     postal_code: Option<&'a str>,
 }
 
+/// A token's decrypted card (zeroized on drop).
 #[derive(Deserialize)]
-struct CardPayloadOwned {
-    number: SecretString,
-    exp_month: u8,
-    exp_year: u16,
-    name: Option<SecretString>,
+pub(crate) struct CardPayloadOwned {
+    /// The card number.
+    pub(crate) number: SecretString,
+    /// Expiry month.
+    pub(crate) exp_month: u8,
+    /// Expiry year.
+    pub(crate) exp_year: u16,
+    /// Cardholder name.
+    pub(crate) name: Option<SecretString>,
+    /// Billing postal code (absent in payloads written before it was collected).
     #[serde(default)]
-    postal_code: Option<SecretString>,
+    pub(crate) postal_code: Option<SecretString>,
 }
 
 /// The public token object. The keyed fingerprint goes only to secret keys: with a card's BIN
@@ -120,7 +148,7 @@ fn new_token_id(now: i64) -> Result<String, crate::crypto::CryptoError> {
     Ok(format!("tok_{prefix}{}", random_base62(18)?))
 }
 
-fn valid_token_id(id: &str) -> bool {
+pub(crate) fn valid_token_id(id: &str) -> bool {
     id.strip_prefix("tok_").is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
@@ -221,27 +249,7 @@ async fn create_inner(
     require_json(headers)?;
     let body = read_body(state, headers, body).await?;
 
-    let idempotency = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let key = v
-                .to_str()
-                .ok()
-                .filter(|k| {
-                    !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| (0x21..0x7f).contains(&b))
-                })
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "invalid_idempotency_key",
-                        "Idempotency-Key must be 1–255 visible ASCII characters.",
-                    )
-                })?;
-            // Stored only as a keyed hash: a card number sent as the key never reaches the disk.
-            let scope = state.master.idempotency_scope(&p.key.id, key);
-            let hash = state.master.hash_body(&scope, body.expose());
-            Some((scope, hash))
-        }
-    };
+    let idempotency = idempotency_scope(state, p, headers, body.expose())?;
     let with_fingerprint = p.key.kind == KeyKind::Secret;
     let claim = match &idempotency {
         None => None,
@@ -362,7 +370,11 @@ async fn create_inner(
     }
 }
 
-fn replay(stored: &IdempotencyRecord, body_hash: &str, with_fingerprint: bool) -> Result<Response, ApiError> {
+pub(crate) fn replay(
+    stored: &IdempotencyRecord,
+    body_hash: &str,
+    with_fingerprint: bool,
+) -> Result<Response, ApiError> {
     if !bool::from(stored.body_hash.as_bytes().ct_eq(body_hash.as_bytes())) {
         return Err(ApiError::idempotency_reused());
     }
@@ -415,9 +427,24 @@ fn card_binding(token: &TokenRecord) -> Binding<'_> {
 }
 
 /// Decrypts and decodes a token's card payload (wiped on drop).
-fn open_card(key: &crate::crypto::DataKey, token: &TokenRecord) -> Result<CardPayloadOwned, ApiError> {
+fn open_payload(key: &crate::crypto::DataKey, token: &TokenRecord) -> Result<CardPayloadOwned, ApiError> {
     let plain = key.open(&token.card_ct, &card_binding(token))?;
     serde_json::from_slice(plain.expose()).map_err(|_| ApiError::internal())
+}
+
+/// Decrypts a token's card and, if it still has one, its CVC. Destroys nothing (a key version
+/// rotated in by another process is loaded on demand).
+pub(crate) async fn open_card(
+    state: &AppState,
+    token: &TokenRecord,
+) -> Result<(CardPayloadOwned, Option<SecretBytes>), ApiError> {
+    let key = state.data_key(&token.merchant_id, token.mode, token.key_version).await?;
+    let payload = open_payload(&key, token)?;
+    let cvc = match &token.cvc_ct {
+        Some(ct) => Some(key.open(ct, &Binding { field: "cvc", ..card_binding(token) })?),
+        None => None,
+    };
+    Ok((payload, cvc))
 }
 
 /// `GET /v1/tokens/{id}`: metadata, and for secret keys the billing postal code.
@@ -439,7 +466,7 @@ pub async fn retrieve(
     // The billing postal code lives in the encrypted card payload (re-encrypted with it on key
     // rotation); only it is taken out, the payload is wiped on drop.
     let key = state.data_key(&token.merchant_id, token.mode, token.key_version).await?;
-    let payload = open_card(&key, &token)?;
+    let payload = open_payload(&key, &token)?;
     if let Some(card) = body.get_mut("card").and_then(serde_json::Value::as_object_mut) {
         let postal = payload.postal_code.as_ref().map(|p| p.expose().to_owned());
         card.insert("postal_code".to_owned(), postal.into());
@@ -504,12 +531,7 @@ pub async fn detokenize(
     };
     // Everything that can fail happens before the CVC is destroyed: decrypting (a key version
     // rotated in by another process is loaded on demand), decoding, building the answer.
-    let key = state.data_key(&token.merchant_id, token.mode, token.key_version).await?;
-    let payload = open_card(&key, &token)?;
-    let cvc = match &token.cvc_ct {
-        Some(ct) => Some(key.open(ct, &Binding { field: "cvc", ..card_binding(&token) })?),
-        None => None,
-    };
+    let (payload, cvc) = open_card(&state, &token).await?;
     let cvc_text = match &cvc {
         Some(c) => Some(std::str::from_utf8(c.expose()).map_err(|_| ApiError::internal())?),
         None => None,

@@ -97,6 +97,92 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: "CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);",
         postgres: "CREATE TABLE leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, until BIGINT NOT NULL);",
     },
+    Migration {
+        // Payments, refunds, the event outbox (an event row commits with the change it
+        // describes), webhook endpoints with their encrypted secrets, and claimable deliveries
+        // (a lease: a dead instance's claim expires) with every attempt recorded.
+        name: "payments, refunds, events and webhook deliveries",
+        sqlite: r"
+    CREATE TABLE payments (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        status TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
+        amount_capturable INTEGER NOT NULL, amount_captured INTEGER NOT NULL,
+        amount_refunded INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, data TEXT NOT NULL,
+        CHECK (amount_refunded >= 0 AND amount_refunded <= amount_captured));
+    CREATE INDEX payments_merchant ON payments (merchant_id, mode, seq);
+    CREATE INDEX payments_processing ON payments (seq) WHERE status = 'processing';
+    CREATE TABLE refunds (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, payment_id TEXT NOT NULL REFERENCES payments(id),
+        merchant_id TEXT NOT NULL, mode TEXT NOT NULL, amount INTEGER NOT NULL CHECK (amount > 0),
+        status TEXT NOT NULL, created INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX refunds_merchant ON refunds (merchant_id, mode, seq);
+    CREATE INDEX refunds_payment ON refunds (payment_id);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        type TEXT NOT NULL, created INTEGER NOT NULL, body TEXT NOT NULL);
+    CREATE INDEX events_merchant ON events (merchant_id, mode, seq);
+    CREATE TABLE webhook_endpoints (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        url TEXT NOT NULL, enabled_events TEXT NOT NULL, status TEXT NOT NULL, description TEXT,
+        created INTEGER NOT NULL, failing_since INTEGER);
+    CREATE INDEX webhook_endpoints_merchant ON webhook_endpoints (merchant_id, mode, status);
+    CREATE TABLE webhook_secrets (
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id), version INTEGER NOT NULL,
+        secret_ct BLOB NOT NULL, created INTEGER NOT NULL, expires_at INTEGER,
+        PRIMARY KEY (endpoint_id, version));
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY, event_id TEXT NOT NULL REFERENCES events(id),
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id), status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, lease_holder TEXT, lease_until INTEGER,
+        created INTEGER NOT NULL);
+    CREATE INDEX deliveries_due ON deliveries (next_at) WHERE status = 'pending';
+    CREATE TABLE delivery_attempts (
+        id INTEGER PRIMARY KEY, delivery_id INTEGER NOT NULL, event_id TEXT NOT NULL, endpoint_id TEXT NOT NULL,
+        status_code INTEGER, latency_ms INTEGER NOT NULL, error_class TEXT, response_body TEXT NOT NULL,
+        created INTEGER NOT NULL);
+    CREATE INDEX delivery_attempts_event ON delivery_attempts (event_id, id);
+    ",
+        postgres: r"
+    CREATE TABLE payments (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        status TEXT NOT NULL, amount BIGINT NOT NULL, currency TEXT NOT NULL,
+        amount_capturable BIGINT NOT NULL, amount_captured BIGINT NOT NULL,
+        amount_refunded BIGINT NOT NULL DEFAULT 0, created BIGINT NOT NULL, data TEXT NOT NULL,
+        CHECK (amount_refunded >= 0 AND amount_refunded <= amount_captured));
+    CREATE INDEX payments_merchant ON payments (merchant_id, mode, seq);
+    CREATE INDEX payments_processing ON payments (seq) WHERE status = 'processing';
+    CREATE TABLE refunds (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, payment_id TEXT NOT NULL REFERENCES payments(id),
+        merchant_id TEXT NOT NULL, mode TEXT NOT NULL, amount BIGINT NOT NULL CHECK (amount > 0),
+        status TEXT NOT NULL, created BIGINT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX refunds_merchant ON refunds (merchant_id, mode, seq);
+    CREATE INDEX refunds_payment ON refunds (payment_id);
+    CREATE TABLE events (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        type TEXT NOT NULL, created BIGINT NOT NULL, body TEXT NOT NULL);
+    CREATE INDEX events_merchant ON events (merchant_id, mode, seq);
+    CREATE TABLE webhook_endpoints (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        url TEXT NOT NULL, enabled_events TEXT NOT NULL, status TEXT NOT NULL, description TEXT,
+        created BIGINT NOT NULL, failing_since BIGINT);
+    CREATE INDEX webhook_endpoints_merchant ON webhook_endpoints (merchant_id, mode, status);
+    CREATE TABLE webhook_secrets (
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id), version BIGINT NOT NULL,
+        secret_ct BYTEA NOT NULL, created BIGINT NOT NULL, expires_at BIGINT,
+        PRIMARY KEY (endpoint_id, version));
+    CREATE TABLE deliveries (
+        id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL REFERENCES events(id),
+        endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id), status TEXT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0, next_at BIGINT NOT NULL, lease_holder TEXT, lease_until BIGINT,
+        created BIGINT NOT NULL);
+    CREATE INDEX deliveries_due ON deliveries (next_at) WHERE status = 'pending';
+    CREATE TABLE delivery_attempts (
+        id BIGSERIAL PRIMARY KEY, delivery_id BIGINT NOT NULL, event_id TEXT NOT NULL, endpoint_id TEXT NOT NULL,
+        status_code BIGINT, latency_ms BIGINT NOT NULL, error_class TEXT, response_body TEXT NOT NULL,
+        created BIGINT NOT NULL);
+    CREATE INDEX delivery_attempts_event ON delivery_attempts (event_id, id);
+    ",
+    },
 ];
 
 /// The schema version this binary writes and understands.

@@ -6,6 +6,7 @@
 //! semantics each method must keep are written on the method.
 
 pub mod migrations;
+pub mod payments;
 pub mod postgres;
 pub mod sqlite;
 
@@ -17,6 +18,10 @@ use serde::Serialize;
 
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, Mode};
+pub use payments::{
+    AttemptRecord, DeliveryJob, DeliveryNext, EventRecord, ListFilter, PaymentRecord, RefundRecord, RefundReservation,
+    WebhookEndpointRecord, WebhookSecretRecord,
+};
 
 /// A boxed storage future.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
@@ -354,4 +359,118 @@ pub trait Store: Send + Sync + 'static {
     fn append_audit(&self, events: Vec<AuditEvent>) -> StoreFuture<()>;
     /// Audit events, newest first.
     fn list_audit(&self, filter: AuditFilter) -> StoreFuture<Vec<AuditEvent>>;
+    /// Inserts a payment and, when given, its event (with a pending delivery to every enabled
+    /// endpoint of the merchant and mode that wants the event type) in one transaction.
+    /// [`StoreError::Conflict`] if the id exists (a retry of a request whose first attempt
+    /// inserted it).
+    fn insert_payment(&self, payment: PaymentRecord, event: Option<EventRecord>) -> StoreFuture<()>;
+    /// Moves a payment from status `from` to `payment`'s status, amounts and data (never
+    /// `amount_refunded`), with its event and the request's idempotency record, in one
+    /// transaction. `false` (nothing written) if the payment is no longer in status `from`:
+    /// of concurrent transitions exactly one wins.
+    fn update_payment(
+        &self,
+        payment: PaymentRecord,
+        from: &str,
+        event: Option<EventRecord>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreFuture<bool>;
+    /// A payment of this merchant and mode.
+    fn get_payment(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<PaymentRecord>>;
+    /// Payments, newest first (`kind` filters by status).
+    fn list_payments(&self, filter: ListFilter) -> StoreFuture<Vec<PaymentRecord>>;
+
+    /// Reserves a refund: adds its amount to the payment's `amount_refunded` only if the payment
+    /// is this merchant's, `succeeded`, and the sum stays within `amount_captured` (one
+    /// conditional update, so concurrent refunds never exceed), and inserts the refund row, in
+    /// one transaction.
+    fn reserve_refund(&self, refund: RefundRecord) -> StoreFuture<RefundReservation>;
+    /// Settles a reserved refund (`processing` → `refund.status`) with its event and idempotency
+    /// record; a `failed` refund gives its amount back to the payment. `false` if it was already
+    /// settled.
+    fn finish_refund(
+        &self,
+        refund: RefundRecord,
+        event: Option<EventRecord>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreFuture<bool>;
+    /// A refund of this merchant and mode.
+    fn get_refund(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<RefundRecord>>;
+    /// Refunds, newest first (`kind` filters by payment id).
+    fn list_refunds(&self, filter: ListFilter) -> StoreFuture<Vec<RefundRecord>>;
+
+    /// Inserts an event that goes with no other change (e.g. `webhook_endpoint.disabled` is
+    /// written by [`Store::disable_webhook_endpoint`]; this is for reserved types), with its
+    /// deliveries.
+    fn insert_event(&self, event: EventRecord) -> StoreFuture<()>;
+    /// An event of this merchant and mode.
+    fn get_event(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<EventRecord>>;
+    /// Events, newest first (`kind` filters by type).
+    fn list_events(&self, filter: ListFilter) -> StoreFuture<Vec<EventRecord>>;
+    /// Schedules a new delivery of an event now, to one endpoint or to every enabled endpoint
+    /// that wants its type. Returns how many deliveries were scheduled.
+    fn redeliver_event(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+        endpoint: Option<String>,
+        now: UnixSeconds,
+    ) -> StoreFuture<u64>;
+
+    /// Inserts an endpoint, its first secret and the audit event in one transaction.
+    fn insert_webhook_endpoint(
+        &self,
+        endpoint: WebhookEndpointRecord,
+        secret: WebhookSecretRecord,
+        audit: AuditEvent,
+    ) -> StoreFuture<()>;
+    /// An endpoint of this merchant and mode (not deleted).
+    fn get_webhook_endpoint(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+    ) -> StoreFuture<Option<WebhookEndpointRecord>>;
+    /// The merchant's endpoints in this mode (not deleted), oldest first.
+    fn list_webhook_endpoints(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<WebhookEndpointRecord>>;
+    /// Marks an endpoint deleted (its attempts stay readable; nothing more is sent) with the
+    /// audit event. `false` if there was no such endpoint.
+    fn delete_webhook_endpoint(&self, id: &str, merchant_id: &str, mode: Mode, audit: AuditEvent) -> StoreFuture<bool>;
+    /// Adds a new current secret; every secret still valid expires at `old_expires_at` (the
+    /// overlap), unless it expires sooner. With the audit event, in one transaction.
+    fn rotate_webhook_secret(
+        &self,
+        secret: WebhookSecretRecord,
+        old_expires_at: UnixSeconds,
+        audit: AuditEvent,
+    ) -> StoreFuture<()>;
+    /// The endpoint's secrets that still sign at `now`, newest first.
+    fn webhook_secrets(&self, endpoint_id: &str, now: UnixSeconds) -> StoreFuture<Vec<WebhookSecretRecord>>;
+    /// Disables an enabled endpoint with its `webhook_endpoint.disabled` event and audit
+    /// event, in one transaction. `false` if it was not enabled.
+    fn disable_webhook_endpoint(&self, id: &str, event: EventRecord, audit: AuditEvent) -> StoreFuture<bool>;
+
+    /// Claims up to `limit` deliveries due at `now` of enabled endpoints for `holder` until
+    /// `lease_until`. A delivery whose lease expired (its holder died) is due again. On
+    /// Postgres concurrent claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`): a
+    /// delivery is never held by two workers at once.
+    fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: UnixSeconds,
+        lease_until: UnixSeconds,
+        limit: u32,
+    ) -> StoreFuture<Vec<DeliveryJob>>;
+    /// Records an attempt and what follows, only if `holder` still holds the delivery's lease,
+    /// and tracks the endpoint's failure streak. `None` if the lease was lost (nothing
+    /// written); otherwise the endpoint's `failing_since` after this attempt.
+    fn record_attempt(
+        &self,
+        attempt: AttemptRecord,
+        holder: &str,
+        next: DeliveryNext,
+    ) -> StoreFuture<Option<Option<UnixSeconds>>>;
+    /// Every attempt to deliver an event, oldest first.
+    fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>>;
 }

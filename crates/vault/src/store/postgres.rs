@@ -27,9 +27,12 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
+use super::payments::{events_column, events_of_column};
 use super::{
-    AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord,
-    PurgeCounts, Store, StoreError, StoreFuture, TokenRecord, WrappedKeyRecord,
+    AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext, EventRecord,
+    IdempotencyRecord, KeyPurpose, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts, RefundRecord,
+    RefundReservation, Store, StoreError, StoreFuture, TokenRecord, WebhookEndpointRecord, WebhookSecretRecord,
+    WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -446,6 +449,198 @@ fn api_key_of(r: &tokio_postgres::Row) -> Result<ApiKeyRecord, StoreError> {
     })
 }
 
+/// Completes a pending idempotency claim with the response (or inserts the record); returns
+/// how many rows were written (0: another request's completed record is there).
+async fn complete_idempotency(
+    tx: &deadpool_postgres::Transaction<'_>,
+    rec: &IdempotencyRecord,
+) -> Result<u64, StoreError> {
+    tx.execute(
+        "INSERT INTO idempotency (scope, body_hash, status, response, created)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
+         response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
+        &[&rec.scope, &rec.body_hash, &i64::from(rec.status), &rec.response, &rec.created],
+    )
+    .await
+    .map_err(|e| pg_err(&e))
+}
+
+/// Inserts an event and a pending delivery to every enabled endpoint that wants its type.
+async fn insert_event(tx: &deadpool_postgres::Transaction<'_>, e: &EventRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO events (id, merchant_id, mode, type, created, body) VALUES ($1,$2,$3,$4,$5,$6)",
+        &[&e.id, &e.merchant_id, &e.mode.as_str(), &e.event_type, &e.created, &e.body],
+    )
+    .await
+    .map_err(|e| pg_err(&e))?;
+    tx.execute(
+        "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at, created)
+         SELECT $1, id, 'pending', 0, $2, $2 FROM webhook_endpoints
+         WHERE merchant_id = $3 AND mode = $4 AND status = 'enabled'
+         AND (strpos(enabled_events, ',*,') > 0 OR strpos(enabled_events, ',' || $5::TEXT || ',') > 0)",
+        &[&e.id, &e.created, &e.merchant_id, &e.mode.as_str(), &e.event_type],
+    )
+    .await
+    .map_err(|e| pg_err(&e))?;
+    Ok(())
+}
+
+async fn insert_secret(tx: &deadpool_postgres::Transaction<'_>, s: &WebhookSecretRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO webhook_secrets (endpoint_id, version, secret_ct, created, expires_at) VALUES ($1,$2,$3,$4,$5)",
+        &[&s.endpoint_id, &i64_of(s.version), &s.secret_ct, &s.created, &s.expires_at],
+    )
+    .await
+    .map_err(|e| pg_err(&e))?;
+    Ok(())
+}
+
+/// A delivery's status and next time after an attempt (`None`: unchanged).
+fn delivery_next(next: DeliveryNext) -> (&'static str, Option<UnixSeconds>) {
+    match next {
+        DeliveryNext::Delivered => ("delivered", None),
+        DeliveryNext::RetryAt(at) => ("pending", Some(at)),
+        DeliveryNext::GiveUp => ("failed", None),
+    }
+}
+
+const PAYMENT_COLS: &str = "id, merchant_id, mode, status, amount, currency, amount_capturable, amount_captured, \
+                            amount_refunded, created, data";
+const REFUND_COLS: &str = "id, payment_id, merchant_id, mode, amount, status, created, data";
+const EVENT_COLS: &str = "id, merchant_id, mode, type, created, body";
+const ENDPOINT_COLS: &str = "id, merchant_id, mode, url, enabled_events, status, description, created, failing_since";
+
+fn json_of(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("json document"))
+}
+
+fn payment_of(r: &tokio_postgres::Row) -> Result<PaymentRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(PaymentRecord {
+        id: r.try_get(0).map_err(get)?,
+        merchant_id: r.try_get(1).map_err(get)?,
+        mode: mode_of(r.try_get(2).map_err(get)?)?,
+        status: r.try_get(3).map_err(get)?,
+        amount: r.try_get(4).map_err(get)?,
+        currency: r.try_get(5).map_err(get)?,
+        amount_capturable: r.try_get(6).map_err(get)?,
+        amount_captured: r.try_get(7).map_err(get)?,
+        amount_refunded: r.try_get(8).map_err(get)?,
+        created: r.try_get(9).map_err(get)?,
+        data: json_of(r.try_get(10).map_err(get)?)?,
+    })
+}
+
+fn refund_of(r: &tokio_postgres::Row) -> Result<RefundRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(RefundRecord {
+        id: r.try_get(0).map_err(get)?,
+        payment_id: r.try_get(1).map_err(get)?,
+        merchant_id: r.try_get(2).map_err(get)?,
+        mode: mode_of(r.try_get(3).map_err(get)?)?,
+        amount: r.try_get(4).map_err(get)?,
+        status: r.try_get(5).map_err(get)?,
+        created: r.try_get(6).map_err(get)?,
+        data: json_of(r.try_get(7).map_err(get)?)?,
+    })
+}
+
+fn event_of(r: &tokio_postgres::Row) -> Result<EventRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(EventRecord {
+        id: r.try_get(0).map_err(get)?,
+        merchant_id: r.try_get(1).map_err(get)?,
+        mode: mode_of(r.try_get(2).map_err(get)?)?,
+        event_type: r.try_get(3).map_err(get)?,
+        created: r.try_get(4).map_err(get)?,
+        body: r.try_get(5).map_err(get)?,
+    })
+}
+
+fn endpoint_of(r: &tokio_postgres::Row) -> Result<WebhookEndpointRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(WebhookEndpointRecord {
+        id: r.try_get(0).map_err(get)?,
+        merchant_id: r.try_get(1).map_err(get)?,
+        mode: mode_of(r.try_get(2).map_err(get)?)?,
+        url: r.try_get(3).map_err(get)?,
+        enabled_events: events_of_column(r.try_get(4).map_err(get)?),
+        status: r.try_get(5).map_err(get)?,
+        description: r.try_get(6).map_err(get)?,
+        created: r.try_get(7).map_err(get)?,
+        failing_since: r.try_get(8).map_err(get)?,
+    })
+}
+
+/// Writes what goes with a state change in its transaction: its event (with deliveries) and
+/// the request's idempotency record.
+async fn outbox(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event: Option<&EventRecord>,
+    idempotency: Option<&IdempotencyRecord>,
+) -> Result<(), StoreError> {
+    if let Some(e) = event {
+        insert_event(tx, e).await?;
+    }
+    if let Some(rec) = idempotency {
+        complete_idempotency(tx, rec).await?;
+    }
+    Ok(())
+}
+
+/// One row of `table` by id, scoped to a merchant and mode (`extra`: more conditions).
+#[allow(clippy::too_many_arguments)]
+async fn get_scoped<T>(
+    pool: &Pool,
+    table: &str,
+    cols: &str,
+    extra: &str,
+    id: &str,
+    merchant_id: &str,
+    mode: Mode,
+    decode: fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let c = PostgresStore::client(pool).await?;
+    let sql = format!("SELECT {cols} FROM {table} WHERE id = $1 AND merchant_id = $2 AND mode = $3 {extra}");
+    let row = c.query_opt(&sql, &[&id, &merchant_id, &mode.as_str()]).await.map_err(|e| pg_err(&e))?;
+    row.as_ref().map(decode).transpose()
+}
+
+/// Newest-first page of `table` under `filter` (`kind_col` is what `filter.kind` matches).
+async fn list_rows<T>(
+    pool: &Pool,
+    table: &str,
+    cols: &str,
+    kind_col: &str,
+    filter: &ListFilter,
+    decode: fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let c = PostgresStore::client(pool).await?;
+    let sql = format!(
+        "SELECT {cols} FROM {table} WHERE ($1::TEXT IS NULL OR merchant_id = $1) AND ($2::TEXT IS NULL OR mode = $2)
+         AND ($3::TEXT IS NULL OR {kind_col} = $3) AND ($4::BIGINT IS NULL OR created >= $4)
+         AND ($5::BIGINT IS NULL OR created < $5)
+         AND ($6::TEXT IS NULL OR seq < (SELECT seq FROM {table} WHERE id = $6)) ORDER BY seq DESC LIMIT $7"
+    );
+    let rows = c
+        .query(
+            &sql,
+            &[
+                &filter.merchant_id,
+                &filter.mode.map(Mode::as_str),
+                &filter.kind,
+                &filter.created_gte,
+                &filter.created_lt,
+                &filter.starting_after,
+                &i64::from(filter.limit),
+            ],
+        )
+        .await
+        .map_err(|e| pg_err(&e))?;
+    rows.iter().map(decode).collect()
+}
+
 impl Store for PostgresStore {
     fn close(&self) {
         self.pool.close();
@@ -691,16 +886,7 @@ impl Store for PostgresStore {
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             // Completes this request's pending claim (or inserts the record). A completed
             // record of another request wins: nothing is written and it is returned.
-            let stored = tx
-                .execute(
-                    "INSERT INTO idempotency (scope, body_hash, status, response, created)
-                     VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
-                     response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
-                    &[&rec.scope, &rec.body_hash, &i64::from(rec.status), &rec.response, &rec.created],
-                )
-                .await
-                .map_err(|e| pg_err(&e))?;
+            let stored = complete_idempotency(&tx, &rec).await?;
             if stored == 0 {
                 let row = tx
                     .query_one(
@@ -1019,6 +1205,506 @@ impl Store for PostgresStore {
                     detail: serde_json::from_str(r.get::<_, &str>(9)).unwrap_or(serde_json::Value::Null),
                 })
                 .collect())
+        })
+    }
+
+    fn insert_payment(&self, p: PaymentRecord, event: Option<EventRecord>) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, amount_capturable,
+                 amount_captured, amount_refunded, created, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,0,$9,$10)",
+                &[
+                    &p.id,
+                    &p.merchant_id,
+                    &p.mode.as_str(),
+                    &p.status,
+                    &p.amount,
+                    &p.currency,
+                    &p.amount_capturable,
+                    &p.amount_captured,
+                    &p.created,
+                    &p.data.to_string(),
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            if let Some(e) = &event {
+                insert_event(&tx, e).await?;
+            }
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn update_payment(
+        &self,
+        p: PaymentRecord,
+        from: &str,
+        event: Option<EventRecord>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreFuture<bool> {
+        let (pool, from) = (self.pool.clone(), from.to_owned());
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            // The row lock makes concurrent transitions from the same status serialise; the
+            // loser re-reads the row, finds another status and updates nothing.
+            let n = tx
+                .execute(
+                    "UPDATE payments SET status = $2, amount_capturable = $3, amount_captured = $4, data = $5
+                     WHERE id = $1 AND status = $6",
+                    &[&p.id, &p.status, &p.amount_capturable, &p.amount_captured, &p.data.to_string(), &from],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            outbox(&tx, event.as_ref(), idempotency.as_ref()).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(true)
+        })
+    }
+
+    fn get_payment(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<PaymentRecord>> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(
+            async move { get_scoped(&pool, "payments", PAYMENT_COLS, "", &id, &merchant_id, mode, payment_of).await },
+        )
+    }
+
+    fn list_payments(&self, filter: ListFilter) -> StoreFuture<Vec<PaymentRecord>> {
+        let pool = self.pool.clone();
+        Box::pin(async move { list_rows(&pool, "payments", PAYMENT_COLS, "status", &filter, payment_of).await })
+    }
+
+    fn reserve_refund(&self, r: RefundRecord) -> StoreFuture<RefundReservation> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            // Concurrent refunds queue on the payment's row lock; each re-checks the sum against
+            // the row as the previous one committed it (READ COMMITTED re-evaluates the WHERE).
+            let n = tx
+                .execute(
+                    "UPDATE payments SET amount_refunded = amount_refunded + $4
+                     WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND status = 'succeeded'
+                     AND amount_refunded + $4 <= amount_captured",
+                    &[&r.payment_id, &r.merchant_id, &r.mode.as_str(), &r.amount],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if n == 0 {
+                let row = tx
+                    .query_opt(
+                        "SELECT status FROM payments WHERE id = $1 AND merchant_id = $2 AND mode = $3",
+                        &[&r.payment_id, &r.merchant_id, &r.mode.as_str()],
+                    )
+                    .await
+                    .map_err(|e| pg_err(&e))?;
+                let status: Option<String> = row.map(|r| r.get(0));
+                return Ok(match status.as_deref() {
+                    Some("succeeded") => RefundReservation::Exceeds,
+                    _ => RefundReservation::NotRefundable,
+                });
+            }
+            tx.execute(
+                "INSERT INTO refunds (id, payment_id, merchant_id, mode, amount, status, created, data)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                &[
+                    &r.id,
+                    &r.payment_id,
+                    &r.merchant_id,
+                    &r.mode.as_str(),
+                    &r.amount,
+                    &r.status,
+                    &r.created,
+                    &r.data.to_string(),
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(RefundReservation::Reserved)
+        })
+    }
+
+    fn finish_refund(
+        &self,
+        r: RefundRecord,
+        event: Option<EventRecord>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreFuture<bool> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let row = tx
+                .query_opt(
+                    "UPDATE refunds SET status = $2, data = $3 WHERE id = $1 AND status = 'processing' RETURNING amount",
+                    &[&r.id, &r.status, &r.data.to_string()],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let Some(row) = row else { return Ok(false) };
+            if r.status == "failed" {
+                let amount: i64 = row.get(0);
+                tx.execute(
+                    "UPDATE payments SET amount_refunded = amount_refunded - $2 WHERE id = $1",
+                    &[&r.payment_id, &amount],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            }
+            outbox(&tx, event.as_ref(), idempotency.as_ref()).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(true)
+        })
+    }
+
+    fn get_refund(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<RefundRecord>> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(async move { get_scoped(&pool, "refunds", REFUND_COLS, "", &id, &merchant_id, mode, refund_of).await })
+    }
+
+    fn list_refunds(&self, filter: ListFilter) -> StoreFuture<Vec<RefundRecord>> {
+        let pool = self.pool.clone();
+        Box::pin(async move { list_rows(&pool, "refunds", REFUND_COLS, "payment_id", &filter, refund_of).await })
+    }
+
+    fn insert_event(&self, event: EventRecord) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            insert_event(&tx, &event).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn get_event(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<EventRecord>> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(async move { get_scoped(&pool, "events", EVENT_COLS, "", &id, &merchant_id, mode, event_of).await })
+    }
+
+    fn list_events(&self, filter: ListFilter) -> StoreFuture<Vec<EventRecord>> {
+        let pool = self.pool.clone();
+        Box::pin(async move { list_rows(&pool, "events", EVENT_COLS, "type", &filter, event_of).await })
+    }
+
+    fn redeliver_event(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+        endpoint: Option<String>,
+        now: UnixSeconds,
+    ) -> StoreFuture<u64> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(async move {
+            Self::execute(
+                pool,
+                "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at, created)
+                 SELECT e.id, w.id, 'pending', 0, $5, $5 FROM events e JOIN webhook_endpoints w
+                 ON w.merchant_id = e.merchant_id AND w.mode = e.mode
+                 WHERE e.id = $1 AND e.merchant_id = $2 AND e.mode = $3 AND w.status = 'enabled'
+                 AND (($4::TEXT IS NULL AND (strpos(w.enabled_events, ',*,') > 0
+                                             OR strpos(w.enabled_events, ',' || e.type || ',') > 0))
+                      OR w.id = $4::TEXT)",
+                vec![Box::new(id), Box::new(merchant_id), Box::new(mode.as_str()), Box::new(endpoint), Box::new(now)],
+            )
+            .await
+        })
+    }
+
+    fn insert_webhook_endpoint(
+        &self,
+        w: WebhookEndpointRecord,
+        secret: WebhookSecretRecord,
+        audit: AuditEvent,
+    ) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                "INSERT INTO webhook_endpoints (id, merchant_id, mode, url, enabled_events, status, description,
+                 created, failing_since) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                &[
+                    &w.id,
+                    &w.merchant_id,
+                    &w.mode.as_str(),
+                    &w.url,
+                    &events_column(&w.enabled_events),
+                    &w.status,
+                    &w.description,
+                    &w.created,
+                    &w.failing_since,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            insert_secret(&tx, &secret).await?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn get_webhook_endpoint(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+    ) -> StoreFuture<Option<WebhookEndpointRecord>> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(async move {
+            let live = "AND status <> 'deleted'";
+            get_scoped(&pool, "webhook_endpoints", ENDPOINT_COLS, live, &id, &merchant_id, mode, endpoint_of).await
+        })
+    }
+
+    fn list_webhook_endpoints(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<WebhookEndpointRecord>> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let sql = format!(
+                "SELECT {ENDPOINT_COLS} FROM webhook_endpoints
+                 WHERE merchant_id = $1 AND mode = $2 AND status <> 'deleted' ORDER BY seq"
+            );
+            let rows = c.query(&sql, &[&merchant_id, &mode.as_str()]).await.map_err(|e| pg_err(&e))?;
+            rows.iter().map(endpoint_of).collect()
+        })
+    }
+
+    fn delete_webhook_endpoint(&self, id: &str, merchant_id: &str, mode: Mode, audit: AuditEvent) -> StoreFuture<bool> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let n = tx
+                .execute(
+                    "UPDATE webhook_endpoints SET status = 'deleted'
+                     WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND status <> 'deleted'",
+                    &[&id, &merchant_id, &mode.as_str()],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute("DELETE FROM webhook_secrets WHERE endpoint_id = $1", &[&id]).await.map_err(|e| pg_err(&e))?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(true)
+        })
+    }
+
+    fn rotate_webhook_secret(
+        &self,
+        secret: WebhookSecretRecord,
+        old_expires_at: UnixSeconds,
+        audit: AuditEvent,
+    ) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                "UPDATE webhook_secrets SET expires_at = $2
+                 WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+                &[&secret.endpoint_id, &old_expires_at],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            insert_secret(&tx, &secret).await?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn webhook_secrets(&self, endpoint_id: &str, now: UnixSeconds) -> StoreFuture<Vec<WebhookSecretRecord>> {
+        let (pool, endpoint_id) = (self.pool.clone(), endpoint_id.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT endpoint_id, version, secret_ct, created, expires_at FROM webhook_secrets
+                     WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY version DESC",
+                    &[&endpoint_id, &now],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            rows.iter()
+                .map(|r| {
+                    Ok(WebhookSecretRecord {
+                        endpoint_id: r.try_get(0).map_err(get)?,
+                        version: u32_of(r.try_get(1).map_err(get)?, "secret version")?,
+                        secret_ct: r.try_get(2).map_err(get)?,
+                        created: r.try_get(3).map_err(get)?,
+                        expires_at: r.try_get(4).map_err(get)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn disable_webhook_endpoint(&self, id: &str, event: EventRecord, audit: AuditEvent) -> StoreFuture<bool> {
+        let (pool, id) = (self.pool.clone(), id.to_owned());
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let n = tx
+                .execute(
+                    "UPDATE webhook_endpoints SET status = 'disabled' WHERE id = $1 AND status = 'enabled'",
+                    &[&id],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            insert_event(&tx, &event).await?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(true)
+        })
+    }
+
+    fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: UnixSeconds,
+        lease_until: UnixSeconds,
+        limit: u32,
+    ) -> StoreFuture<Vec<DeliveryJob>> {
+        let (pool, holder) = (self.pool.clone(), holder.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            // Instances claiming together skip each other's locked rows instead of waiting, so
+            // each due delivery goes to exactly one of them.
+            let rows = c
+                .query(
+                    "WITH due AS (
+                       SELECT d.id FROM deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                       WHERE d.status = 'pending' AND d.next_at <= $3 AND (d.lease_until IS NULL OR d.lease_until <= $3)
+                       AND w.status = 'enabled' ORDER BY d.next_at, d.id LIMIT $4 FOR UPDATE OF d SKIP LOCKED)
+                     UPDATE deliveries d SET lease_holder = $1, lease_until = $2
+                     FROM due, events e, webhook_endpoints w
+                     WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id
+                     RETURNING d.id, d.event_id, d.endpoint_id, e.merchant_id, e.mode, w.url, e.body, d.attempts,
+                               d.created",
+                    &[&holder, &lease_until, &now, &i64::from(limit)],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            let mut out = rows
+                .iter()
+                .map(|r| {
+                    Ok(DeliveryJob {
+                        id: r.try_get(0).map_err(get)?,
+                        event_id: r.try_get(1).map_err(get)?,
+                        endpoint_id: r.try_get(2).map_err(get)?,
+                        merchant_id: r.try_get(3).map_err(get)?,
+                        mode: mode_of(r.try_get(4).map_err(get)?)?,
+                        url: r.try_get(5).map_err(get)?,
+                        body: r.try_get(6).map_err(get)?,
+                        attempts: u32_of(r.try_get(7).map_err(get)?, "attempts")?,
+                        created: r.try_get(8).map_err(get)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            out.sort_by_key(|d| d.id);
+            Ok(out)
+        })
+    }
+
+    fn record_attempt(
+        &self,
+        a: AttemptRecord,
+        holder: &str,
+        next: DeliveryNext,
+    ) -> StoreFuture<Option<Option<UnixSeconds>>> {
+        let (pool, holder) = (self.pool.clone(), holder.to_owned());
+        Box::pin(async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let (status, next_at) = delivery_next(next);
+            let n = tx
+                .execute(
+                    "UPDATE deliveries SET attempts = attempts + 1, status = $3, next_at = COALESCE($4, next_at),
+                     lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2 AND status = 'pending'",
+                    &[&a.delivery_id, &holder, &status, &next_at],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            tx.execute(
+                "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class,
+                 response_body, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                &[
+                    &a.delivery_id,
+                    &a.event_id,
+                    &a.endpoint_id,
+                    &a.status_code.map(i64::from),
+                    &i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                    &a.error_class,
+                    &a.response_body,
+                    &a.created,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            let sql = if next == DeliveryNext::Delivered {
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND $2::BIGINT IS NOT NULL
+                 RETURNING failing_since"
+            } else {
+                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1
+                 RETURNING failing_since"
+            };
+            let row = tx.query_opt(sql, &[&a.endpoint_id, &a.created]).await.map_err(|e| pg_err(&e))?;
+            let since: Option<i64> = row.and_then(|r| r.get(0));
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(Some(since))
+        })
+    }
+
+    fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>> {
+        let (pool, event_id) = (self.pool.clone(), event_id.to_owned());
+        Box::pin(async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class, response_body, created
+                     FROM delivery_attempts WHERE event_id = $1 ORDER BY id",
+                    &[&event_id],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            rows.iter()
+                .map(|r| {
+                    Ok(AttemptRecord {
+                        delivery_id: r.try_get(0).map_err(get)?,
+                        event_id: r.try_get(1).map_err(get)?,
+                        endpoint_id: r.try_get(2).map_err(get)?,
+                        status_code: r
+                            .try_get::<_, Option<i64>>(3)
+                            .map_err(get)?
+                            .map(|s| u16::try_from(s).map_err(|_| StoreError::Corrupt("status code")))
+                            .transpose()?,
+                        latency_ms: u64::try_from(r.try_get::<_, i64>(4).map_err(get)?).unwrap_or(0),
+                        error_class: r.try_get(5).map_err(get)?,
+                        response_body: r.try_get(6).map_err(get)?,
+                        created: r.try_get(7).map_err(get)?,
+                    })
+                })
+                .collect()
         })
     }
 }

@@ -19,9 +19,12 @@ use ipnet::IpNet;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::oneshot;
 
+use super::payments::{events_column, events_of_column};
 use super::{
-    AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord,
-    PurgeCounts, Store, StoreError, StoreFuture, TokenRecord, WrappedKeyRecord,
+    AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext, EventRecord,
+    IdempotencyRecord, KeyPurpose, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts, RefundRecord,
+    RefundReservation, Store, StoreError, StoreFuture, TokenRecord, WebhookEndpointRecord, WebhookSecretRecord,
+    WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -134,22 +137,12 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: WriteJob = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let completion: Completion = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, completion)
-        });
-        let sent = self.writer.lock().ok().and_then(|w| w.as_ref().map(|s| s.send(job).is_ok())).unwrap_or(false);
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::Closed);
-            }
-            rx.await.map_err(|_| StoreError::Closed)?
-        })
+        self.writer_handle().write(f)
+    }
+
+    /// A handle that queues writes from a future (for a write that depends on a read).
+    fn writer_handle(&self) -> WriterHandle {
+        WriterHandle(self.writer.lock().ok().and_then(|w| w.clone()))
     }
 
     fn read<T: Send + 'static>(
@@ -175,6 +168,34 @@ impl SqliteStore {
             })
             .await
             .map_err(|_| StoreError::Closed)?
+        })
+    }
+}
+
+/// A clone of the writer's queue.
+struct WriterHandle(Option<mpsc::Sender<WriteJob>>);
+
+impl WriterHandle {
+    /// Queues `f` on the writer thread; resolves once its batch is committed.
+    fn write<T: Send + 'static>(
+        self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, completion)
+        });
+        let sent = self.0.is_some_and(|s| s.send(job).is_ok());
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            rx.await.map_err(|_| StoreError::Closed)?
         })
     }
 }
@@ -452,6 +473,183 @@ fn select_idempotency(conn: &Connection, scope: &str) -> Result<Option<Idempoten
     .transpose()
 }
 
+/// Completes a pending idempotency claim with the response (or inserts the record).
+fn complete_idempotency(c: &Connection, rec: &IdempotencyRecord) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES (?1,?2,?3,?4,?5)
+         ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
+         response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
+    )
+    .and_then(|mut s| s.execute(params![rec.scope, rec.body_hash, rec.status, rec.response, rec.created]))
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Inserts an event and a pending delivery to every enabled endpoint that wants its type.
+fn insert_event(c: &Connection, e: &EventRecord) -> Result<(), StoreError> {
+    c.prepare_cached("INSERT INTO events (id, merchant_id, mode, type, created, body) VALUES (?1,?2,?3,?4,?5,?6)")
+        .and_then(|mut s| s.execute(params![e.id, e.merchant_id, e.mode.as_str(), e.event_type, e.created, e.body]))
+        .map_err(db_err)?;
+    c.prepare_cached(
+        "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at, created)
+         SELECT ?1, id, 'pending', 0, ?2, ?2 FROM webhook_endpoints
+         WHERE merchant_id = ?3 AND mode = ?4 AND status = 'enabled'
+         AND (instr(enabled_events, ',*,') > 0 OR instr(enabled_events, ',' || ?5 || ',') > 0)",
+    )
+    .and_then(|mut s| s.execute(params![e.id, e.created, e.merchant_id, e.mode.as_str(), e.event_type]))
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn insert_secret(c: &Connection, s: &WebhookSecretRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO webhook_secrets (endpoint_id, version, secret_ct, created, expires_at) VALUES (?1,?2,?3,?4,?5)",
+        params![s.endpoint_id, s.version, s.secret_ct, s.created, s.expires_at],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// A delivery's status and next time after an attempt (`None`: unchanged).
+fn delivery_next(next: DeliveryNext) -> (&'static str, Option<UnixSeconds>) {
+    match next {
+        DeliveryNext::Delivered => ("delivered", None),
+        DeliveryNext::RetryAt(at) => ("pending", Some(at)),
+        DeliveryNext::GiveUp => ("failed", None),
+    }
+}
+
+const PAYMENT_COLS: &str = "id, merchant_id, mode, status, amount, currency, amount_capturable, amount_captured, \
+                            amount_refunded, created, data";
+const REFUND_COLS: &str = "id, payment_id, merchant_id, mode, amount, status, created, data";
+const EVENT_COLS: &str = "id, merchant_id, mode, type, created, body";
+const ENDPOINT_COLS: &str = "id, merchant_id, mode, url, enabled_events, status, description, created, failing_since";
+
+fn json_of(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt("json document"))
+}
+
+fn payment_of(r: &Row<'_>) -> Result<PaymentRecord, StoreError> {
+    Ok(PaymentRecord {
+        id: r.get(0).map_err(db_err)?,
+        merchant_id: r.get(1).map_err(db_err)?,
+        mode: mode_of(&r.get::<_, String>(2).map_err(db_err)?)?,
+        status: r.get(3).map_err(db_err)?,
+        amount: r.get(4).map_err(db_err)?,
+        currency: r.get(5).map_err(db_err)?,
+        amount_capturable: r.get(6).map_err(db_err)?,
+        amount_captured: r.get(7).map_err(db_err)?,
+        amount_refunded: r.get(8).map_err(db_err)?,
+        created: r.get(9).map_err(db_err)?,
+        data: json_of(&r.get::<_, String>(10).map_err(db_err)?)?,
+    })
+}
+
+fn refund_of(r: &Row<'_>) -> Result<RefundRecord, StoreError> {
+    Ok(RefundRecord {
+        id: r.get(0).map_err(db_err)?,
+        payment_id: r.get(1).map_err(db_err)?,
+        merchant_id: r.get(2).map_err(db_err)?,
+        mode: mode_of(&r.get::<_, String>(3).map_err(db_err)?)?,
+        amount: r.get(4).map_err(db_err)?,
+        status: r.get(5).map_err(db_err)?,
+        created: r.get(6).map_err(db_err)?,
+        data: json_of(&r.get::<_, String>(7).map_err(db_err)?)?,
+    })
+}
+
+fn event_of(r: &Row<'_>) -> Result<EventRecord, StoreError> {
+    Ok(EventRecord {
+        id: r.get(0).map_err(db_err)?,
+        merchant_id: r.get(1).map_err(db_err)?,
+        mode: mode_of(&r.get::<_, String>(2).map_err(db_err)?)?,
+        event_type: r.get(3).map_err(db_err)?,
+        created: r.get(4).map_err(db_err)?,
+        body: r.get(5).map_err(db_err)?,
+    })
+}
+
+fn endpoint_of(r: &Row<'_>) -> Result<WebhookEndpointRecord, StoreError> {
+    Ok(WebhookEndpointRecord {
+        id: r.get(0).map_err(db_err)?,
+        merchant_id: r.get(1).map_err(db_err)?,
+        mode: mode_of(&r.get::<_, String>(2).map_err(db_err)?)?,
+        url: r.get(3).map_err(db_err)?,
+        enabled_events: events_of_column(&r.get::<_, String>(4).map_err(db_err)?),
+        status: r.get(5).map_err(db_err)?,
+        description: r.get(6).map_err(db_err)?,
+        created: r.get(7).map_err(db_err)?,
+        failing_since: r.get(8).map_err(db_err)?,
+    })
+}
+
+/// Writes what goes with a state change in its transaction: its event (with deliveries) and
+/// the request's idempotency record.
+fn outbox(
+    c: &Connection,
+    event: Option<&EventRecord>,
+    idempotency: Option<&IdempotencyRecord>,
+) -> Result<(), StoreError> {
+    if let Some(e) = event {
+        insert_event(c, e)?;
+    }
+    if let Some(rec) = idempotency {
+        complete_idempotency(c, rec)?;
+    }
+    Ok(())
+}
+
+/// One row of `table` by id, scoped to a merchant and mode (`extra`: more conditions).
+#[allow(clippy::too_many_arguments)]
+fn get_scoped<T>(
+    c: &Connection,
+    table: &str,
+    cols: &str,
+    extra: &str,
+    id: &str,
+    merchant_id: &str,
+    mode: Mode,
+    decode: fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    c.prepare_cached(&format!("SELECT {cols} FROM {table} WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3 {extra}"))
+        .and_then(|mut s| s.query_row(params![id, merchant_id, mode.as_str()], |r| Ok(decode(r))).optional())
+        .map_err(db_err)?
+        .transpose()
+}
+
+/// Newest-first page of `table` under `filter` (`kind_col` is what `filter.kind` matches).
+fn list_rows<T>(
+    c: &Connection,
+    table: &str,
+    cols: &str,
+    kind_col: &str,
+    filter: &ListFilter,
+    decode: fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "SELECT {cols} FROM {table} WHERE (?1 IS NULL OR merchant_id = ?1) AND (?2 IS NULL OR mode = ?2)
+             AND (?3 IS NULL OR {kind_col} = ?3) AND (?4 IS NULL OR created >= ?4) AND (?5 IS NULL OR created < ?5)
+             AND (?6 IS NULL OR seq < (SELECT seq FROM {table} WHERE id = ?6)) ORDER BY seq DESC LIMIT ?7"
+        ))
+        .map_err(db_err)?;
+    let rows = s
+        .query_map(
+            params![
+                filter.merchant_id,
+                filter.mode.map(Mode::as_str),
+                filter.kind,
+                filter.created_gte,
+                filter.created_lt,
+                filter.starting_after,
+                filter.limit
+            ],
+            |r| Ok(decode(r)),
+        )
+        .map_err(db_err)?;
+    rows.map(|r| r.map_err(db_err).and_then(|x| x)).collect()
+}
+
 impl Store for SqliteStore {
     fn close(&self) {
         SqliteStore::close(self);
@@ -686,13 +884,7 @@ impl Store for SqliteStore {
             })
             .map_err(db_err)?;
             if let Some(rec) = &idempotency {
-                c.prepare_cached(
-                    "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES (?1,?2,?3,?4,?5)
-                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, status = excluded.status,
-                     response = excluded.response, created = excluded.created WHERE idempotency.status = 0",
-                )
-                .and_then(|mut s| s.execute(params![rec.scope, rec.body_hash, rec.status, rec.response, rec.created]))
-                .map_err(db_err)?;
+                complete_idempotency(c, rec)?;
             }
             insert_audit(c, &audit)?;
             Ok(CreateOutcome::Created)
@@ -948,6 +1140,483 @@ impl Store for SqliteStore {
                 });
             }
             Ok(out)
+        })
+    }
+
+    fn insert_payment(&self, p: PaymentRecord, event: Option<EventRecord>) -> StoreFuture<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, amount_capturable,
+                 amount_captured, amount_refunded, created, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,0,?9,?10)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    p.id,
+                    p.merchant_id,
+                    p.mode.as_str(),
+                    p.status,
+                    p.amount,
+                    p.currency,
+                    p.amount_capturable,
+                    p.amount_captured,
+                    p.created,
+                    p.data.to_string()
+                ])
+            })
+            .map_err(db_err)?;
+            if let Some(e) = &event {
+                insert_event(c, e)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn update_payment(
+        &self,
+        p: PaymentRecord,
+        from: &str,
+        event: Option<EventRecord>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreFuture<bool> {
+        let from = from.to_owned();
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE payments SET status = ?2, amount_capturable = ?3, amount_captured = ?4, data = ?5
+                     WHERE id = ?1 AND status = ?6",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![p.id, p.status, p.amount_capturable, p.amount_captured, p.data.to_string(), from])
+                })
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            outbox(c, event.as_ref(), idempotency.as_ref())?;
+            Ok(true)
+        })
+    }
+
+    fn get_payment(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<PaymentRecord>> {
+        let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
+        self.read(move |c| get_scoped(c, "payments", PAYMENT_COLS, "", &id, &merchant_id, mode, payment_of))
+    }
+
+    fn list_payments(&self, filter: ListFilter) -> StoreFuture<Vec<PaymentRecord>> {
+        self.read(move |c| list_rows(c, "payments", PAYMENT_COLS, "status", &filter, payment_of))
+    }
+
+    fn reserve_refund(&self, r: RefundRecord) -> StoreFuture<RefundReservation> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE payments SET amount_refunded = amount_refunded + ?4
+                     WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3 AND status = 'succeeded'
+                     AND amount_refunded + ?4 <= amount_captured",
+                )
+                .and_then(|mut s| s.execute(params![r.payment_id, r.merchant_id, r.mode.as_str(), r.amount]))
+                .map_err(db_err)?;
+            if n == 0 {
+                let status: Option<String> = c
+                    .query_row(
+                        "SELECT status FROM payments WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3",
+                        params![r.payment_id, r.merchant_id, r.mode.as_str()],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                return Ok(match status.as_deref() {
+                    Some("succeeded") => RefundReservation::Exceeds,
+                    _ => RefundReservation::NotRefundable,
+                });
+            }
+            c.prepare_cached(
+                "INSERT INTO refunds (id, payment_id, merchant_id, mode, amount, status, created, data)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.id,
+                    r.payment_id,
+                    r.merchant_id,
+                    r.mode.as_str(),
+                    r.amount,
+                    r.status,
+                    r.created,
+                    r.data.to_string()
+                ])
+            })
+            .map_err(db_err)?;
+            Ok(RefundReservation::Reserved)
+        })
+    }
+
+    fn finish_refund(
+        &self,
+        r: RefundRecord,
+        event: Option<EventRecord>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> StoreFuture<bool> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("UPDATE refunds SET status = ?2, data = ?3 WHERE id = ?1 AND status = 'processing'")
+                .and_then(|mut s| s.execute(params![r.id, r.status, r.data.to_string()]))
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            if r.status == "failed" {
+                c.prepare_cached(
+                    "UPDATE payments SET amount_refunded = amount_refunded - (SELECT amount FROM refunds WHERE id = ?2)
+                     WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![r.payment_id, r.id]))
+                .map_err(db_err)?;
+            }
+            outbox(c, event.as_ref(), idempotency.as_ref())?;
+            Ok(true)
+        })
+    }
+
+    fn get_refund(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<RefundRecord>> {
+        let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
+        self.read(move |c| get_scoped(c, "refunds", REFUND_COLS, "", &id, &merchant_id, mode, refund_of))
+    }
+
+    fn list_refunds(&self, filter: ListFilter) -> StoreFuture<Vec<RefundRecord>> {
+        self.read(move |c| list_rows(c, "refunds", REFUND_COLS, "payment_id", &filter, refund_of))
+    }
+
+    fn insert_event(&self, event: EventRecord) -> StoreFuture<()> {
+        self.write(move |c| insert_event(c, &event))
+    }
+
+    fn get_event(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<EventRecord>> {
+        let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
+        self.read(move |c| get_scoped(c, "events", EVENT_COLS, "", &id, &merchant_id, mode, event_of))
+    }
+
+    fn list_events(&self, filter: ListFilter) -> StoreFuture<Vec<EventRecord>> {
+        self.read(move |c| list_rows(c, "events", EVENT_COLS, "type", &filter, event_of))
+    }
+
+    fn redeliver_event(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+        endpoint: Option<String>,
+        now: UnixSeconds,
+    ) -> StoreFuture<u64> {
+        let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at, created)
+                     SELECT e.id, w.id, 'pending', 0, ?5, ?5 FROM events e JOIN webhook_endpoints w
+                     ON w.merchant_id = e.merchant_id AND w.mode = e.mode
+                     WHERE e.id = ?1 AND e.merchant_id = ?2 AND e.mode = ?3 AND w.status = 'enabled'
+                     AND ((?4 IS NULL AND (instr(w.enabled_events, ',*,') > 0
+                                           OR instr(w.enabled_events, ',' || e.type || ',') > 0))
+                          OR w.id = ?4)",
+                )
+                .and_then(|mut s| s.execute(params![id, merchant_id, mode.as_str(), endpoint, now]))
+                .map_err(db_err)?;
+            Ok(n as u64)
+        })
+    }
+
+    fn insert_webhook_endpoint(
+        &self,
+        w: WebhookEndpointRecord,
+        secret: WebhookSecretRecord,
+        audit: AuditEvent,
+    ) -> StoreFuture<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO webhook_endpoints (id, merchant_id, mode, url, enabled_events, status, description,
+                 created, failing_since) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                params![
+                    w.id,
+                    w.merchant_id,
+                    w.mode.as_str(),
+                    w.url,
+                    events_column(&w.enabled_events),
+                    w.status,
+                    w.description,
+                    w.created,
+                    w.failing_since
+                ],
+            )
+            .map_err(db_err)?;
+            insert_secret(c, &secret)?;
+            insert_audit(c, &audit)
+        })
+    }
+
+    fn get_webhook_endpoint(
+        &self,
+        id: &str,
+        merchant_id: &str,
+        mode: Mode,
+    ) -> StoreFuture<Option<WebhookEndpointRecord>> {
+        let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
+        self.read(move |c| {
+            let live = "AND status <> 'deleted'";
+            get_scoped(c, "webhook_endpoints", ENDPOINT_COLS, live, &id, &merchant_id, mode, endpoint_of)
+        })
+    }
+
+    fn list_webhook_endpoints(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<WebhookEndpointRecord>> {
+        let merchant_id = merchant_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {ENDPOINT_COLS} FROM webhook_endpoints
+                     WHERE merchant_id = ?1 AND mode = ?2 AND status <> 'deleted' ORDER BY seq"
+                ))
+                .map_err(db_err)?;
+            let rows = s.query_map(params![merchant_id, mode.as_str()], |r| Ok(endpoint_of(r))).map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err).and_then(|x| x)).collect()
+        })
+    }
+
+    fn delete_webhook_endpoint(&self, id: &str, merchant_id: &str, mode: Mode, audit: AuditEvent) -> StoreFuture<bool> {
+        let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE webhook_endpoints SET status = 'deleted'
+                     WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3 AND status <> 'deleted'",
+                    params![id, merchant_id, mode.as_str()],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            c.execute("DELETE FROM webhook_secrets WHERE endpoint_id = ?1", [&id]).map_err(db_err)?;
+            insert_audit(c, &audit)?;
+            Ok(true)
+        })
+    }
+
+    fn rotate_webhook_secret(
+        &self,
+        secret: WebhookSecretRecord,
+        old_expires_at: UnixSeconds,
+        audit: AuditEvent,
+    ) -> StoreFuture<()> {
+        self.write(move |c| {
+            c.execute(
+                "UPDATE webhook_secrets SET expires_at = ?2
+                 WHERE endpoint_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                params![secret.endpoint_id, old_expires_at],
+            )
+            .map_err(db_err)?;
+            insert_secret(c, &secret)?;
+            insert_audit(c, &audit)
+        })
+    }
+
+    fn webhook_secrets(&self, endpoint_id: &str, now: UnixSeconds) -> StoreFuture<Vec<WebhookSecretRecord>> {
+        let endpoint_id = endpoint_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT endpoint_id, version, secret_ct, created, expires_at FROM webhook_secrets
+                     WHERE endpoint_id = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY version DESC",
+                )
+                .map_err(db_err)?;
+            let rows = s
+                .query_map(params![endpoint_id, now], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (endpoint_id, version, secret_ct, created, expires_at) = row.map_err(db_err)?;
+                out.push(WebhookSecretRecord {
+                    endpoint_id,
+                    version: u32_of(version, "secret version")?,
+                    secret_ct,
+                    created,
+                    expires_at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn disable_webhook_endpoint(&self, id: &str, event: EventRecord, audit: AuditEvent) -> StoreFuture<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute("UPDATE webhook_endpoints SET status = 'disabled' WHERE id = ?1 AND status = 'enabled'", [&id])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            insert_event(c, &event)?;
+            insert_audit(c, &audit)?;
+            Ok(true)
+        })
+    }
+
+    fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: UnixSeconds,
+        lease_until: UnixSeconds,
+        limit: u32,
+    ) -> StoreFuture<Vec<DeliveryJob>> {
+        let holder = holder.to_owned();
+        // Most polls find nothing due: a read says so without a write transaction (and its
+        // fsync) on the single writer.
+        let due = self.read(move |c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_at <= ?1
+                 AND (lease_until IS NULL OR lease_until <= ?1))",
+            )
+            .and_then(|mut s| s.query_row([now], |r| r.get::<_, bool>(0)))
+            .map_err(db_err)
+        });
+        let writer = self.writer_handle();
+        // On the single writer: the select and the update are one step no other writer sees
+        // half done.
+        let claim = move |c: &Connection| {
+            let claimed = c
+                .prepare_cached(
+                    "UPDATE deliveries SET lease_holder = ?1, lease_until = ?2 WHERE id IN (
+                       SELECT d.id FROM deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                       WHERE d.status = 'pending' AND d.next_at <= ?3 AND (d.lease_until IS NULL OR d.lease_until <= ?3)
+                       AND w.status = 'enabled' ORDER BY d.next_at, d.id LIMIT ?4)",
+                )
+                .and_then(|mut s| s.execute(params![holder, lease_until, now, limit]))
+                .map_err(db_err)?;
+            if claimed == 0 {
+                return Ok(Vec::new());
+            }
+            let mut s = c
+                .prepare_cached(
+                    "SELECT d.id, d.event_id, d.endpoint_id, e.merchant_id, e.mode, w.url, e.body, d.attempts, d.created
+                     FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhook_endpoints w ON w.id = d.endpoint_id
+                     WHERE d.status = 'pending' AND d.lease_holder = ?1 AND d.lease_until = ?2 ORDER BY d.next_at, d.id",
+                )
+                .map_err(db_err)?;
+            let rows = s
+                .query_map(params![holder, lease_until], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, i64>(8)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, event_id, endpoint_id, merchant_id, mode, url, body, attempts, created) =
+                    row.map_err(db_err)?;
+                out.push(DeliveryJob {
+                    id,
+                    event_id,
+                    endpoint_id,
+                    merchant_id,
+                    mode: mode_of(&mode)?,
+                    url,
+                    body,
+                    attempts: u32_of(attempts, "attempts")?,
+                    created,
+                });
+            }
+            Ok(out)
+        };
+        Box::pin(async move {
+            if !due.await? {
+                return Ok(Vec::new());
+            }
+            writer.write(claim).await
+        })
+    }
+
+    fn record_attempt(
+        &self,
+        a: AttemptRecord,
+        holder: &str,
+        next: DeliveryNext,
+    ) -> StoreFuture<Option<Option<UnixSeconds>>> {
+        let holder = holder.to_owned();
+        self.write(move |c| {
+            let (status, next_at) = delivery_next(next);
+            let n = c
+                .prepare_cached(
+                    "UPDATE deliveries SET attempts = attempts + 1, status = ?3, next_at = COALESCE(?4, next_at),
+                     lease_holder = NULL, lease_until = NULL WHERE id = ?1 AND lease_holder = ?2 AND status = 'pending'",
+                )
+                .and_then(|mut s| s.execute(params![a.delivery_id, holder, status, next_at]))
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            c.prepare_cached(
+                "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class,
+                 response_body, created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    a.delivery_id,
+                    a.event_id,
+                    a.endpoint_id,
+                    a.status_code,
+                    i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                    a.error_class,
+                    a.response_body,
+                    a.created
+                ])
+            })
+            .map_err(db_err)?;
+            let sql = if next == DeliveryNext::Delivered {
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND ?2 IS NOT NULL"
+            } else {
+                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1"
+            };
+            c.prepare_cached(sql).and_then(|mut s| s.execute(params![a.endpoint_id, a.created])).map_err(db_err)?;
+            let since: Option<i64> = c
+                .query_row("SELECT failing_since FROM webhook_endpoints WHERE id = ?1", [&a.endpoint_id], |r| r.get(0))
+                .map_err(db_err)?;
+            Ok(Some(since))
+        })
+    }
+
+    fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>> {
+        let event_id = event_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class, response_body, created
+                     FROM delivery_attempts WHERE event_id = ?1 ORDER BY id",
+                )
+                .map_err(db_err)?;
+            let rows = s
+                .query_map([&event_id], |r| {
+                    Ok(AttemptRecord {
+                        delivery_id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        endpoint_id: r.get(2)?,
+                        status_code: r.get(3)?,
+                        latency_ms: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        error_class: r.get(5)?,
+                        response_body: r.get(6)?,
+                        created: r.get(7)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err)).collect()
         })
     }
 }

@@ -97,7 +97,7 @@ pub fn on_postgres() -> bool {
 }
 
 /// A fresh, migrated Postgres schema's URL when the suite runs on Postgres.
-async fn test_database_url() -> Option<String> {
+pub async fn test_database_url() -> Option<String> {
     if !on_postgres() {
         return None;
     }

@@ -12,8 +12,9 @@ use vault::keys::{ApiKeyRecord, KeyKind, Mode, Role};
 use vault::store::postgres::PostgresStore;
 use vault::store::sqlite::SqliteStore;
 use vault::store::{
-    AuditEvent, AuditFilter, CipherRow, CreateOutcome, IdempotencyRecord, KeyPurpose, MerchantRecord, Store,
-    StoreError, TokenRecord, WrappedKeyRecord,
+    AttemptRecord, AuditEvent, AuditFilter, CipherRow, CreateOutcome, DeliveryNext, EventRecord, IdempotencyRecord,
+    KeyPurpose, ListFilter, MerchantRecord, PaymentRecord, RefundRecord, RefundReservation, Store, StoreError,
+    TokenRecord, WebhookEndpointRecord, WebhookSecretRecord, WrappedKeyRecord,
 };
 
 const NOW: i64 = 1_795_132_800;
@@ -349,6 +350,285 @@ async fn audit_is_filtered_newest_first(s: Arc<dyn Store>) {
     assert_eq!(s.list_audit(AuditFilter { limit: 1, ..Default::default() }).await.unwrap().len(), 1);
 }
 
+fn payment(id: &str, status: &str, amount: i64) -> PaymentRecord {
+    PaymentRecord {
+        id: id.into(),
+        merchant_id: "mer_a".into(),
+        mode: Mode::Test,
+        status: status.into(),
+        amount,
+        currency: "usd".into(),
+        amount_capturable: if status == "requires_capture" { amount } else { 0 },
+        amount_captured: if status == "succeeded" { amount } else { 0 },
+        amount_refunded: 0,
+        created: NOW,
+        data: json!({ "card": { "last4": "4242" } }),
+    }
+}
+
+fn event(id: &str, event_type: &str) -> EventRecord {
+    EventRecord {
+        id: id.into(),
+        merchant_id: "mer_a".into(),
+        mode: Mode::Test,
+        event_type: event_type.into(),
+        created: NOW,
+        body: format!(r#"{{"id":"{id}","type":"{event_type}"}}"#),
+    }
+}
+
+fn refund(id: &str, payment: &str, amount: i64) -> RefundRecord {
+    RefundRecord {
+        id: id.into(),
+        payment_id: payment.into(),
+        merchant_id: "mer_a".into(),
+        mode: Mode::Test,
+        amount,
+        status: "processing".into(),
+        created: NOW,
+        data: json!({ "reason": null }),
+    }
+}
+
+fn endpoint(id: &str, events: &[&str]) -> (WebhookEndpointRecord, WebhookSecretRecord) {
+    (
+        WebhookEndpointRecord {
+            id: id.into(),
+            merchant_id: "mer_a".into(),
+            mode: Mode::Test,
+            url: format!("https://hooks.example/{id}"),
+            enabled_events: events.iter().map(|e| (*e).to_owned()).collect(),
+            status: "enabled".into(),
+            description: None,
+            created: NOW,
+            failing_since: None,
+        },
+        WebhookSecretRecord {
+            endpoint_id: id.into(),
+            version: 1,
+            secret_ct: vec![7; 40],
+            created: NOW,
+            expires_at: None,
+        },
+    )
+}
+
+fn page(kind: Option<&str>, after: Option<&str>, limit: u32) -> ListFilter {
+    ListFilter {
+        merchant_id: Some("mer_a".into()),
+        mode: Some(Mode::Test),
+        kind: kind.map(str::to_owned),
+        starting_after: after.map(str::to_owned),
+        limit,
+        ..Default::default()
+    }
+}
+
+async fn payments_transition_once_with_their_events(s: Arc<dyn Store>) {
+    let (all, secret) = endpoint("we_all", &["*"]);
+    s.insert_webhook_endpoint(all.clone(), secret, audit("webhook_endpoint.created", Some("mer_a"))).await.unwrap();
+    let (refunds_only, secret) = endpoint("we_ref", &["refund.succeeded"]);
+    s.insert_webhook_endpoint(refunds_only, secret, audit("webhook_endpoint.created", Some("mer_a"))).await.unwrap();
+
+    s.insert_payment(payment("pay_1", "requires_capture", 1000), None).await.unwrap();
+    s.insert_payment(payment("pay_2", "succeeded", 500), Some(event("evt_2", "payment.succeeded"))).await.unwrap();
+    assert_eq!(
+        s.insert_payment(payment("pay_1", "requires_capture", 1000), None).await,
+        Err(StoreError::Conflict),
+        "a retry that inserts the same payment id is refused by the database"
+    );
+    assert_eq!(s.get_payment("pay_1", "mer_b", Mode::Test).await.unwrap(), None);
+    assert_eq!(s.get_payment("pay_1", "mer_a", Mode::Live).await.unwrap(), None);
+
+    // Capture: one of two concurrent transitions from `requires_capture` wins, with its event
+    // and idempotency record; the loser writes nothing.
+    let mut captured = payment("pay_1", "succeeded", 1000);
+    captured.amount_captured = 800;
+    let a = s.update_payment(
+        captured.clone(),
+        "requires_capture",
+        Some(event("evt_cap_a", "payment.captured")),
+        Some(idem("scope_cap_a", "{}")),
+    );
+    let b = s.update_payment(
+        captured.clone(),
+        "requires_capture",
+        Some(event("evt_cap_b", "payment.captured")),
+        Some(idem("scope_cap_b", "{}")),
+    );
+    let (a, b) = tokio::join!(a, b);
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one transition wins");
+    let winner = if s.get_event("evt_cap_a", "mer_a", Mode::Test).await.unwrap().is_some() { "a" } else { "b" };
+    let loser = if winner == "a" { "b" } else { "a" };
+    assert!(s.get_event(&format!("evt_cap_{loser}"), "mer_a", Mode::Test).await.unwrap().is_none());
+    assert!(s.get_idempotency(&format!("scope_cap_{loser}")).await.unwrap().is_none());
+    assert!(s.get_idempotency(&format!("scope_cap_{winner}")).await.unwrap().is_some());
+    let stored = s.get_payment("pay_1", "mer_a", Mode::Test).await.unwrap().unwrap();
+    assert_eq!((stored.status.as_str(), stored.amount_captured, stored.amount_refunded), ("succeeded", 800, 0));
+    assert_eq!(stored.data, json!({ "card": { "last4": "4242" } }));
+
+    // Listing: newest first, by status, with a cursor.
+    let listed = s.list_payments(page(None, None, 10)).await.unwrap();
+    assert_eq!(listed.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["pay_2", "pay_1"]);
+    assert_eq!(s.list_payments(page(None, Some("pay_2"), 10)).await.unwrap().len(), 1);
+    assert_eq!(s.list_payments(page(Some("failed"), None, 10)).await.unwrap().len(), 0);
+    let other = ListFilter { merchant_id: Some("mer_b".into()), limit: 10, ..Default::default() };
+    assert!(s.list_payments(other).await.unwrap().is_empty());
+
+    // The outbox fanned out: the wildcard endpoint got both events, the refunds-only one none.
+    let events = s.list_events(page(None, None, 10)).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(s.list_events(page(Some("payment.captured"), None, 10)).await.unwrap().len(), 1);
+    let jobs = s.claim_deliveries("inst_a", NOW, NOW + 30, 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.endpoint_id == "we_all" && j.url == all.url && j.attempts == 0));
+    let evt2 = jobs.iter().find(|j| j.event_id == "evt_2").unwrap();
+    assert_eq!(evt2.body, event("evt_2", "payment.succeeded").body, "the exact bytes are kept");
+}
+
+async fn refunds_never_exceed_the_captured_amount(s: Arc<dyn Store>) {
+    s.insert_payment(payment("pay_1", "succeeded", 1000), None).await.unwrap();
+    s.insert_payment(payment("pay_auth", "requires_capture", 1000), None).await.unwrap();
+    assert_eq!(s.reserve_refund(refund("re_x", "pay_auth", 100)).await.unwrap(), RefundReservation::NotRefundable);
+    let mut foreign = refund("re_y", "pay_1", 100);
+    foreign.merchant_id = "mer_b".into();
+    assert_eq!(s.reserve_refund(foreign).await.unwrap(), RefundReservation::NotRefundable);
+
+    // 20 concurrent partial refunds of 100 on 1000 captured: exactly 10 are reserved.
+    let tasks: Vec<_> =
+        (0..20).map(|i| tokio::spawn(s.reserve_refund(refund(&format!("re_{i}"), "pay_1", 100)))).collect();
+    let mut reserved = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            RefundReservation::Reserved => reserved += 1,
+            RefundReservation::Exceeds => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(reserved, 10);
+    let p = s.get_payment("pay_1", "mer_a", Mode::Test).await.unwrap().unwrap();
+    assert_eq!(p.amount_refunded, 1000);
+    let refunds = s.list_refunds(page(Some("pay_1"), None, 50)).await.unwrap();
+    assert_eq!(refunds.len(), 10);
+
+    // A failed refund gives its amount back; settling twice does nothing the second time.
+    let mut failed = refunds.first().unwrap().clone();
+    failed.status = "failed".into();
+    assert!(s.finish_refund(failed.clone(), Some(event("evt_rf", "refund.failed")), None).await.unwrap());
+    assert!(!s.finish_refund(failed.clone(), Some(event("evt_rf2", "refund.failed")), None).await.unwrap());
+    assert!(s.get_event("evt_rf2", "mer_a", Mode::Test).await.unwrap().is_none());
+    let p = s.get_payment("pay_1", "mer_a", Mode::Test).await.unwrap().unwrap();
+    assert_eq!(p.amount_refunded, 900);
+    let mut ok = refunds.get(1).unwrap().clone();
+    ok.status = "succeeded".into();
+    assert!(
+        s.finish_refund(ok.clone(), Some(event("evt_rs", "refund.succeeded")), Some(idem("scope_r", "{}")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.get_refund(&ok.id, "mer_a", Mode::Test).await.unwrap().unwrap().status, "succeeded");
+    assert_eq!(s.get_refund(&ok.id, "mer_b", Mode::Test).await.unwrap(), None);
+    assert_eq!(s.reserve_refund(refund("re_z", "pay_1", 100)).await.unwrap(), RefundReservation::Reserved);
+    assert_eq!(s.reserve_refund(refund("re_w", "pay_1", 1)).await.unwrap(), RefundReservation::Exceeds);
+}
+
+async fn deliveries_have_one_holder_and_survive_a_dead_one(s: Arc<dyn Store>) {
+    let (ep, secret) = endpoint("we_1", &["payment.succeeded"]);
+    s.insert_webhook_endpoint(ep, secret, audit("webhook_endpoint.created", Some("mer_a"))).await.unwrap();
+    s.insert_payment(payment("pay_1", "succeeded", 500), Some(event("evt_1", "payment.succeeded"))).await.unwrap();
+
+    let a = s.claim_deliveries("inst_a", NOW, NOW + 30, 10);
+    let b = s.claim_deliveries("inst_b", NOW, NOW + 30, 10);
+    let (a, b) = tokio::join!(a, b);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 1, "one holder at a time");
+    let (holder, job) = if a.is_empty() { ("inst_b", b[0].clone()) } else { ("inst_a", a[0].clone()) };
+    let other = if holder == "inst_a" { "inst_b" } else { "inst_a" };
+    assert!(s.claim_deliveries(other, NOW + 29, NOW + 60, 10).await.unwrap().is_empty());
+
+    // The holder dies (kill -9): its lease expires and another instance takes the delivery.
+    let retaken = s.claim_deliveries(other, NOW + 30, NOW + 60, 10).await.unwrap();
+    assert_eq!(retaken.len(), 1);
+    let attempt = |code: Option<u16>, at: i64| AttemptRecord {
+        delivery_id: job.id,
+        event_id: "evt_1".into(),
+        endpoint_id: "we_1".into(),
+        status_code: code,
+        latency_ms: 12,
+        error_class: if code == Some(200) { None } else { Some("http_status".into()) },
+        response_body: "oops".into(),
+        created: at,
+    };
+    assert_eq!(
+        s.record_attempt(attempt(Some(500), NOW + 31), holder, DeliveryNext::RetryAt(NOW + 40)).await.unwrap(),
+        None,
+        "the dead holder's late answer is not recorded"
+    );
+    assert_eq!(
+        s.record_attempt(attempt(Some(500), NOW + 31), other, DeliveryNext::RetryAt(NOW + 40)).await.unwrap(),
+        Some(Some(NOW + 31))
+    );
+    assert!(s.claim_deliveries(other, NOW + 39, NOW + 70, 10).await.unwrap().is_empty(), "not due yet");
+    let again = s.claim_deliveries(other, NOW + 40, NOW + 70, 10).await.unwrap();
+    assert_eq!(again.first().map(|j| j.attempts), Some(1));
+    assert_eq!(
+        s.record_attempt(attempt(Some(200), NOW + 41), other, DeliveryNext::Delivered).await.unwrap(),
+        Some(None),
+        "a success ends the failure streak"
+    );
+    assert!(s.claim_deliveries(other, NOW + 1000, NOW + 1030, 10).await.unwrap().is_empty());
+    let attempts = s.list_attempts("evt_1").await.unwrap();
+    assert_eq!(attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(), [Some(500), Some(200)]);
+
+    // Redelivery schedules a new delivery now.
+    assert_eq!(s.redeliver_event("evt_1", "mer_b", Mode::Test, None, NOW + 50).await.unwrap(), 0);
+    assert_eq!(s.redeliver_event("evt_1", "mer_a", Mode::Test, None, NOW + 50).await.unwrap(), 1);
+    assert_eq!(s.redeliver_event("evt_1", "mer_a", Mode::Test, Some("we_1".into()), NOW + 50).await.unwrap(), 1);
+    assert_eq!(s.claim_deliveries(other, NOW + 50, NOW + 80, 10).await.unwrap().len(), 2);
+
+    // A disabled endpoint gets nothing more; the disabling is an event and an audit event.
+    assert!(
+        s.disable_webhook_endpoint(
+            "we_1",
+            event("evt_d", "webhook_endpoint.disabled"),
+            audit("webhook_endpoint.disabled", Some("mer_a"))
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.disable_webhook_endpoint("we_1", event("evt_d2", "webhook_endpoint.disabled"), audit("x", Some("mer_a")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.get_webhook_endpoint("we_1", "mer_a", Mode::Test).await.unwrap().unwrap().status, "disabled");
+    s.insert_payment(payment("pay_2", "succeeded", 500), Some(event("evt_2", "payment.succeeded"))).await.unwrap();
+    assert!(s.claim_deliveries(other, NOW + 1000, NOW + 1030, 10).await.unwrap().is_empty());
+}
+
+async fn webhook_secrets_rotate_with_overlap(s: Arc<dyn Store>) {
+    let (ep, secret) = endpoint("we_1", &["*"]);
+    s.insert_webhook_endpoint(ep.clone(), secret, audit("webhook_endpoint.created", Some("mer_a"))).await.unwrap();
+    assert_eq!(s.list_webhook_endpoints("mer_a", Mode::Test).await.unwrap(), vec![ep.clone()]);
+    assert!(s.list_webhook_endpoints("mer_a", Mode::Live).await.unwrap().is_empty());
+    let next = WebhookSecretRecord {
+        endpoint_id: "we_1".into(),
+        version: 2,
+        secret_ct: vec![8; 40],
+        created: NOW + 10,
+        expires_at: None,
+    };
+    s.rotate_webhook_secret(next, NOW + 100, audit("webhook_endpoint.secret_rotated", Some("mer_a"))).await.unwrap();
+    let during = s.webhook_secrets("we_1", NOW + 99).await.unwrap();
+    assert_eq!(during.iter().map(|s| s.version).collect::<Vec<_>>(), [2, 1], "both sign during the overlap");
+    let after = s.webhook_secrets("we_1", NOW + 100).await.unwrap();
+    assert_eq!(after.iter().map(|s| s.version).collect::<Vec<_>>(), [2]);
+    assert!(!s.delete_webhook_endpoint("we_1", "mer_b", Mode::Test, audit("x", Some("mer_b"))).await.unwrap());
+    assert!(s.delete_webhook_endpoint("we_1", "mer_a", Mode::Test, audit("x", Some("mer_a"))).await.unwrap());
+    assert!(s.webhook_secrets("we_1", NOW).await.unwrap().is_empty(), "a deleted endpoint's secrets are gone");
+    assert_eq!(s.get_webhook_endpoint("we_1", "mer_a", Mode::Test).await.unwrap(), None);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
@@ -382,6 +662,10 @@ conformance!(
     a_cvc_is_handed_out_once,
     reencryption_rows_page_and_never_overwrite_newer_data,
     audit_is_filtered_newest_first,
+    payments_transition_once_with_their_events,
+    refunds_never_exceed_the_captured_amount,
+    deliveries_have_one_holder_and_survive_a_dead_one,
+    webhook_secrets_rotate_with_overlap,
 );
 
 #[tokio::test]

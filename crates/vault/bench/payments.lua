@@ -1,0 +1,16 @@
+-- wrk script: POST /v1/payments with a payments key, a unique Idempotency-Key per request
+-- (required), charging one token (the sandbox approves; the token's CVC goes with the first
+-- payment only). Env: PAY_KEY (secret key with the payments role), TOKEN (tok_…), TAG.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("PAY_KEY")
+wrk.body = '{"amount":1000,"currency":"usd","token":"' .. os.getenv("TOKEN") .. '"}'
+
+local counter = 0
+local thread_tag = (os.getenv("TAG") or "") .. "-" .. tostring(math.random(1, 1e9))
+
+request = function()
+  counter = counter + 1
+  wrk.headers["Idempotency-Key"] = thread_tag .. "-pay-" .. counter
+  return wrk.format()
+end

@@ -1,0 +1,417 @@
+//! Webhooks outside-in: endpoints, signed deliveries with retries, the Node.js check from the
+//! merchant docs against a real delivery, redelivery, SSRF refusals, kill -9 survival.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::payments::{pay, payments_key, token_for};
+use vault::clock::Clock as _;
+
+/// A plain-HTTP receiver on 127.0.0.1 (allowed in test mode) answering the scripted statuses
+/// in order, then `then`.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub hits: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    pub script: Arc<Mutex<VecDeque<u16>>>,
+    pub then: Arc<Mutex<u16>>,
+    /// How long each answer takes.
+    pub delay: Arc<Mutex<Duration>>,
+}
+
+impl Receiver {
+    pub async fn start(script: &[u16], then: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let r = Receiver {
+            addr: listener.local_addr().unwrap(),
+            hits: Arc::default(),
+            script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            then: Arc::new(Mutex::new(then)),
+            delay: Arc::default(),
+        };
+        let me = r.clone();
+        let router = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+                let me = me.clone();
+                async move {
+                    let delay = *me.delay.lock().unwrap();
+                    tokio::time::sleep(delay).await;
+                    me.hits.lock().unwrap().push((headers, body));
+                    let next = me.script.lock().unwrap().pop_front();
+                    let status = next.unwrap_or(*me.then.lock().unwrap());
+                    (StatusCode::from_u16(status).unwrap(), "x".repeat(3000))
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.addr.port())
+    }
+
+    pub fn count(&self) -> usize {
+        self.hits.lock().unwrap().len()
+    }
+}
+
+pub async fn create_endpoint(app: &TestApp, url: &str, events: Value) -> Value {
+    let r = app.post("/v1/webhook_endpoints", &app.admin, Some(json!({ "url": url, "enabled_events": events }))).await;
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+fn fast(c: &mut vault::config::Config) {
+    c.webhook_backoff_base = Duration::ZERO;
+    c.webhook_poll_interval = Duration::from_millis(50);
+}
+
+#[tokio::test]
+async fn a_receiver_failing_twice_gets_the_event_exactly_as_signed_on_the_third_attempt() {
+    let app = spawn_app_with(fast).await;
+    let receiver = Receiver::start(&[500, 500], 200).await;
+    let endpoint = create_endpoint(&app, &receiver.url(), json!(["payment.succeeded"])).await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let shown: Value = app
+        .get(&format!("/v1/webhook_endpoints/{}", endpoint["id"].as_str().unwrap()), &app.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(shown.get("secret").is_none(), "the secret is shown once");
+    assert_eq!(shown["status"], "enabled");
+
+    let key = payments_key(&app).await;
+    let token = token_for(&app, VISA.0).await;
+    let r = pay(&app, &key, "w-1", &json!({ "amount": 1200, "currency": "usd", "token": token })).await;
+    assert_eq!(r.status(), 201);
+    let payment: Value = r.json().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while receiver.count() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 3, "500, 500, then 200; nothing after");
+
+    let events: Value = app.get("/v1/events?type=payment.succeeded", &key).await.json().await.unwrap();
+    let event_id = events["data"][0]["id"].as_str().unwrap().to_owned();
+    let stored = app.get(&format!("/v1/events/{event_id}"), &key).await.bytes().await.unwrap();
+    let (headers, body) = receiver.hits.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(body, stored, "the delivered bytes are the stored event");
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["type"], "payment.succeeded");
+    assert_eq!(v["data"]["object"]["id"], payment["id"]);
+    assert_eq!(headers["webhook-id"], event_id.as_str());
+
+    // Both schemes verify with the shared crate; a tampered body or another secret does not.
+    let parsed = webhook_signature::Secret::parse(&secret).unwrap();
+    let now = app.clock.now();
+    let ok = webhook_signature::verify(&body, &headers, &parsed, webhook_signature::DEFAULT_TOLERANCE, now);
+    assert!(ok.is_ok(), "{ok:?}");
+    let mut tampered = body.to_vec();
+    tampered.push(b' ');
+    assert!(
+        webhook_signature::verify(&tampered, &headers, &parsed, webhook_signature::DEFAULT_TOLERANCE, now).is_err()
+    );
+
+    // The merchant docs' Node.js snippet, unchanged, against this real delivery.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("payload"), &body).unwrap();
+    let script = r#"
+const crypto = require('crypto');
+const fs = require('fs');
+const payload = fs.readFileSync(process.argv[2]);
+const secret = process.argv[3];
+const signature = process.argv[4];
+const hmac = crypto.createHmac('sha256', secret);
+const computed = hmac.update(payload).digest('hex');
+process.exit(crypto.timingSafeEqual(Buffer.from(signature), Buffer.from(computed)) ? 0 : 1);
+"#;
+    std::fs::write(dir.path().join("check.js"), script).unwrap();
+    let signature = headers["x-altafinex-signature"].to_str().unwrap();
+    let node = |payload: &str, secret: &str| {
+        std::process::Command::new("node")
+            .arg(dir.path().join("check.js"))
+            .arg(dir.path().join(payload))
+            .arg(secret)
+            .arg(signature)
+            .status()
+            .expect("node (Debian's nodejs) is needed for this test")
+    };
+    assert!(node("payload", &secret).success(), "the Node.js snippet verifies the delivery");
+    std::fs::write(dir.path().join("tampered"), &tampered).unwrap();
+    assert!(!node("tampered", &secret).success());
+    assert!(!node("payload", "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").success());
+
+    // Three attempts recorded: status, latency, error class; bodies kept to 1 KB.
+    let attempts: Value = app.get(&format!("/v1/events/{event_id}/attempts"), &key).await.json().await.unwrap();
+    let codes: Vec<_> = attempts["data"].as_array().unwrap().iter().map(|a| a["status_code"].as_u64()).collect();
+    assert_eq!(codes, [Some(500), Some(500), Some(200)]);
+    assert_eq!(attempts["data"][0]["error_class"], "http_status");
+    assert_eq!(attempts["data"][2]["error_class"], Value::Null);
+    let longest = app.count("SELECT COALESCE(MAX(LENGTH(response_body)), 0) FROM delivery_attempts");
+    assert_eq!(longest, 1024);
+
+    // Redelivery sends it once more.
+    let r = app.post(&format!("/v1/events/{event_id}/redeliver"), &app.admin, Some(json!({}))).await;
+    assert_eq!(r.status(), 202);
+    app.eventually(|_| receiver.count() == 4).await;
+    assert_eq!(app.post(&format!("/v1/events/{event_id}/redeliver"), &key, Some(json!({}))).await.status(), 403);
+    app.assert_no_card_data().await;
+}
+
+#[tokio::test]
+async fn rotation_signs_with_both_secrets_during_the_overlap() {
+    let app = spawn_app_with(fast).await;
+    let receiver = Receiver::start(&[], 200).await;
+    let endpoint = create_endpoint(&app, &receiver.url(), json!(["*"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let old = webhook_signature::Secret::parse(endpoint["secret"].as_str().unwrap()).unwrap();
+    let r = app
+        .post(
+            &format!("/v1/webhook_endpoints/{id}/rotate_secret"),
+            &app.admin,
+            Some(json!({ "overlap_seconds": 3600 })),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    let new = webhook_signature::Secret::parse(rotated["secret"].as_str().unwrap()).unwrap();
+    let key = payments_key(&app).await;
+    let token = token_for(&app, VISA.0).await;
+    pay(&app, &key, "r-1", &json!({ "amount": 100, "currency": "usd", "token": token })).await;
+    app.eventually(|_| receiver.count() == 1).await;
+    let (headers, body) = receiver.hits.lock().unwrap()[0].clone();
+    assert_eq!(headers["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
+    let now = app.clock.now();
+    for s in [&old, &new] {
+        assert!(webhook_signature::verify(&body, &headers, s, webhook_signature::DEFAULT_TOLERANCE, now).is_ok());
+    }
+    // After the overlap only the new secret signs.
+    app.clock.advance(3601);
+    let token = token_for(&app, VISA.0).await;
+    pay(&app, &key, "r-2", &json!({ "amount": 100, "currency": "usd", "token": token })).await;
+    app.eventually(|_| receiver.count() == 2).await;
+    let (headers, _) = receiver.hits.lock().unwrap()[1].clone();
+    assert_eq!(headers["webhook-signature"].to_str().unwrap().split(' ').count(), 1);
+
+    // Deleted: nothing more is sent.
+    assert_eq!(
+        app.client
+            .delete(app.url(&format!("/v1/webhook_endpoints/{id}")))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let token = token_for(&app, VISA.0).await;
+    pay(&app, &key, "r-3", &json!({ "amount": 100, "currency": "usd", "token": token })).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 2);
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_three_days_is_disabled_and_the_merchant_told() {
+    let app = spawn_app_with(fast).await;
+    let failing = Receiver::start(&[], 500).await;
+    let healthy = Receiver::start(&[], 200).await;
+    let bad = create_endpoint(&app, &failing.url(), json!(["payment.succeeded"])).await;
+    create_endpoint(&app, &healthy.url(), json!(["webhook_endpoint.disabled"])).await;
+    let key = payments_key(&app).await;
+    let token = token_for(&app, VISA.0).await;
+    pay(&app, &key, "d-1", &json!({ "amount": 100, "currency": "usd", "token": token })).await;
+    app.eventually(|_| failing.count() >= 2).await;
+    // Three days later the next attempt gives up and the endpoint is disabled.
+    app.clock.advance(3 * 24 * 3600 + 1);
+    app.eventually(|_| healthy.count() == 1).await;
+    let (_, body) = healthy.hits.lock().unwrap()[0].clone();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["type"], "webhook_endpoint.disabled");
+    assert_eq!(v["data"]["object"]["id"], bad["id"]);
+    assert_eq!(v["data"]["object"]["status"], "disabled");
+    let shown: Value = app
+        .get(&format!("/v1/webhook_endpoints/{}", bad["id"].as_str().unwrap()), &app.admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], "disabled");
+    assert_eq!(app.audit_events("webhook_endpoint.disabled").await.len(), 1);
+    let n = failing.count();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(failing.count(), n, "nothing more is sent to a disabled endpoint");
+}
+
+#[tokio::test]
+async fn endpoint_urls_are_checked() {
+    let app = spawn_app().await;
+    for (url, code) in [
+        ("http://hooks.example.com/h", "url_not_https"),
+        ("ftp://hooks.example.com/h", "url_not_https"),
+        ("https://user:pw@hooks.example.com/h", "url_invalid"),
+        ("not a url", "url_invalid"),
+    ] {
+        let r =
+            app.post("/v1/webhook_endpoints", &app.admin, Some(json!({ "url": url, "enabled_events": ["*"] }))).await;
+        assert_eq!(error_code(r).await, (400, code.to_owned()), "{url}");
+    }
+    let r = app
+        .post(
+            "/v1/webhook_endpoints",
+            &app.admin,
+            Some(json!({ "url": "https://h.example/x", "enabled_events": ["payment.exploded"] })),
+        )
+        .await;
+    assert_eq!(error_code(r).await, (400, "event_type_unknown".to_owned()));
+    // Live mode: every internal address is refused (also checked again after DNS resolution
+    // at delivery time; see `vault::api::webhooks`).
+    for url in [
+        "https://127.0.0.1/h",
+        "https://localhost/h",
+        "https://10.1.2.3/h",
+        "https://192.168.0.10/h",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/h",
+        "https://[fd12::1]/h",
+        "http://127.0.0.1:8080/h",
+    ] {
+        assert!(vault::api::webhooks::check_url(url, vault::keys::Mode::Live).is_err(), "{url}");
+    }
+    // Only admin keys manage endpoints.
+    let r = app
+        .post("/v1/webhook_endpoints", &app.sk, Some(json!({ "url": "https://h.example/x", "enabled_events": ["*"] })))
+        .await;
+    assert_eq!(r.status(), 403);
+}
+
+/// A `vault serve` child process, killed (SIGKILL) on drop.
+struct Child(std::process::Child, String);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `vault` binary, on the suite's engine (`database` is the Postgres URL, if any).
+fn vault_cmd(database: Option<&str>) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_vault"));
+    for var in ["VAULT_MASTER_KEY", "VAULT_MASTER_KEY_FILE", "VAULT_DATA_DIR", "VAULT_LISTEN", "VAULT_FRAME_DIR"] {
+        c.env_remove(var);
+    }
+    match database {
+        Some(url) => c.env("VAULT_DATABASE_URL", url),
+        None => c.env_remove("VAULT_DATABASE_URL"),
+    };
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn start_vault(dir: &std::path::Path, database: Option<&str>) -> Child {
+    use std::io::BufRead as _;
+    let mut child = vault_cmd(database)
+        .args(["serve", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--log-format", "text"])
+        // Fast retries, and a short timeout so that a dead instance's lease (2 × timeout + 5 s)
+        // expires quickly.
+        .env("VAULT_WEBHOOK_BACKOFF_MS", "0")
+        .env("VAULT_WEBHOOK_TIMEOUT_SECS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    Child(child, format!("https://localhost:{port}"))
+}
+
+#[tokio::test]
+async fn events_undelivered_when_the_vault_is_killed_are_all_delivered_after_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let database = test_database_url().await;
+    let database = database.as_deref();
+    let o = vault_cmd(database)
+        .args(["init", "--data-dir", dir.to_str().unwrap(), "--merchant", "Shop", "--allowed-origin", SHOP])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let keys: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (admin, pk) = (keys["admin_key"].as_str().unwrap(), keys["publishable_key"].as_str().unwrap());
+    let client = client_for(&std::fs::read(dir.join("tls/cert.pem")).unwrap());
+
+    // The receiver is slow (each delivery times out and is retried), so deliveries are in
+    // flight, under a lease, when the vault dies.
+    let receiver = Receiver::start(&[], 200).await;
+    *receiver.delay.lock().unwrap() = Duration::from_secs(3);
+    let vault = start_vault(&dir, database);
+    let post = |path: &str, key: &str, idem: Option<&str>, body: Value| {
+        let mut r = client.post(format!("{}{path}", vault.1)).bearer_auth(key).json(&body);
+        if let Some(i) = idem {
+            r = r.header("Idempotency-Key", i);
+        }
+        r.send()
+    };
+    let r = post("/v1/keys", admin, None, json!({ "kind": "secret", "role": "payments" })).await.unwrap();
+    let pay_key: Value = r.json().await.unwrap();
+    let pay_key = pay_key["secret"].as_str().unwrap().to_owned();
+    let r = post("/v1/webhook_endpoints", admin, None, json!({ "url": receiver.url(), "enabled_events": ["*"] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut payments = Vec::new();
+    for i in 0..3 {
+        let r = client
+            .post(format!("{}/v1/tokens", vault.1))
+            .bearer_auth(pk)
+            .header("Origin", SHOP)
+            .json(&card_body(VISA))
+            .send()
+            .await
+            .unwrap();
+        let token: Value = r.json().await.unwrap();
+        let body = json!({ "amount": 100 + i, "currency": "usd", "token": token["id"] });
+        let r = post("/v1/payments", &pay_key, Some(&format!("k9-{i}")), body).await.unwrap();
+        assert_eq!(r.status(), 201);
+        payments.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(vault); // SIGKILL, mid-delivery
+
+    // Restarted (a new instance: the dead one's leases must expire first), with a receiver
+    // that now answers at once.
+    let before = receiver.count();
+    *receiver.delay.lock().unwrap() = Duration::ZERO;
+    let _vault = start_vault(&dir, database);
+    let delivered = || {
+        let hits = receiver.hits.lock().unwrap();
+        let mut seen: Vec<String> = hits
+            .iter()
+            .skip(before)
+            .filter_map(|(_, body)| serde_json::from_slice::<Value>(body).ok())
+            .filter_map(|v| v["data"]["object"]["id"].as_str().map(str::to_owned))
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while delivered().len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    payments.sort();
+    assert_eq!(delivered(), payments, "every payment's event is delivered after the restart");
+}
