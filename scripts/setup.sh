@@ -97,4 +97,8 @@ if [ -z "$pinned" ] || [ "$installed" != "$pinned" ]; then
   exit 1
 fi
 
+# schemathesis (PyPI, pinned in scripts/reliability/schemathesis/requirements.txt) in
+# .tools/venv, for scripts/reliability/schemathesis.sh (about 1 minute once; a few ms after).
+bash "$root/scripts/reliability/venv.sh"
+
 say "reliability tools ready"
