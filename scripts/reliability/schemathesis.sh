@@ -19,6 +19,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/scripts/reliability"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Nothing written into the checkout: no bytecode caches; schemathesis runs in its temp dir
+# (it keeps a .schemathesis/ cache in the working directory).
+export PYTHONDONTWRITEBYTECODE=1
 mode="${1:-smoke}"
 case "$mode" in
   smoke) examples=30 max_time=100 phases=examples,coverage,fuzzing ;;
@@ -81,10 +84,11 @@ export PYTHONPATH="$here/schemathesis${PYTHONPATH:+:$PYTHONPATH}"
 
 # SCHEMATHESIS_SCHEMA=crates/vault/openapi.json tests a document being edited against the
 # running binary (no rebuild); by default the document the vault serves.
-if [ -n "${SCHEMATHESIS_SCHEMA:-}" ]; then location=("$SCHEMATHESIS_SCHEMA" --url "$base"); else location=("$base/v1/openapi.json"); fi
+if [ -n "${SCHEMATHESIS_SCHEMA:-}" ]; then location=("$(realpath "$SCHEMATHESIS_SCHEMA")" --url "$base"); else location=("$base/v1/openapi.json"); fi
 export PYTHONHASHSEED=0
 echo "schemathesis: $mode run against ${location[0]} ($examples examples per operation, at most ${max_time}s)"
 set +e
+cd "$tmp"
 # shellcheck disable=SC2086
 nice -n 5 "$st" run "${location[@]}" \
   --tls-verify "$cert" \
@@ -96,6 +100,7 @@ nice -n 5 "$st" run "${location[@]}" \
   ${SCHEMATHESIS_EXTRA:-} 2>&1 | tee "$tmp/run.log"
 status=${PIPESTATUS[0]}
 set -e
+cd "$root"
 mkdir -p "$root/target/reliability"
 cp "$tmp/run.log" "$root/target/reliability/schemathesis-$mode.log"
 if grep -q '"level":"ERROR"' "$tmp/serve.log"; then
