@@ -14,6 +14,7 @@
 #   scripts/reliability/faults.sh slowloris   # hundreds of connections dribbling headers while a
 #                                              # normal client keeps its latency; beyond the
 #                                              # per-client connection cap connections are shed
+#   scripts/reliability/faults.sh smoke       # disk-full and slowloris (the step of scripts/test.sh, about 1 minute)
 #   scripts/reliability/faults.sh all
 # Env: VAULT_BIN (default target/debug/vault), LOAD_THREADS (4).
 set -euo pipefail
@@ -223,7 +224,8 @@ case "${1:-all}" in
   redis) scenario_redis ;;
   disk-full) scenario_disk_full ;;
   slowloris) scenario_slowloris ;;
+  smoke) scenario_disk_full; scenario_slowloris ;;
   all) scenario_redis; scenario_disk_full; scenario_slowloris; scenario_postgres ;;
-  *) echo "usage: faults.sh postgres|redis|disk-full|slowloris|all" >&2; exit 2 ;;
+  *) echo "usage: faults.sh postgres|redis|disk-full|slowloris|smoke|all" >&2; exit 2 ;;
 esac
 echo "faults: all scenarios passed"
