@@ -86,15 +86,37 @@ if ! { command -v openssl >/dev/null && command -v curl >/dev/null; }; then
   need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl
 fi
 
-# binaryen: the npm tarball installed above must be the one reviewed and pinned in
-# scripts/reliability/npm/package-lock.json (same sha512 integrity; no dependencies, no
-# install scripts). Offline: compares npm's own record of what it installed.
-pinned="$(sed -n 's/.*"integrity": "\(sha512-[^"]*\)".*/\1/p' "$root/scripts/reliability/npm/package-lock.json" | head -1)"
-installed="$(sed -n '/"node_modules\/binaryen"/,/}/s/.*"integrity": "\(sha512-[^"]*\)".*/\1/p' \
-  "$tools/node_modules/.package-lock.json" 2>/dev/null | head -1)"
-if [ -z "$pinned" ] || [ "$installed" != "$pinned" ]; then
-  say "binaryen in .tools is not the pinned tarball (installed ${installed:-none}, pinned ${pinned:-none})"
+# npm packages (binaryen, typescript): every tarball installed above must be the one reviewed
+# and pinned in scripts/reliability/npm/package-lock.json (same version and sha512 integrity;
+# none has dependencies or install scripts, see RELIABILITY.md). Offline: compares npm's own
+# record of what it installed. No `npm audit`: the registry here has no advisory endpoint.
+if ! python3 - "$root/scripts/reliability/npm/package-lock.json" "$tools/node_modules/.package-lock.json" <<'PY'
+import json, sys
+pinned = json.load(open(sys.argv[1]))["packages"]
+try:
+    installed = json.load(open(sys.argv[2]))["packages"]
+except (OSError, ValueError):
+    installed = {}
+bad = 0
+for name, pin in pinned.items():
+    if not name:
+        continue
+    got = installed.get(name, {})
+    if (got.get("version"), got.get("integrity")) != (pin["version"], pin["integrity"]):
+        print(f"[setup] {name} in .tools is not the pinned tarball: installed {got.get('version')} "
+              f"{got.get('integrity')}, pinned {pin['version']} {pin['integrity']}", file=sys.stderr)
+        bad += 1
+    if got.get("hasInstallScript") or got.get("dependencies"):
+        print(f"[setup] {name} now has install scripts or dependencies: review it again", file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+then
   exit 1
 fi
+
+# schemathesis (PyPI, pinned in scripts/reliability/schemathesis/requirements.txt) in
+# .tools/venv, for scripts/reliability/schemathesis.sh (about 1 minute once; a few ms after).
+bash "$root/scripts/reliability/venv.sh"
 
 say "reliability tools ready"

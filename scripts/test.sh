@@ -62,6 +62,12 @@ cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked
 step "reliability: fuzz smoke run, every target (libFuzzer, --sanitizer none)"
 scripts/reliability/fuzz.sh smoke "${FUZZ_SMOKE_SECS:-3}"
 
+step "reliability: API schema testing (schemathesis, bounded: 30 examples per operation, <= 100 s)"
+scripts/reliability/schemathesis.sh smoke
+
+step "reliability: fault scenarios, short ones (SQLite disk full on a tmpfs, slowloris; the rest: RELIABILITY.md)"
+scripts/reliability/faults.sh smoke
+
 step "reliability: TLS probes against a running vault"
 scripts/reliability/tls-probe.sh
 

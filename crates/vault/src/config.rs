@@ -34,6 +34,10 @@ pub struct Config {
     pub header_timeout: Duration,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Most connections open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address (IPv6: one /64).
+    pub max_connections_per_client: usize,
     /// Per-API-key limit.
     pub rate_per_key: Rate,
     /// Per-client-IP limit.
@@ -86,6 +90,8 @@ impl Default for Config {
             body_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_client: 256,
             rate_per_key: Rate { per_second: 100.0, burst: 200.0 },
             rate_per_ip: Rate { per_second: 50.0, burst: 100.0 },
             sweep_interval: Duration::from_secs(60),

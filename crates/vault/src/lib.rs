@@ -128,11 +128,13 @@ pub async fn start(
         config.public_origins = server::default_public_origins(addr);
     }
     let timeouts = server::Timeouts { handshake: config.handshake_timeout, header: config.header_timeout };
+    let limits =
+        server::ConnectionLimits { total: config.max_connections, per_client: config.max_connections_per_client };
     let state = AppState::new(store, master, clock, config).await.map_err(StartError::Keys)?;
     let background = state.spawn_background();
     let router = app(state.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(listener, tls, router, timeouts, async move {
+    let server = tokio::spawn(server::serve(listener, tls, router, timeouts, limits, async move {
         let _ = rx.await;
     }));
     Ok(Running { addr, state, shutdown: Some(tx), server: Some(server), background })

@@ -121,6 +121,12 @@ struct ServeArgs {
     /// Origin the vault is reached at (repeatable); defaults to https://127.0.0.1|localhost:PORT.
     #[arg(long = "public-origin")]
     public_origins: Vec<String>,
+    /// Most open connections in all; beyond, new connections are closed at once.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Most open connections per client address (IPv6: per /64).
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_client: usize,
     /// Sustained requests per second per API key.
     #[arg(long, default_value_t = 100.0)]
     rate_limit_key: f64,
@@ -600,6 +606,8 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
         redis_url: args.redis_url.clone(),
         // CVCs are purged at least every 60 s whatever the sweep interval.
         cvc_purge_interval: std::time::Duration::from_secs(args.sweep_interval_secs.clamp(1, 60)),
+        max_connections: args.max_connections.max(1),
+        max_connections_per_client: args.max_connections_per_client.max(1),
         rate_per_key: Rate { per_second: args.rate_limit_key, burst: args.rate_limit_key_burst },
         rate_per_ip: Rate { per_second: args.rate_limit_ip, burst: args.rate_limit_ip_burst },
         sweep_interval: std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),

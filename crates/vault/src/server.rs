@@ -1,9 +1,11 @@
-//! The TLS listener: accepts TCP connections, performs the TLS handshake under a timeout and
-//! serves HTTP/1.1 with a header-read timeout. There is no plaintext listener.
+//! The TLS listener: accepts TCP connections (at most so many in all and per client address;
+//! beyond that a new connection is closed at once), performs the TLS handshake under a timeout
+//! and serves HTTP/1.1 with a header-read timeout. There is no plaintext listener.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,6 +26,73 @@ pub struct Timeouts {
     pub header: Duration,
 }
 
+/// How many connections may be open at once. Slow clients (slowloris: a head dribbled a byte
+/// at a time) each hold a connection for up to the handshake plus header timeouts; these caps
+/// keep a crowd of them from using up memory and file descriptors. A connection beyond either
+/// cap is closed as soon as it is accepted, before the TLS handshake (shed).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Open connections in all.
+    pub total: usize,
+    /// Open connections per client address (IPv4 address, IPv6 /64, as the rate limits count).
+    pub per_client: usize,
+}
+
+/// Open connections, in all and per client address; a [`ConnectionSlot`] gives its place back
+/// when dropped.
+#[derive(Debug, Default)]
+struct ConnectionCount {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// One open connection's place in the [`ConnectionCount`].
+struct ConnectionSlot {
+    count: Arc<Mutex<ConnectionCount>>,
+    client: IpAddr,
+}
+
+impl ConnectionSlot {
+    /// A place for a connection from `client`, or `None` if a cap is reached.
+    fn take(count: &Arc<Mutex<ConnectionCount>>, client: IpAddr, limits: ConnectionLimits) -> Option<Self> {
+        let mut c = count.lock().ok()?;
+        let mine = c.per_client.get(&client).copied().unwrap_or(0);
+        if c.total >= limits.total || mine >= limits.per_client {
+            return None;
+        }
+        c.total += 1;
+        c.per_client.insert(client, mine + 1);
+        Some(Self { count: Arc::clone(count), client })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.count.lock() {
+            c.total = c.total.saturating_sub(1);
+            if let Some(n) = c.per_client.get_mut(&self.client) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    c.per_client.remove(&self.client);
+                }
+            }
+        }
+    }
+}
+
+/// The address connections are counted under: IPv6 clients by /64 (one host usually has a
+/// whole /64), IPv4 ones by address.
+fn client_of(peer: &SocketAddr) -> IpAddr {
+    match peer.ip() {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        ip @ IpAddr::V4(_) => ip,
+    }
+}
+
 /// How long a graceful shutdown waits for in-flight requests before giving up on them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -36,9 +105,12 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
     router: Router,
     timeouts: Timeouts,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let count = Arc::new(Mutex::new(ConnectionCount::default()));
+    let mut shed: u64 = 0;
     let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -56,11 +128,21 @@ pub async fn serve(
                 }
             },
         };
+        let Some(slot) = ConnectionSlot::take(&count, client_of(&peer), limits) else {
+            shed += 1;
+            // Logged on the first and then every 1000th, so a flood does not flood the log.
+            if shed == 1 || shed % 1000 == 0 {
+                tracing::warn!(target: "vault::http", peer = %peer, shed, "connection limit reached; connection closed");
+            }
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let router = router.clone();
         let mut drain = drain_rx.clone();
         connections.spawn(async move {
+            let _slot = slot;
             let tls = match tokio::time::timeout(timeouts.handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {

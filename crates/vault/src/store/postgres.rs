@@ -76,9 +76,45 @@ fn pg_err(e: &tokio_postgres::Error) -> StoreError {
         return StoreError::Conflict;
     }
     match e.as_db_error() {
+        // The server is shutting down, restarting or not accepting connections yet (class 08
+        // connection exceptions; 57P01-57P03 `admin_shutdown`, `crash_shutdown`,
+        // `cannot_connect_now`, as in `pg_ctl restart`): a condition of the moment.
+        Some(db) if is_transient(db.code()) => {
+            StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message()))
+        }
         Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
         None => StoreError::Unavailable(e.to_string()),
     }
+}
+
+/// How long one request-path storage operation (pool wait included) may take. A database that
+/// is paused, or whose host is gone, answers nothing at all rather than refusing: without a
+/// bound the request would hang until it came back. Past it the operation counts as the
+/// database being unavailable (`503` with `Retry-After`). Healthy operations take milliseconds.
+pub const OP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The same bound for maintenance work that may touch many rows (purges, re-encryption,
+/// master-key rotation).
+pub const MAINTENANCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `op` as a [`StoreFuture`] that gives up after `limit` with [`StoreError::Unavailable`]. An
+/// operation given up on may still complete on the server (a commit already sent): callers
+/// only ever learn of success from an `Ok`, so nothing is acknowledged that was not committed.
+fn bounded<T: Send + 'static>(
+    limit: std::time::Duration,
+    op: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> StoreFuture<T> {
+    Box::pin(async move {
+        tokio::time::timeout(limit, op)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the database did not answer in time".into())))
+    })
+}
+
+/// Whether `code` says the database is unavailable for now rather than that the statement failed.
+fn is_transient(code: &SqlState) -> bool {
+    code.code().starts_with("08")
+        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(code)
 }
 
 fn pool_err(e: &deadpool_postgres::PoolError) -> StoreError {
@@ -652,7 +688,7 @@ impl Store for PostgresStore {
 
     fn get_meta(&self, key: &str) -> StoreFuture<Option<String>> {
         let (pool, key) = (self.pool.clone(), key.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let row = c.query_opt("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(|e| pg_err(&e))?;
             Ok(row.map(|r| r.get(0)))
@@ -661,7 +697,7 @@ impl Store for PostgresStore {
 
     fn set_meta(&self, key: &str, value: &str) -> StoreFuture<()> {
         let (pool, key, value) = (self.pool.clone(), key.to_owned(), value.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             Self::execute(
                 pool,
                 "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -674,7 +710,7 @@ impl Store for PostgresStore {
 
     fn create_merchant(&self, m: MerchantRecord) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             Self::execute(
                 pool,
                 "INSERT INTO merchants (id, name, created) VALUES ($1, $2, $3)",
@@ -687,7 +723,7 @@ impl Store for PostgresStore {
 
     fn list_merchants(&self) -> StoreFuture<Vec<MerchantRecord>> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query("SELECT id, name, created FROM merchants ORDER BY created, id", &[])
@@ -699,7 +735,7 @@ impl Store for PostgresStore {
 
     fn insert_wrapped_key(&self, k: WrappedKeyRecord) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             Self::execute(
                 pool,
                 "WITH ins AS (INSERT INTO wrapped_keys (merchant_id, mode, purpose, version, wrapped, created)
@@ -720,7 +756,7 @@ impl Store for PostgresStore {
 
     fn rewrap_keys(&self, keys: Vec<WrappedKeyRecord>, meta: Vec<(String, String)>) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(MAINTENANCE_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             for k in &keys {
@@ -751,7 +787,7 @@ impl Store for PostgresStore {
 
     fn retire_data_key(&self, merchant_id: &str, mode: Mode, version: u32) -> StoreFuture<bool> {
         let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let n = Self::execute(
                 pool,
                 "WITH del AS (DELETE FROM wrapped_keys WHERE merchant_id = $1 AND mode = $2 AND purpose = 'data'
@@ -769,7 +805,7 @@ impl Store for PostgresStore {
 
     fn list_wrapped_keys(&self) -> StoreFuture<Vec<WrappedKeyRecord>> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query("SELECT merchant_id, mode, purpose, version, wrapped, created FROM wrapped_keys", &[])
@@ -797,7 +833,7 @@ impl Store for PostgresStore {
 
     fn insert_api_key(&self, k: ApiKeyRecord, audit: AuditEvent) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             tx.execute(
@@ -829,7 +865,7 @@ impl Store for PostgresStore {
 
     fn update_api_key(&self, k: ApiKeyRecord, audit: AuditEvent) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             tx.execute(
@@ -854,7 +890,7 @@ impl Store for PostgresStore {
 
     fn list_api_keys(&self) -> StoreFuture<Vec<ApiKeyRecord>> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query(
@@ -875,7 +911,7 @@ impl Store for PostgresStore {
         audit: AuditEvent,
     ) -> StoreFuture<CreateOutcome> {
         let (pool, writer) = (self.pool.clone(), self.writer.clone());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let Some(rec) = idempotency else {
                 let (done, answer) = tokio::sync::oneshot::channel();
                 writer.send(PendingToken { token: t, audit, done }).await.map_err(|_| StoreError::Closed)?;
@@ -928,7 +964,7 @@ impl Store for PostgresStore {
 
     fn get_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<Option<TokenRecord>> {
         let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let sql = format!(
                 "SELECT {TOKEN_COLS} FROM tokens WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND expires_at > $4"
@@ -940,7 +976,7 @@ impl Store for PostgresStore {
 
     fn delete_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<bool> {
         let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let n = Self::execute(
                 pool,
                 "DELETE FROM tokens WHERE id = $1 AND merchant_id = $2 AND mode = $3 AND expires_at > $4",
@@ -959,7 +995,7 @@ impl Store for PostgresStore {
         now: UnixSeconds,
     ) -> StoreFuture<Option<TokenRecord>> {
         let fut = self.get_token(id, merchant_id, mode, now);
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let Some(mut t) = fut.await? else { return Ok(None) };
             if t.cvc_expires_at.is_some_and(|at| at <= now) {
                 t.cvc_ct = None;
@@ -970,7 +1006,7 @@ impl Store for PostgresStore {
 
     fn destroy_cvc(&self, id: &str) -> StoreFuture<bool> {
         let (pool, id) = (self.pool.clone(), id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             // The row lock makes concurrent callers on every instance queue up; after the first
             // commit the condition is false for the others.
             let n = Self::execute(
@@ -985,7 +1021,7 @@ impl Store for PostgresStore {
 
     fn purge_cvcs(&self, now: UnixSeconds) -> StoreFuture<u64> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(MAINTENANCE_TIMEOUT, async move {
             Self::execute(
                 pool,
                 "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE cvc_ct IS NOT NULL AND cvc_expires_at <= $1",
@@ -997,7 +1033,7 @@ impl Store for PostgresStore {
 
     fn purge_expired(&self, now: UnixSeconds, idempotency_before: UnixSeconds) -> StoreFuture<PurgeCounts> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(MAINTENANCE_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             let tokens =
@@ -1020,7 +1056,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreFuture<Vec<CipherRow>> {
         let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(MAINTENANCE_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query(
@@ -1046,7 +1082,7 @@ impl Store for PostgresStore {
 
     fn replace_ciphertexts(&self, rows: Vec<(CipherRow, u32)>) -> StoreFuture<u64> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(MAINTENANCE_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             let stmt = tx
@@ -1073,7 +1109,7 @@ impl Store for PostgresStore {
 
     fn count_below_version(&self, merchant_id: &str, mode: Mode, current: u32) -> StoreFuture<u64> {
         let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(MAINTENANCE_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let n: i64 = c
                 .query_one(
@@ -1089,7 +1125,7 @@ impl Store for PostgresStore {
 
     fn get_idempotency(&self, scope: &str) -> StoreFuture<Option<IdempotencyRecord>> {
         let (pool, scope) = (self.pool.clone(), scope.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let row = c
                 .query_opt(
@@ -1110,7 +1146,7 @@ impl Store for PostgresStore {
         lease_before: UnixSeconds,
     ) -> StoreFuture<Claim> {
         let (pool, scope, body_hash) = (self.pool.clone(), scope.to_owned(), body_hash.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             // Concurrent claims on any instance serialise on the primary key: one inserts, the
             // others see its pending row.
@@ -1142,7 +1178,7 @@ impl Store for PostgresStore {
 
     fn try_lease(&self, job: &str, holder: &str, now: UnixSeconds, until: UnixSeconds) -> StoreFuture<bool> {
         let (pool, job, holder) = (self.pool.clone(), job.to_owned(), holder.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let n = Self::execute(
                 pool,
                 "INSERT INTO leases (job, holder, until) VALUES ($1, $2, $4)
@@ -1157,7 +1193,7 @@ impl Store for PostgresStore {
 
     fn release_idempotency(&self, scope: &str) -> StoreFuture<()> {
         let (pool, scope) = (self.pool.clone(), scope.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             Self::execute(pool, "DELETE FROM idempotency WHERE scope = $1 AND status = 0", vec![Box::new(scope)])
                 .await?;
             Ok(())
@@ -1166,7 +1202,7 @@ impl Store for PostgresStore {
 
     fn append_audit(&self, events: Vec<AuditEvent>) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             for e in &events {
@@ -1178,7 +1214,7 @@ impl Store for PostgresStore {
 
     fn list_audit(&self, filter: AuditFilter) -> StoreFuture<Vec<AuditEvent>> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query(
@@ -1706,5 +1742,31 @@ impl Store for PostgresStore {
                 })
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_and_connection_errors_are_transient_statement_errors_are_not() {
+        // Found by scripts/reliability/faults.sh postgres: `pg_ctl restart` ends the pooled
+        // connections with 57P01, which was answered 500.
+        for code in [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW] {
+            assert!(is_transient(&code), "{}", code.code());
+        }
+        assert!(is_transient(&SqlState::CONNECTION_FAILURE));
+        for code in [SqlState::UNIQUE_VIOLATION, SqlState::SYNTAX_ERROR, SqlState::QUERY_CANCELED] {
+            assert!(!is_transient(&code), "{}", code.code());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_operation_that_never_answers_is_unavailable_after_the_limit() {
+        let hung = bounded(std::time::Duration::from_millis(50), std::future::pending::<Result<(), StoreError>>());
+        assert!(matches!(hung.await, Err(StoreError::Unavailable(_))));
+        let quick = bounded(std::time::Duration::from_secs(5), async { Ok::<_, StoreError>(7) });
+        assert_eq!(quick.await.ok(), Some(7));
     }
 }

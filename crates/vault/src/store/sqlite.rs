@@ -37,6 +37,11 @@ fn db_err(e: rusqlite::Error) -> StoreError {
         if code.code == rusqlite::ErrorCode::ConstraintViolation {
             return StoreError::Conflict;
         }
+        // A full disk is a condition of the moment, not a bug: the write was rolled back
+        // whole, and it succeeds again once space is freed (503 with Retry-After, not 500).
+        if code.code == rusqlite::ErrorCode::DiskFull {
+            return StoreError::Unavailable(e.to_string());
+        }
     }
     StoreError::Database(e.to_string())
 }
@@ -1618,5 +1623,19 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             rows.map(|r| r.map_err(db_err)).collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_unavailable_not_a_database_error() {
+        // Found by scripts/reliability/faults.sh disk-full: SQLITE_FULL used to be a 500.
+        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+        assert!(matches!(db_err(full), StoreError::Unavailable(_)));
+        let corrupt = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT), None);
+        assert!(matches!(db_err(corrupt), StoreError::Database(_)));
     }
 }

@@ -252,11 +252,36 @@ async fn authentication_failures_add_up_across_instances() {
 }
 
 /// A TCP proxy in front of Postgres that the test can cut: while down it drops every open
-/// connection and refuses new ones, as a stopped or unreachable database would.
+/// connection and refuses new ones, as a stopped or unreachable database would. While paused it
+/// keeps every connection open but forwards nothing, as a server stopped with SIGSTOP (or a
+/// host that vanished without a reset) would.
 struct Proxy {
     port: u16,
     up: Arc<std::sync::atomic::AtomicBool>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
     conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Copies `from` to `to`, holding every chunk while `paused` is set.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    paused: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while paused.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Proxy {
@@ -264,22 +289,26 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let (up2, conns2) = (Arc::clone(&up), Arc::clone(&conns));
+        let (up2, paused2, conns2) = (Arc::clone(&up), Arc::clone(&paused), Arc::clone(&conns));
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !up2.load(std::sync::atomic::Ordering::SeqCst) {
                     continue; // dropped: connection refused from the client's point of view
                 }
+                let paused = Arc::clone(&paused2);
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = tokio::net::TcpStream::connect(target).await {
+                        let (ir, iw) = inbound.into_split();
+                        let (or, ow) = outbound.into_split();
+                        tokio::join!(pump(ir, ow, Arc::clone(&paused)), pump(or, iw, paused));
                     }
                 });
                 conns2.lock().unwrap().push(task);
             }
         });
-        Self { port, up, conns }
+        Self { port, up, paused, conns }
     }
 
     fn down(&self) {
@@ -292,10 +321,14 @@ impl Proxy {
     fn up(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+
+    fn pause(&self, paused: bool) {
+        self.paused.store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
-#[tokio::test]
-async fn a_lost_database_is_503_with_retry_after_and_the_vault_recovers_by_itself() {
+/// The cluster's database reached through a [`Proxy`]; returns both.
+async fn cluster_behind_proxy() -> (Cluster, Proxy) {
     let base: tokio_postgres::Config = postgres_url().parse().unwrap();
     let host = match base.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -307,6 +340,52 @@ async fn a_lost_database_is_503_with_retry_after_and_the_vault_recovers_by_itsel
     let proxied_port = proxy.port;
     let c =
         cluster_via(1, |_| {}, move |url| url.replacen(&format!(":{port}/"), &format!(":{proxied_port}/"), 1)).await;
+    (c, proxy)
+}
+
+/// Tokenizes every 100 ms until it gets a 201 (only 503 before it), at most 10 s.
+async fn recovers_by_itself(c: &Cluster, pk: &str) {
+    let back = std::time::Instant::now();
+    loop {
+        let r = c.client.post(c.url(0, "/v1/tokens")).bearer_auth(pk).header("Origin", SHOP).json(&card_body(VISA));
+        let r = r.send().await.unwrap();
+        if r.status() == 201 {
+            return;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(back.elapsed() < Duration::from_secs(10), "the vault did not recover by itself");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_paused_database_is_503_with_retry_after_not_a_hang_and_the_vault_recovers() {
+    let (c, proxy) = cluster_behind_proxy().await;
+    let pk = c.init.publishable.plaintext.expose().to_owned();
+    let sk = c.init.secret.plaintext.expose().to_owned();
+    let tokenize =
+        || c.client.post(c.url(0, "/v1/tokens")).bearer_auth(&pk).header("Origin", SHOP).json(&card_body(VISA)).send();
+    let r = tokenize().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let acknowledged = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    proxy.pause(true);
+    let started = std::time::Instant::now();
+    let r = tokenize().await.unwrap();
+    assert_eq!(r.status(), 503, "a paused database is 503, never a hang or 500");
+    assert_eq!(r.headers()["retry-after"], "1");
+    let waited = started.elapsed();
+    assert!(waited < vault::store::postgres::OP_TIMEOUT + Duration::from_secs(3), "answered after {waited:?}");
+
+    proxy.pause(false);
+    recovers_by_itself(&c, &pk).await;
+    let r = c.client.get(c.url(0, &format!("/v1/tokens/{acknowledged}"))).bearer_auth(&sk).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_lost_database_is_503_with_retry_after_and_the_vault_recovers_by_itself() {
+    let (c, proxy) = cluster_behind_proxy().await;
     let pk = c.init.publishable.plaintext.expose().to_owned();
     let sk = c.init.secret.plaintext.expose().to_owned();
     let tokenize =
@@ -330,16 +409,7 @@ async fn a_lost_database_is_503_with_retry_after_and_the_vault_recovers_by_itsel
     assert_eq!(r.status(), 503);
 
     proxy.up();
-    let back = std::time::Instant::now();
-    loop {
-        let r = tokenize().await.unwrap();
-        if r.status() == 201 {
-            break;
-        }
-        assert_eq!(r.status(), 503);
-        assert!(back.elapsed() < Duration::from_secs(10), "the vault did not recover by itself");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    recovers_by_itself(&c, &pk).await;
     for id in &acknowledged {
         let r = c.client.get(c.url(0, &format!("/v1/tokens/{id}"))).bearer_auth(&sk).send().await.unwrap();
         assert_eq!(r.status(), 200, "{id} lost");

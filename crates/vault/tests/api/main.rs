@@ -10,6 +10,7 @@ mod helpers;
 mod admin;
 mod cli;
 mod cluster;
+mod faults;
 mod findings;
 mod frame;
 mod lifecycle;
