@@ -1,7 +1,4 @@
-//! Payments, refunds, events and a signed delivery against the real vault. The vault's payment
-//! routes are on the `payments` branch: this test is ignored until that branch is merged
-//! (`cargo test -p altafinex --test api -- --ignored payments_e2e`). It passed against a
-//! temporary, uncommitted merge of `payments` at 2ffacc5 into `sdk`.
+//! Payments, refunds, events and a signed delivery against the real vault, through the SDK.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,7 +46,6 @@ async fn receiver() -> (String, Deliveries) {
 }
 
 #[tokio::test]
-#[ignore = "needs the vault's payment routes (branch payments); un-ignore after the merge"]
 async fn payments_e2e_charge_refund_decline_and_a_verified_webhook() {
     let vault = spawn_vault().await;
     let admin = vault.client(&vault.admin);
