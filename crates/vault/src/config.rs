@@ -106,7 +106,7 @@ impl Default for Config {
             public_origins: Vec::new(),
             reconcile_interval: Duration::from_secs(30),
             reconcile_after_secs: 60,
-            webhook_poll_interval: Duration::from_secs(1),
+            webhook_poll_interval: Duration::from_millis(250),
             webhook_backoff_base: Duration::from_secs(30),
             webhook_timeout: Duration::from_secs(10),
         }

@@ -389,23 +389,55 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     capped.mul_f64(jitter)
 }
 
-/// One pass of the worker: claims due deliveries and sends them concurrently.
+/// Deliveries claimed per store round trip.
+const CLAIM_BATCH: usize = 64;
+
+/// Deliveries in flight at once on one instance (a slow endpoint holds one slot, not the pass).
+const IN_FLIGHT: usize = 256;
+
+/// One pass of the worker: claims due deliveries and sends them concurrently, claiming more as
+/// slots free up, until a claim comes back short (nothing more is due). Under load a pass keeps
+/// going, so delivery keeps pace with the events being written instead of waiting for the next
+/// poll; a slow endpoint occupies one slot, never the whole pass.
 pub async fn deliver_due(state: &AppState) {
-    let now = state.now();
     let timeout = i64::try_from(state.config.webhook_timeout.as_secs()).unwrap_or(10);
-    // Longer than a delivery can take (timeout for the answer, then for its body).
-    let lease_until = now + timeout * 2 + 5;
-    let jobs = match state.store.claim_deliveries(&state.instance_id, now, lease_until, 64).await {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not claim webhook deliveries");
-            return;
-        }
-    };
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut tasks = tokio::task::JoinSet::new();
-    for job in jobs {
-        let state = state.clone();
-        tasks.spawn(async move { deliver(&state, job).await });
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let free = slots.available_permits().min(CLAIM_BATCH);
+        if free == 0 {
+            let _ = tasks.join_next().await;
+            continue;
+        }
+        let now = state.now();
+        // Longer than a delivery can take (timeout for the answer, then for its body).
+        let lease_until = now + timeout * 2 + 5;
+        let jobs = match state
+            .store
+            .claim_deliveries(&state.instance_id, now, lease_until, u32::try_from(free).unwrap_or(1))
+            .await
+        {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim webhook deliveries");
+                break;
+            }
+        };
+        let more = jobs.len() == free;
+        for job in jobs {
+            let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let state = state.clone();
+            tasks.spawn(async move {
+                deliver(&state, job).await;
+                drop(slot);
+            });
+        }
+        if !more {
+            break;
+        }
     }
     while tasks.join_next().await.is_some() {}
 }

@@ -229,7 +229,7 @@ async fn declines_capture_cancel_and_validation() {
             .json()
             .await
             .unwrap();
-        assert_eq!((p["status"].as_str(), p["decline_code"].as_str()), (Some("failed"), Some(code)));
+        assert_eq!((p["status"].as_str(), p["decline_code"].as_str()), (Some("failed"), Some(code)), "{p}");
     }
 
     // Authorise, capture part; the CVC was used once and is gone.
