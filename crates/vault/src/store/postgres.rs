@@ -1246,7 +1246,7 @@ impl Store for PostgresStore {
 
     fn insert_payment(&self, p: PaymentRecord, event: Option<EventRecord>) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             tx.execute(
@@ -1282,7 +1282,7 @@ impl Store for PostgresStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreFuture<bool> {
         let (pool, from) = (self.pool.clone(), from.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             // The row lock makes concurrent transitions from the same status serialise; the
@@ -1313,12 +1313,15 @@ impl Store for PostgresStore {
 
     fn list_payments(&self, filter: ListFilter) -> StoreFuture<Vec<PaymentRecord>> {
         let pool = self.pool.clone();
-        Box::pin(async move { list_rows(&pool, "payments", PAYMENT_COLS, "status", &filter, payment_of).await })
+        bounded(
+            OP_TIMEOUT,
+            async move { list_rows(&pool, "payments", PAYMENT_COLS, "status", &filter, payment_of).await },
+        )
     }
 
     fn reserve_refund(&self, r: RefundRecord) -> StoreFuture<RefundReservation> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             // Concurrent refunds queue on the payment's row lock; each re-checks the sum against
@@ -1374,7 +1377,7 @@ impl Store for PostgresStore {
         idempotency: Option<IdempotencyRecord>,
     ) -> StoreFuture<bool> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             let row = tx
@@ -1402,17 +1405,22 @@ impl Store for PostgresStore {
 
     fn get_refund(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<RefundRecord>> {
         let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
-        Box::pin(async move { get_scoped(&pool, "refunds", REFUND_COLS, "", &id, &merchant_id, mode, refund_of).await })
+        bounded(OP_TIMEOUT, async move {
+            get_scoped(&pool, "refunds", REFUND_COLS, "", &id, &merchant_id, mode, refund_of).await
+        })
     }
 
     fn list_refunds(&self, filter: ListFilter) -> StoreFuture<Vec<RefundRecord>> {
         let pool = self.pool.clone();
-        Box::pin(async move { list_rows(&pool, "refunds", REFUND_COLS, "payment_id", &filter, refund_of).await })
+        bounded(
+            OP_TIMEOUT,
+            async move { list_rows(&pool, "refunds", REFUND_COLS, "payment_id", &filter, refund_of).await },
+        )
     }
 
     fn insert_event(&self, event: EventRecord) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             insert_event(&tx, &event).await?;
@@ -1422,12 +1430,14 @@ impl Store for PostgresStore {
 
     fn get_event(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<EventRecord>> {
         let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
-        Box::pin(async move { get_scoped(&pool, "events", EVENT_COLS, "", &id, &merchant_id, mode, event_of).await })
+        bounded(OP_TIMEOUT, async move {
+            get_scoped(&pool, "events", EVENT_COLS, "", &id, &merchant_id, mode, event_of).await
+        })
     }
 
     fn list_events(&self, filter: ListFilter) -> StoreFuture<Vec<EventRecord>> {
         let pool = self.pool.clone();
-        Box::pin(async move { list_rows(&pool, "events", EVENT_COLS, "type", &filter, event_of).await })
+        bounded(OP_TIMEOUT, async move { list_rows(&pool, "events", EVENT_COLS, "type", &filter, event_of).await })
     }
 
     fn redeliver_event(
@@ -1439,7 +1449,7 @@ impl Store for PostgresStore {
         now: UnixSeconds,
     ) -> StoreFuture<u64> {
         let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             Self::execute(
                 pool,
                 "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at, created)
@@ -1462,7 +1472,7 @@ impl Store for PostgresStore {
         audit: AuditEvent,
     ) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             tx.execute(
@@ -1495,7 +1505,7 @@ impl Store for PostgresStore {
         mode: Mode,
     ) -> StoreFuture<Option<WebhookEndpointRecord>> {
         let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let live = "AND status <> 'deleted'";
             get_scoped(&pool, "webhook_endpoints", ENDPOINT_COLS, live, &id, &merchant_id, mode, endpoint_of).await
         })
@@ -1503,7 +1513,7 @@ impl Store for PostgresStore {
 
     fn list_webhook_endpoints(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<WebhookEndpointRecord>> {
         let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let sql = format!(
                 "SELECT {ENDPOINT_COLS} FROM webhook_endpoints
@@ -1516,7 +1526,7 @@ impl Store for PostgresStore {
 
     fn delete_webhook_endpoint(&self, id: &str, merchant_id: &str, mode: Mode, audit: AuditEvent) -> StoreFuture<bool> {
         let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             let n = tx
@@ -1544,7 +1554,7 @@ impl Store for PostgresStore {
         audit: AuditEvent,
     ) -> StoreFuture<()> {
         let pool = self.pool.clone();
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             tx.execute(
@@ -1562,7 +1572,7 @@ impl Store for PostgresStore {
 
     fn webhook_secrets(&self, endpoint_id: &str, now: UnixSeconds) -> StoreFuture<Vec<WebhookSecretRecord>> {
         let (pool, endpoint_id) = (self.pool.clone(), endpoint_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query(
@@ -1589,7 +1599,7 @@ impl Store for PostgresStore {
 
     fn disable_webhook_endpoint(&self, id: &str, event: EventRecord, audit: AuditEvent) -> StoreFuture<bool> {
         let (pool, id) = (self.pool.clone(), id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             let n = tx
@@ -1617,7 +1627,7 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreFuture<Vec<DeliveryJob>> {
         let (pool, holder) = (self.pool.clone(), holder.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             // Instances claiming together skip each other's locked rows instead of waiting, so
             // each due delivery goes to exactly one of them.
@@ -1665,7 +1675,7 @@ impl Store for PostgresStore {
         next: DeliveryNext,
     ) -> StoreFuture<Option<Option<UnixSeconds>>> {
         let (pool, holder) = (self.pool.clone(), holder.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             let (status, next_at) = delivery_next(next);
@@ -1712,7 +1722,7 @@ impl Store for PostgresStore {
 
     fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>> {
         let (pool, event_id) = (self.pool.clone(), event_id.to_owned());
-        Box::pin(async move {
+        bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query(
