@@ -35,7 +35,7 @@ pub fn run(data: &[u8]) {
             let given: usize = init.style.0.iter().map(|(_, d)| d.0.len()).sum();
             assert!(kept <= given && rejected.len() <= given + init.style.0.len());
         }
-        Command::Focus(_) | Command::Clear => {}
+        Command::Focus(_) | Command::Clear(_) | Command::Blur => {}
     }
 }
 
