@@ -430,6 +430,8 @@ pub struct InitOutput {
     pub admin: NewKey,
     /// Read-only key.
     pub read_only: NewKey,
+    /// Secret key with the payments role (charge, capture, cancel, refund).
+    pub payments: NewKey,
 }
 
 /// Initialises a data directory: schema, master-key check value, first merchant and keys.
@@ -490,8 +492,15 @@ pub async fn init(opts: &InitOptions, master: &MasterKey, now: UnixSeconds) -> R
         now,
     )
     .await?;
+    let payments = create_key(
+        store,
+        master,
+        spec(KeyKind::Secret, Some(Role::Payments), "initial payments key", vec![], vec![]),
+        now,
+    )
+    .await?;
     store.close();
-    Ok(InitOutput { merchant, publishable, secret, admin, read_only })
+    Ok(InitOutput { merchant, publishable, secret, admin, read_only, payments })
 }
 
 /// Finds a key by id.

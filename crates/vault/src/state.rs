@@ -504,7 +504,10 @@ impl AppState {
                 })
             }),
             every(self.config.reconcile_interval, self.clone(), |s| {
-                Box::pin(async move { crate::api::payments::reconcile(&s).await })
+                Box::pin(async move {
+                    crate::api::payments::reconcile(&s).await;
+                    crate::api::payments::reconcile_refunds(&s).await;
+                })
             }),
             every(self.config.webhook_poll_interval, self.clone(), |s| {
                 Box::pin(async move { crate::api::webhooks::deliver_due(&s).await })

@@ -623,6 +623,52 @@ pub async fn reconcile(state: &AppState) {
     }
 }
 
+/// Resolves refunds left `processing` (the processor's answer was lost, or the instance died
+/// between reserving and refunding) by asking the processor whether the refund arrived: it is
+/// never sent again from here. One that the processor never saw in ten reconcile periods
+/// failed, and its amount is refundable again. Runs on every instance; the conditional update
+/// lets one of them write each outcome.
+pub async fn reconcile_refunds(state: &AppState) {
+    let now = state.now();
+    let filter = ListFilter {
+        refund_status: Some("processing".into()),
+        created_lt: Some(now - state.config.reconcile_after_secs),
+        limit: 100,
+        ..Default::default()
+    };
+    let stuck = match state.store.list_refunds(filter).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list refunds to reconcile");
+            return;
+        }
+    };
+    for r in stuck {
+        let Some(processor) = state.processor(r.mode) else { continue };
+        let known = match processor.refund_status(&r.payment_id, &r.id).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, refund = %r.id, "processor refund status unavailable");
+                continue;
+            }
+        };
+        let give_up = now - r.created >= state.config.reconcile_after_secs * 10;
+        let (status, event_type) = match known {
+            Some(_) => ("succeeded", "refund.succeeded"),
+            None if give_up => ("failed", "refund.failed"),
+            None => continue,
+        };
+        let mut next = r;
+        next.status = status.into();
+        let Ok(event) = new_event(&next.merchant_id, next.mode, event_type, refund_json(&next), now) else { continue };
+        match state.store.finish_refund(next.clone(), Some(event), None).await {
+            Ok(true) => tracing::info!(refund = %next.id, status = %next.status, "reconciled a refund"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not store a reconciled refund"),
+        }
+    }
+}
+
 async fn load_payment(state: &AppState, p: &Principal, id: &str) -> Result<PaymentRecord, ApiError> {
     if !valid_id("pay", id) {
         return Err(ApiError::not_found());
@@ -821,7 +867,9 @@ pub async fn create_refund(
     let payment = load_payment(&state, &p, &payment_id).await.map_err(|e| e.param("payment"))?;
     let id = derived_id("re", &idem.scope);
     let now = state.now();
-    let refund = match state.store.get_refund(&id, &p.key.merchant_id, p.key.mode).await? {
+    let existing = state.store.get_refund(&id, &p.key.merchant_id, p.key.mode).await?;
+    let retried = existing.is_some();
+    let refund = match existing {
         Some(existing) => {
             // A first attempt with this key reserved the refund and stopped.
             if !same_request(&existing.data, &idem) {
@@ -865,7 +913,14 @@ pub async fn create_refund(
         let body = refund_json(&refund).to_string();
         return finish_refund_answer(&state, refund, None, &idem, guard, body).await;
     }
-    let outcome = processor.refund(&payment.id, &refund.id, refund.amount).await;
+    // A retry first asks whether the first attempt's refund arrived (its answer may have been
+    // lost); only a refund the processor never saw is sent (again: idempotent per refund id).
+    let known = if retried { processor.refund_status(&payment.id, &refund.id).await } else { Ok(None) };
+    let outcome = match known {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => processor.refund(&payment.id, &refund.id, refund.amount).await,
+        Err(e) => Err(e),
+    };
     let mut next = refund.clone();
     let event = match outcome {
         Ok(()) => {

@@ -6,7 +6,8 @@
 //! the processor's idempotency key: authorising the same reference twice returns the first
 //! outcome, never a second charge. When an answer is lost ([`ProcessorError::Timeout`]) the
 //! payment stays `processing` and the reconciler asks [`Processor::status`]; it never
-//! authorises again.
+//! authorises again. A refund whose answer was lost likewise stays `processing` until a retry
+//! or the reconciler asks [`Processor::refund_status`].
 
 pub mod sandbox;
 
@@ -149,4 +150,7 @@ pub trait Processor: Send + Sync + 'static {
     fn refund(&self, reference: &str, refund_id: &str, amount: i64) -> ProcessorFuture<()>;
     /// What the processor knows of a reference.
     fn status(&self, reference: &str) -> ProcessorFuture<ProcessorStatus>;
+    /// The amount refunded under `refund_id` of a reference, `None` when that refund never
+    /// reached the processor (how a refund whose answer was lost is resolved: by asking).
+    fn refund_status(&self, reference: &str, refund_id: &str) -> ProcessorFuture<Option<i64>>;
 }

@@ -10,7 +10,7 @@
 //! | `2223003122003222` | declined, `expired_card` |
 //! | `6011000990139424` | declined, `incorrect_cvc` (only when a CVC is sent) |
 //! | `3566002020360505` | declined, `processing_error` |
-//! | `4012888888881881` | authorisation times out: **charged**, but the answer is lost (the payment goes `processing` until the reconciler asks [`Processor::status`]) |
+//! | `4012888888881881` | authorisation times out: **charged**, but the answer is lost (the payment goes `processing` until the reconciler asks [`Processor::status`]); its refunds too are **made** with their answer lost (the refund stays `processing` until a retry or the reconciler asks [`Processor::refund_status`]) |
 //! | any other published test card | approved |
 //!
 //! All of them are in `card::TEST_CARDS`, so test-mode tokens accept them.
@@ -51,6 +51,8 @@ pub struct LedgerEntry {
     pub refunds: HashMap<String, i64>,
     /// How many authorisations reached the card network for this reference (must stay 1).
     pub authorizations: u32,
+    /// Charged with [`TIMEOUT_CARD`]: every answer about this reference is lost after the fact.
+    pub answers_lost: bool,
 }
 
 /// The sandbox processor.
@@ -130,6 +132,7 @@ impl SandboxProcessor {
                 captured,
                 refunds: HashMap::new(),
                 authorizations: 1,
+                answers_lost: request.pan.expose() == TIMEOUT_CARD,
             },
         );
         if request.pan.expose() == TIMEOUT_CARD {
@@ -196,7 +199,19 @@ impl Processor for SandboxProcessor {
     }
 
     fn refund(&self, reference: &str, refund_id: &str, amount: i64) -> ProcessorFuture<()> {
-        let result = self.refund_now(reference, refund_id, amount);
+        let result = self.refund_now(reference, refund_id, amount).and_then(|()| {
+            let lost = self.ledger.lock().map_err(poisoned)?.get(reference).is_some_and(|e| e.answers_lost);
+            if lost { Err(ProcessorError::Timeout) } else { Ok(()) }
+        });
+        Box::pin(async move { result })
+    }
+
+    fn refund_status(&self, reference: &str, refund_id: &str) -> ProcessorFuture<Option<i64>> {
+        let result = self
+            .ledger
+            .lock()
+            .map_err(poisoned)
+            .map(|l| l.get(reference).and_then(|e| e.refunds.get(refund_id).copied()));
         Box::pin(async move { result })
     }
 

@@ -183,6 +183,15 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX delivery_attempts_event ON delivery_attempts (event_id, id);
     ",
     },
+    Migration {
+        name: "refunds left processing, for the refund reconciler",
+        sqlite: r"
+    CREATE INDEX refunds_processing ON refunds (seq) WHERE status = 'processing';
+    ",
+        postgres: r"
+    CREATE INDEX refunds_processing ON refunds (seq) WHERE status = 'processing';
+    ",
+    },
 ];
 
 /// The schema version this binary writes and understands.

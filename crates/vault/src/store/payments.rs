@@ -189,6 +189,8 @@ pub struct ListFilter {
     pub mode: Option<Mode>,
     /// Only this status (payments), payment (refunds) or type (events).
     pub kind: Option<String>,
+    /// Only refunds in this status (refunds only; other lists ignore it).
+    pub refund_status: Option<String>,
     /// Only rows created at or after.
     pub created_gte: Option<UnixSeconds>,
     /// Only rows created before.

@@ -653,12 +653,16 @@ async fn list_rows<T>(
     decode: fn(&tokio_postgres::Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let c = PostgresStore::client(pool).await?;
+    // Only the refunds table is filtered by status besides its kind column (the payment).
+    let status = if table == "refunds" { "($8::TEXT IS NULL OR status = $8)" } else { "($8::TEXT IS NULL OR TRUE)" };
     let sql = format!(
         "SELECT {cols} FROM {table} WHERE ($1::TEXT IS NULL OR merchant_id = $1) AND ($2::TEXT IS NULL OR mode = $2)
          AND ($3::TEXT IS NULL OR {kind_col} = $3) AND ($4::BIGINT IS NULL OR created >= $4)
          AND ($5::BIGINT IS NULL OR created < $5)
-         AND ($6::TEXT IS NULL OR seq < (SELECT seq FROM {table} WHERE id = $6)) ORDER BY seq DESC LIMIT $7"
+         AND ($6::TEXT IS NULL OR seq < (SELECT seq FROM {table} WHERE id = $6)) AND {status}
+         ORDER BY seq DESC LIMIT $7"
     );
+    let refund_status = if table == "refunds" { filter.refund_status.as_deref() } else { None };
     let rows = c
         .query(
             &sql,
@@ -670,6 +674,7 @@ async fn list_rows<T>(
                 &filter.created_lt,
                 &filter.starting_after,
                 &i64::from(filter.limit),
+                &refund_status,
             ],
         )
         .await

@@ -631,11 +631,14 @@ fn list_rows<T>(
     filter: &ListFilter,
     decode: fn(&Row<'_>) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
+    // Only the refunds table is filtered by status besides its kind column (the payment).
+    let status = if table == "refunds" { "(?8 IS NULL OR status = ?8)" } else { "(?8 IS NULL OR 1)" };
     let mut s = c
         .prepare_cached(&format!(
             "SELECT {cols} FROM {table} WHERE (?1 IS NULL OR merchant_id = ?1) AND (?2 IS NULL OR mode = ?2)
              AND (?3 IS NULL OR {kind_col} = ?3) AND (?4 IS NULL OR created >= ?4) AND (?5 IS NULL OR created < ?5)
-             AND (?6 IS NULL OR seq < (SELECT seq FROM {table} WHERE id = ?6)) ORDER BY seq DESC LIMIT ?7"
+             AND (?6 IS NULL OR seq < (SELECT seq FROM {table} WHERE id = ?6)) AND {status}
+             ORDER BY seq DESC LIMIT ?7"
         ))
         .map_err(db_err)?;
     let rows = s
@@ -647,7 +650,8 @@ fn list_rows<T>(
                 filter.created_gte,
                 filter.created_lt,
                 filter.starting_after,
-                filter.limit
+                filter.limit,
+                if table == "refunds" { filter.refund_status.as_deref() } else { None }
             ],
             |r| Ok(decode(r)),
         )

@@ -15,8 +15,16 @@ pub async fn payments_key(app: &TestApp) -> String {
 }
 
 pub async fn pay(app: &TestApp, key: &str, idem: &str, body: &Value) -> reqwest::Response {
+    post_idempotent(app, "/v1/payments", key, idem, body).await
+}
+
+pub async fn refund(app: &TestApp, key: &str, idem: &str, body: &Value) -> reqwest::Response {
+    post_idempotent(app, "/v1/refunds", key, idem, body).await
+}
+
+async fn post_idempotent(app: &TestApp, path: &str, key: &str, idem: &str, body: &Value) -> reqwest::Response {
     app.client
-        .post(app.url("/v1/payments"))
+        .post(app.url(path))
         .bearer_auth(key)
         .header("Idempotency-Key", idem)
         .json(body)
@@ -129,6 +137,76 @@ async fn a_lost_answer_is_resolved_by_asking_never_by_charging_again() {
     assert_eq!(app.state().sandbox.authorizations(), 2);
     let events: Value = app.get("/v1/events?type=payment.succeeded", &key).await.json().await.unwrap();
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "one event per payment: {events}");
+}
+
+#[tokio::test]
+async fn a_lost_refund_answer_is_resolved_by_asking_never_by_refunding_again() {
+    let app = spawn_app().await;
+    let key = payments_key(&app).await;
+    // A timeout-card payment, settled by the client's retry.
+    let token = token_for(&app, "4012888888881881").await;
+    let body = json!({ "amount": 1000, "currency": "usd", "token": token });
+    assert_eq!(pay(&app, &key, "lost-r", &body).await.status(), 201);
+    let payment: Value = pay(&app, &key, "lost-r", &body).await.json().await.unwrap();
+    assert_eq!(payment["status"], "succeeded");
+    let id = payment["id"].as_str().unwrap().to_owned();
+
+    // Its refunds are made, then their answers lost: `processing`.
+    let r = refund(&app, &key, "ref-1", &json!({ "payment": id, "amount": 400 })).await;
+    assert_eq!(r.status(), 201);
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["status"], "processing");
+    assert_eq!(app.state().sandbox.total_refunded(), 400, "the refund reached the processor");
+    // The client's retry asks and settles it; nothing is refunded twice.
+    let second: Value =
+        refund(&app, &key, "ref-1", &json!({ "payment": id, "amount": 400 })).await.json().await.unwrap();
+    assert_eq!((second["id"].clone(), second["status"].as_str()), (first["id"].clone(), Some("succeeded")));
+    assert_eq!(app.state().sandbox.total_refunded(), 400);
+
+    // Without a retry, the reconciler asks, once the refund is old enough.
+    let lost: Value = refund(&app, &key, "ref-2", &json!({ "payment": id, "amount": 300 })).await.json().await.unwrap();
+    assert_eq!(lost["status"], "processing");
+    let lost_id = lost["id"].as_str().unwrap().to_owned();
+    vault::api::payments::reconcile_refunds(app.state()).await;
+    let v: Value = app.get(&format!("/v1/refunds/{lost_id}"), &key).await.json().await.unwrap();
+    assert_eq!(v["status"], "processing", "too young to reconcile: its request may still be running");
+    app.clock.advance(120);
+    vault::api::payments::reconcile_refunds(app.state()).await;
+    let v: Value = app.get(&format!("/v1/refunds/{lost_id}"), &key).await.json().await.unwrap();
+    assert_eq!(v["status"], "succeeded");
+    assert_eq!(app.state().sandbox.total_refunded(), 700, "asked, never refunded again");
+
+    // A refund reserved but never sent (the instance died in between) fails after ten
+    // reconcile periods, and its amount can be refunded again.
+    let never = vault::store::payments::RefundRecord {
+        id: "re_neversentneversentneversentabcd".into(),
+        payment_id: id.clone(),
+        merchant_id: app.merchant_id.clone(),
+        mode: vault::keys::Mode::Test,
+        amount: 300,
+        status: "processing".into(),
+        created: app.state().now(),
+        data: json!({ "currency": "usd", "reason": null, "request_hash": "x" }),
+    };
+    app.state().store.reserve_refund(never).await.unwrap();
+    let p: Value = app.get(&format!("/v1/payments/{id}"), &key).await.json().await.unwrap();
+    assert_eq!(p["amount_refunded"], 1000);
+    app.clock.advance(120);
+    vault::api::payments::reconcile_refunds(app.state()).await;
+    let v: Value = app.get("/v1/refunds/re_neversentneversentneversentabcd", &key).await.json().await.unwrap();
+    assert_eq!(v["status"], "processing", "not yet ten periods old");
+    app.clock.advance(600);
+    vault::api::payments::reconcile_refunds(app.state()).await;
+    let v: Value = app.get("/v1/refunds/re_neversentneversentneversentabcd", &key).await.json().await.unwrap();
+    assert_eq!(v["status"], "failed");
+    let p: Value = app.get(&format!("/v1/payments/{id}"), &key).await.json().await.unwrap();
+    assert_eq!(p["amount_refunded"], 700, "a failed refund gives its amount back");
+    assert_eq!(app.state().sandbox.total_refunded(), 700);
+
+    let events: Value = app.get("/v1/events?type=refund.succeeded", &key).await.json().await.unwrap();
+    assert_eq!(events["data"].as_array().unwrap().len(), 2, "one event per settled refund: {events}");
+    let events: Value = app.get("/v1/events?type=refund.failed", &key).await.json().await.unwrap();
+    assert_eq!(events["data"].as_array().unwrap().len(), 1, "{events}");
 }
 
 #[tokio::test]
