@@ -183,28 +183,6 @@ async fn finding_03_test_mode_accepts_only_the_published_test_cards() {
     assert_eq!(r.status(), 201);
 }
 
-/// A live-mode key of the test merchant, created as the CLI does.
-async fn live_key(app: &TestApp, kind: vault::keys::KeyKind, role: Option<vault::keys::Role>) -> String {
-    let new = vault::bootstrap::create_key(
-        app.store.as_ref(),
-        &app.master,
-        vault::keys::KeySpec {
-            merchant_id: app.merchant_id.clone(),
-            kind,
-            mode: vault::keys::Mode::Live,
-            role,
-            label: String::new(),
-            allowed_origins: vec![SHOP.into()],
-            ip_allowlist: vec![],
-        },
-        START,
-    )
-    .await
-    .unwrap();
-    app.state().refresh_keys().await.unwrap();
-    new.plaintext.expose().to_owned()
-}
-
 #[tokio::test]
 async fn finding_04_garbage_from_one_client_does_not_block_other_checkouts() {
     let app = spawn_app_with(|c| {

@@ -371,3 +371,25 @@ pub async fn error_code(r: Response) -> (u16, String) {
     let v: Value = r.json().await.unwrap();
     (status, v["error"]["code"].as_str().unwrap_or_default().to_owned())
 }
+
+/// A live-mode key of the test merchant, created as the CLI does.
+pub async fn live_key(app: &TestApp, kind: vault::keys::KeyKind, role: Option<vault::keys::Role>) -> String {
+    let new = vault::bootstrap::create_key(
+        app.store.as_ref(),
+        &app.master,
+        vault::keys::KeySpec {
+            merchant_id: app.merchant_id.clone(),
+            kind,
+            mode: vault::keys::Mode::Live,
+            role,
+            label: String::new(),
+            allowed_origins: vec![SHOP.into()],
+            ip_allowlist: vec![],
+        },
+        START,
+    )
+    .await
+    .unwrap();
+    app.state().refresh_keys().await.unwrap();
+    new.plaintext.expose().to_owned()
+}

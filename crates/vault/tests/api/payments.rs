@@ -23,14 +23,7 @@ pub async fn refund(app: &TestApp, key: &str, idem: &str, body: &Value) -> reqwe
 }
 
 async fn post_idempotent(app: &TestApp, path: &str, key: &str, idem: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(key)
-        .header("Idempotency-Key", idem)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    app.client.post(app.url(path)).bearer_auth(key).header("Idempotency-Key", idem).json(body).send().await.unwrap()
 }
 
 pub async fn token_for(app: &TestApp, number: &str) -> String {

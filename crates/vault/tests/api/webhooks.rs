@@ -296,6 +296,94 @@ async fn endpoint_urls_are_checked() {
     assert_eq!(r.status(), 403);
 }
 
+/// SSRF through the API with a live key: literal internal addresses are refused when the
+/// endpoint is made; a name that only resolves to an internal address (here, the host names
+/// /etc/hosts maps to loopback, and `localhost.`) is refused after resolution at delivery, so
+/// nothing ever connects to the listener standing on loopback.
+#[tokio::test]
+async fn live_endpoints_never_reach_internal_addresses() {
+    let app = spawn_app().await;
+    let live_admin = live_key(&app, vault::keys::KeyKind::Secret, Some(vault::keys::Role::Admin)).await;
+    for (url, code) in [
+        ("https://127.0.0.1/h", "url_address_refused"),
+        ("https://localhost/h", "url_address_refused"),
+        ("https://10.1.2.3/h", "url_address_refused"),
+        // Its 12 digits already read as a card number in a URL.
+        ("https://169.254.169.254/latest/meta-data/", "url_invalid"),
+        ("https://169.254.1.1/h", "url_address_refused"),
+        ("https://metadata.google.internal/h", "url_address_refused"),
+        ("https://[::1]/h", "url_address_refused"),
+        ("https://[::ffff:127.0.0.1]/h", "url_address_refused"),
+        ("https://0.0.0.0/h", "url_address_refused"),
+        ("http://127.0.0.1:8080/h", "url_not_https"),
+    ] {
+        let r =
+            app.post("/v1/webhook_endpoints", &live_admin, Some(json!({ "url": url, "enabled_events": ["*"] }))).await;
+        assert_eq!(error_code(r).await, (400, code.to_owned()), "{url}");
+    }
+
+    // A listener on loopback that counts every connection made to it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let mut names: Vec<String> = hosts
+        .lines()
+        .filter_map(|l| l.split('#').next())
+        .map(str::split_whitespace)
+        .filter_map(|mut f| (f.next() == Some("127.0.0.1")).then(|| f.map(str::to_owned).collect::<Vec<_>>()))
+        .flatten()
+        .filter(|n| n != "localhost")
+        .collect();
+    names.push("localhost.".into());
+    let mut created = Vec::new();
+    for name in &names {
+        let url = format!("https://{name}:{port}/h");
+        let r =
+            app.post("/v1/webhook_endpoints", &live_admin, Some(json!({ "url": url, "enabled_events": ["*"] }))).await;
+        match r.status().as_u16() {
+            201 => created.push(url),
+            _ => assert_eq!(error_code(r).await, (400, "url_address_refused".to_owned()), "{url}"),
+        }
+    }
+    assert!(!created.is_empty(), "no loopback name was accepted at creation, nothing to deliver to: {names:?}");
+
+    // A live event for those endpoints; every delivery attempt is refused after resolution.
+    let now = app.state().now();
+    let event = vault::api::payments::new_event(
+        &app.merchant_id,
+        vault::keys::Mode::Live,
+        "payment.succeeded",
+        json!({ "id": "pay_ssrf", "object": "payment" }),
+        now,
+    )
+    .unwrap();
+    let event_id = event.id.clone();
+    app.state().store.insert_event(event).await.unwrap();
+    let r = app.post(&format!("/v1/events/{event_id}/redeliver"), &live_admin, Some(json!({}))).await;
+    assert_eq!(r.status(), 202);
+    let redelivery: Value = r.json().await.unwrap();
+    assert_eq!(redelivery["deliveries"], created.len(), "{redelivery}");
+    // The background worker may attempt them too: every endpoint gets at least one attempt.
+    vault::api::webhooks::deliver_due(app.state()).await;
+    let attempts: Value = app.get(&format!("/v1/events/{event_id}/attempts"), &live_admin).await.json().await.unwrap();
+    let attempts = attempts["data"].as_array().unwrap().clone();
+    let endpoints: std::collections::HashSet<&str> = attempts.iter().filter_map(|a| a["endpoint"].as_str()).collect();
+    assert_eq!(endpoints.len(), created.len(), "{attempts:?}");
+    for a in &attempts {
+        assert_eq!(a["error_class"], "refused_address", "{a}");
+        assert_eq!(a["status_code"], Value::Null, "{a}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "a live delivery connected to loopback");
+}
+
 /// A `vault serve` child process, killed (SIGKILL) on drop.
 struct Child(std::process::Child, String);
 
