@@ -62,6 +62,17 @@ json_field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$KEYS_FILE" | h
 PK="$(json_field publishable_key)"
 SK="$(json_field secret_key)"
 [ -n "$PK" ] && [ -n "$SK" ] || die "no publishable_key/secret_key in $KEYS_FILE"
+# Payments (charge, refund, webhooks): a payments-role key charges, the admin key registers the
+# merchant's /webhooks endpoint once at start. Data directories made before `init` printed a
+# payments key run without payments.
+PAYMENTS_KEY="$(json_field payments_key)"
+ADMIN_KEY="$(json_field admin_key)"
+payment_args=()
+if [ -n "$PAYMENTS_KEY" ] && [ -n "$ADMIN_KEY" ]; then
+  payment_args=(--payments-key "$PAYMENTS_KEY" --admin-key "$ADMIN_KEY")
+else
+  say "no payments_key in $KEYS_FILE: the demo runs without payments (remove $DATA_DIR to start over)"
+fi
 
 # 4. Start both, stop both.
 pids=()
@@ -94,7 +105,7 @@ wait_listening() {
 pids+=("$!")
 wait_listening "${pids[0]}" vault "the vault"
 
-DEMO_SECRET_KEY="$SK" "$merchant_bin" --listen "127.0.0.1:$MERCHANT_PORT" --vault-url "$VAULT_URL" \
+DEMO_SECRET_KEY="$SK" "$merchant_bin" "${payment_args[@]}" --listen "127.0.0.1:$MERCHANT_PORT" --vault-url "$VAULT_URL" \
   --publishable-key "$PK" --vault-ca-cert "$DATA_DIR/tls/cert.pem" --static-dir "$root/static/demo" \
   >"$logs/merchant.out" 2>"$logs/merchant.log" &
 pids+=("$!")
@@ -110,6 +121,8 @@ cat <<EOF
   The vault uses a self-signed development certificate ($DATA_DIR/tls/cert.pem).
   Open $VAULT_URL/healthz once in the same browser and accept the warning,
   then open the demo checkout. Test card: 4242 4242 4242 4242, any future date, any CVC.
+  After paying, the page shows the payment, a Refund button and the signed webhooks the
+  merchant server received and verified. Declines: 4000 0000 0000 0002 (see docs/http-api.md).
 
   Logs: $logs   ·   Ctrl-C stops both servers.
 

@@ -87,7 +87,8 @@
       }).then(function (res) { return res.json(); }).then(function (view) {
         record.serverView = view;
         $('server-view').textContent = JSON.stringify(view, null, 2);
-        status('Done: the merchant server read the token with its secret key.');
+        status('The merchant server read the token; now it charges it.');
+        return charge(result.token);
       });
     }, function (err) {
       record.tokenizeError = err;
@@ -101,6 +102,93 @@
       var s = card.state();
       $('pay').disabled = !(s && s.complete);
     });
+  }
+
+  function postJson(path, body) {
+    return fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body)
+    }).then(function (res) {
+      return res.json().then(function (json) { return { ok: res.ok, status: res.status, body: json }; });
+    });
+  }
+
+  function showPayment(p) {
+    $('payment-id').textContent = p.id;
+    $('payment-status').textContent = p.status + (p.declineCode ? ' (' + p.declineCode + ')' : '');
+    $('payment-amount').textContent = p.display + ' ' + p.currency.toUpperCase() +
+      (p.card ? ' · ' + p.card.brand + ' •••• ' + p.card.last4 : '');
+    $('refund').disabled = p.status !== 'succeeded' || p.amountRefunded >= p.amount;
+    $('payment').hidden = false;
+  }
+
+  // The merchant server charges the token with the SDK (its own Idempotency-Key per request).
+  function charge(token) {
+    return postJson('/api/pay', { token: token }).then(function (res) {
+      record.payment = res.body;
+      if (res.ok && res.body.declined) {
+        var d = res.body.declined;
+        record.paymentError = d;
+        status('Card declined: ' + d.message + ' (' + d.declineCode + '). Try another card.');
+        return;
+      }
+      if (!res.ok) {
+        var e = res.body && res.body.error ? res.body.error : {};
+        record.paymentError = e;
+        status('Payment failed: ' + (e.message || res.status));
+        return;
+      }
+      $('payment-idempotency').textContent = res.body.idempotencyKey;
+      showPayment(res.body.payment);
+      status('Paid. The vault now sends the merchant server signed webhooks.');
+      pollWebhooks();
+    });
+  }
+
+  $('refund').addEventListener('click', function () {
+    var id = $('payment-id').textContent;
+    $('refund').disabled = true;
+    $('refund-status').textContent = 'Refunding…';
+    postJson('/api/refund', { payment: id }).then(function (res) {
+      record.refund = res.body;
+      if (!res.ok) {
+        $('refund-status').textContent = 'Refund refused: ' + (res.body && res.body.error ? res.body.error.message : res.status);
+        $('refund').disabled = false;
+        return;
+      }
+      var r = res.body.refund;
+      $('payment-refunded').textContent = r.display + ' ' + r.currency.toUpperCase() + ' (' + r.id + ', ' + r.status + ')';
+      $('refund-status').textContent = 'Refund ' + r.status + '.';
+    }, function (err) {
+      $('refund-status').textContent = 'Refund failed: ' + err;
+      $('refund').disabled = false;
+    });
+  });
+
+  var polling = false;
+  function pollWebhooks() {
+    if (polling) return;
+    polling = true;
+    $('webhooks').hidden = false;
+    var tick = function () {
+      fetch('/api/webhooks').then(function (res) { return res.json(); }).then(function (json) {
+        var list = json.deliveries || [];
+        record.webhooks = list;
+        var ol = $('webhook-list');
+        while (ol.firstChild) ol.removeChild(ol.firstChild);
+        list.forEach(function (d) {
+          var li = document.createElement('li');
+          var o = d.object || {};
+          li.textContent = d.type + ' · ' + (o.id || '') + ' · ' + (o.status || '') +
+            ' · verified: ' + d.verified.join(' + ');
+          ol.appendChild(li);
+        });
+      }).catch(function () { /* the next tick tries again */ }).then(function () {
+        setTimeout(tick, 1000);
+      });
+    };
+    tick();
   }
 
   $('checkout').addEventListener('submit', function (event) {

@@ -12,12 +12,18 @@
 //!   from the vault **server side** with the merchant's secret key (`GET /v1/tokens/{token}`),
 //!   trusting the vault's development certificate. The browser never sees the secret key.
 //!
+//! - Payments (module [`payments`]): `POST /api/pay` charges the token with the merchant SDK and
+//!   a payments-role key, `POST /api/refund` refunds it, `POST /webhooks` receives and verifies
+//!   the vault's signed webhooks, `GET /api/webhooks` lists them for the page.
+//!
 //! The loader `<script>` carries an SRI `integrity` (sha384) so the page runs exactly the loader
 //! the merchant pinned: `--loader-integrity` when given (production practice: pin the published
 //! hash), otherwise computed once from the vault's `/v1/loader.js` (development convenience).
 //!
 //! Invariant: the secret key only ever leaves this process in the `Authorization` header of a
 //! request to the configured vault URL.
+
+pub mod payments;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -162,15 +168,23 @@ impl AppState {
     }
 }
 
-/// The router; tests call it without a socket.
-pub fn app(config: Config, client: reqwest::Client) -> Router {
+/// The router; tests call it without a socket. `payments` is `None` when the demo runs without
+/// a payments key: the payment routes then answer `503 payments_not_configured`.
+pub fn app(config: Config, client: reqwest::Client, payments: Option<Arc<payments::Payments>>) -> Router {
     let state = Arc::new(AppState { config, client, loader_integrity: tokio::sync::OnceCell::new() });
+    let payment_routes = Router::new()
+        .route("/api/pay", post(payments::pay))
+        .route("/api/refund", post(payments::refund))
+        .route("/api/webhooks", get(payments::list_webhooks))
+        .route("/webhooks", post(payments::receive_webhook))
+        .with_state(payments);
     Router::new()
         .route("/", get(index))
         .route("/api/server-view", post(server_view))
         .route("/healthz", get(|| async { "ok" }))
         .route("/{file}", get(static_file))
         .with_state(state)
+        .merge(payment_routes)
 }
 
 /// The merchant page's CSP: no `'unsafe-inline'` anywhere, scripts only from itself and the
@@ -347,7 +361,7 @@ mod tests {
             static_dir: dir.path.clone(),
             loader_integrity: Some("sha384-pinned".into()),
         };
-        (app(config, vault_client(None).unwrap()), dir)
+        (app(config, vault_client(None).unwrap(), None), dir)
     }
 
     /// A throwaway folder without pulling in a crate for it.
@@ -409,6 +423,21 @@ mod tests {
             .body(Body::from(r#"{"token":"../v1/merchants"}"#))
             .unwrap();
         assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn payment_routes_say_when_payments_are_not_configured() {
+        let (app, _dir) = test_app();
+        let req = Request::post("/api/pay")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"token":"tok_abc"}"#))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("payments_not_configured"));
+        let req = Request::post("/webhooks").body(Body::from("{}")).unwrap();
+        assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

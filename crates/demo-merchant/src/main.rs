@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use demo_merchant::{Config, Secret, app, origin_of, vault_client};
+use demo_merchant::{Config, Secret, app, origin_of, payments, vault_client};
 
 /// Demo merchant checkout server (a different origin from the vault).
 #[derive(Parser, Debug)]
@@ -31,6 +31,17 @@ struct Args {
     /// SRI value of the loader to pin (`sha384-…`); default: computed from the vault's file once.
     #[arg(long, env = "DEMO_LOADER_INTEGRITY")]
     loader_integrity: Option<String>,
+    /// A secret key with the payments role (sk_...): turns on charging, refunds and webhooks.
+    #[arg(long, env = "DEMO_PAYMENTS_KEY", hide_env_values = true)]
+    payments_key: Option<String>,
+    /// A secret key with the admin role (sk_...), used once at start to register this server's
+    /// `/webhooks` as a webhook endpoint (the signing secret stays in memory).
+    #[arg(long, env = "DEMO_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// The URL the vault delivers webhooks to; default `http://<listen address>/webhooks`
+    /// (plain HTTP to loopback is allowed for test-mode endpoints only).
+    #[arg(long, env = "DEMO_WEBHOOK_URL")]
+    webhook_url: Option<String>,
 }
 
 #[tokio::main]
@@ -48,6 +59,21 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let client = vault_client(ca_pem.as_deref())?;
+    let sdk = |key: &str| {
+        let mut builder = altafinex::Client::builder(key).base_url(&args.vault_url);
+        if let Some(pem) = &ca_pem {
+            builder = builder.add_root_certificate_pem(pem.clone());
+        }
+        builder.build()
+    };
+    let payments = match &args.payments_key {
+        Some(key) => Some(payments::Payments::new(sdk(key).context("the payments key")?)),
+        None => None,
+    };
+    let admin = match &args.admin_key {
+        Some(key) => Some(sdk(key).context("the admin key")?),
+        None => None,
+    };
     let config = Config {
         vault_origin: origin_of(&args.vault_url)?,
         publishable_key: args.publishable_key,
@@ -64,12 +90,20 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    if let (Some(payments), Some(admin)) = (&payments, &admin) {
+        let url = args.webhook_url.clone().unwrap_or_else(|| format!("http://{addr}/webhooks"));
+        let secret = payments::register_webhook(admin, &url)
+            .await
+            .with_context(|| format!("registering the webhook endpoint {url} with the admin key"))?;
+        payments.set_webhook_secret(secret);
+        tracing::info!(%url, "webhook endpoint registered");
+    }
     // The one line scripts and tests wait for.
     #[allow(clippy::print_stdout)]
     {
         println!("listening on http://{addr}");
     }
-    axum::serve(listener, app(config, client)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app(config, client, payments)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -240,6 +240,8 @@ pub struct Env {
     pub publishable_key: String,
     /// The test merchant's secret key.
     pub secret_key: String,
+    /// The test merchant's payments-role key (the demo merchant charges with it).
+    pub payments_key: String,
     /// The vault's development certificate (PEM), to trust in HTTP clients.
     pub vault_cert: Option<PathBuf>,
     /// ChromeDriver's URL.
@@ -299,6 +301,10 @@ impl Env {
         let secret_key = named("secret_key")
             .or_else(|| find_string_with_prefix(&init_json, "sk_"))
             .with_context(|| format!("no sk_ key in vault init output: {init_json}"))?;
+        let payments_key =
+            named("payments_key").with_context(|| format!("no payments_key in vault init output: {init_json}"))?;
+        let admin_key =
+            named("admin_key").with_context(|| format!("no admin_key in vault init output: {init_json}"))?;
 
         // 2. The vault on its own origin.
         let mut cmd = Command::new(&pre.vault);
@@ -321,6 +327,8 @@ impl Env {
             .args(["--vault-url", &vault_url])
             .args(["--publishable-key", &publishable_key])
             .args(["--secret-key", &secret_key])
+            .args(["--payments-key", &payments_key])
+            .args(["--admin-key", &admin_key])
             .arg("--static-dir")
             .arg(workspace_root().join("static").join("demo"));
         if let Some(cert) = &vault_cert {
@@ -342,6 +350,7 @@ impl Env {
             disallowed_url,
             publishable_key,
             secret_key,
+            payments_key,
             vault_cert,
             webdriver_url,
             vault,

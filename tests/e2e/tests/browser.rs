@@ -119,6 +119,7 @@ async fn browser_end_to_end() {
     scenario!(mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_after_destroy);
     scenario!(errors_none_leaves_the_error_to_the_page_and_messages_override_codes);
     scenario!(frame_and_loader_arrive_compressed_on_a_cold_mount);
+    scenario!(demo_charges_refunds_and_shows_verified_webhooks);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -1359,5 +1360,106 @@ async fn frame_and_loader_arrive_compressed_on_a_cold_mount(ctx: &Ctx) -> anyhow
         ensure!(seen.contains(&kind), "no {kind} among the frame's downloads: {sizes}");
     }
     eprintln!("    cold mount on the wire: {wire} B in {} downloads", frame.len() + loader.len());
+    Ok(())
+}
+
+/// The demo's whole merchant flow: the page's token is charged by the merchant server with the
+/// SDK, refunded from the page's button, and both outcomes arrive at the merchant server as
+/// webhooks it verified (both signature schemes) and the page lists. A declined card shows its
+/// decline code. The vault's own list has exactly one payment per Pay click.
+async fn demo_charges_refunds_and_shows_verified_webhooks(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    let payments_url = format!("{}/v1/payments?limit=100", ctx.env.vault_url);
+    let count_payments = || async {
+        let res = ctx.http.get(&payments_url).bearer_auth(&ctx.env.payments_key).send().await?;
+        let body: Value = res.json().await?;
+        let data = body["data"].as_array().cloned().unwrap_or_default();
+        anyhow::Ok(data)
+    };
+    let payments_for = |list: &[Value], token: &str| list.iter().filter(|p| p["token"] == token).count();
+
+    b.open_demo(&demo(ctx)).await?;
+    fill_card(b, VISA, "1230", CVC).await?;
+    b.wait_change("a complete card", "s.complete === true").await?;
+    b.client.find(Locator::Id("pay")).await?.click().await?;
+    let paid = b
+        .wait_js(
+            "the payment",
+            "var d = window.__demo; return d.payment || d.paymentError || d.serverViewError || d.tokenizeError || null;",
+            Duration::from_secs(20),
+        )
+        .await?;
+    let payment = &paid["payment"];
+    ensure!(payment["status"] == "succeeded", "payment: {paid}");
+    ensure!(payment["amount"] == 2400 && payment["currency"] == "eur", "payment: {paid}");
+    ensure!(payment["card"]["last4"] == "4242" && payment["card"]["brand"] == "visa", "payment: {paid}");
+    ensure!(paid["idempotencyKey"].as_str().is_some_and(|k| k.len() >= 16), "no idempotency key shown: {paid}");
+    let payment_id = payment["id"].as_str().unwrap_or_default().to_owned();
+    let token = b.js("return window.__demo.tokenized.token;", vec![]).await?;
+    let token = token.as_str().unwrap_or_default().to_owned();
+    let shown = b.client.find(Locator::Id("payment-status")).await?.text().await?;
+    ensure!(shown == "succeeded", "status shown as {shown:?}");
+
+    b.client.find(Locator::Id("refund")).await?.click().await?;
+    let refunded = b.wait_js("the refund", "return window.__demo.refund || null;", Duration::from_secs(20)).await?;
+    ensure!(
+        refunded["refund"]["status"] == "succeeded"
+            && refunded["refund"]["amount"] == 2400
+            && refunded["refund"]["payment"] == payment_id.as_str(),
+        "refund: {refunded}"
+    );
+    let refund_disabled = b.client.find(Locator::Id("refund")).await?.prop("disabled").await?;
+    ensure!(refund_disabled.as_deref() == Some("true"), "Refund still enabled after a full refund");
+
+    // Both webhooks, verified by the merchant server and listed on the page.
+    let hooks = b
+        .wait_js(
+            "the payment.succeeded and refund.succeeded webhooks",
+            "var w = window.__demo.webhooks || []; var t = w.map(function (d) { return d.type; }); \
+             return t.indexOf('payment.succeeded') >= 0 && t.indexOf('refund.succeeded') >= 0 ? w : null;",
+            Duration::from_secs(20),
+        )
+        .await?;
+    for hook in hooks.as_array().into_iter().flatten() {
+        ensure!(
+            hook["verified"] == serde_json::json!(["webhook-signature", "x-altafinex-signature"]),
+            "delivery not verified both ways: {hook}"
+        );
+    }
+    let about_payment = hooks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|h| h["type"] == "payment.succeeded" && h["object"]["id"] == payment_id.as_str());
+    ensure!(about_payment, "no payment.succeeded about {payment_id}: {hooks}");
+    let listed = b.client.find(Locator::Id("webhook-list")).await?.text().await?;
+    ensure!(listed.contains("refund.succeeded") && listed.contains("payment.succeeded"), "page lists {listed:?}");
+    ensure!(!hooks.to_string().contains(VISA) && !listed.contains(VISA), "a webhook view holds the card number");
+    b.js("document.getElementById('webhooks').scrollIntoView({ block: 'end' });", vec![]).await?;
+    b.screenshot("demo-paid-refunded-webhooks").await?;
+
+    // A declined card: the page shows the decline code, and the failed payment is recorded once.
+    b.open_demo(&demo(ctx)).await?;
+    fill_card(b, "4000000000000002", "1230", CVC).await?;
+    b.wait_change("a complete card", "s.complete === true").await?;
+    b.client.find(Locator::Id("pay")).await?.click().await?;
+    let declined = b
+        .wait_js(
+            "the decline",
+            "var d = window.__demo; return d.paymentError || (d.payment && d.payment.payment) || d.tokenizeError || null;",
+            Duration::from_secs(20),
+        )
+        .await?;
+    ensure!(declined["declineCode"] == "generic_decline", "decline: {declined}");
+    let status = b.client.find(Locator::Id("status")).await?.text().await?;
+    ensure!(status.contains("generic_decline"), "status shown as {status:?}");
+    let declined_token = b.js("return window.__demo.tokenized.token;", vec![]).await?;
+    let declined_token = declined_token.as_str().unwrap_or_default().to_owned();
+
+    // One Pay click, one payment in the vault, for each token.
+    let listed = count_payments().await?;
+    let (charged, failed) = (payments_for(&listed, &token), payments_for(&listed, &declined_token));
+    ensure!(charged == 1 && failed == 1, "payments per token: {charged} and {failed}, want 1 and 1: {listed:?}");
+    assert_no_secrets(b, "4000000000000002", CVC).await?;
     Ok(())
 }
