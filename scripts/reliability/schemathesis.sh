@@ -67,7 +67,8 @@ eval "$(python3 - "$tmp/init.json" "$tmp/spare.json" <<'PY'
 import json, shlex, sys
 d = json.load(open(sys.argv[1]))
 for var, field in [("VAULT_PK", "publishable_key"), ("VAULT_SK", "secret_key"),
-                   ("VAULT_ADMIN_KEY", "admin_key"), ("VAULT_READ_ONLY_KEY", "read_only_key")]:
+                   ("VAULT_ADMIN_KEY", "admin_key"), ("VAULT_READ_ONLY_KEY", "read_only_key"),
+                   ("VAULT_PAYMENTS_KEY", "payments_key")]:
     print(f"export {var}={shlex.quote(d[field])}")
 print(f"cert={shlex.quote(d['tls']['cert'])}")
 print("export VAULT_OWN_KEY_IDS=" + shlex.quote(",".join(k["id"] for k in d["keys"])))
