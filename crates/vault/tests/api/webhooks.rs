@@ -412,6 +412,9 @@ fn start_vault(dir: &std::path::Path, database: Option<&str>) -> Child {
     use std::io::BufRead as _;
     let mut child = vault_cmd(database)
         .args(["serve", "--data-dir", dir.to_str().unwrap(), "--listen", "127.0.0.1:0", "--log-format", "text"])
+        // Load, not the limiter, is what these tests are about.
+        .args(["--rate-limit-key", "100000", "--rate-limit-key-burst", "100000"])
+        .args(["--rate-limit-ip", "100000", "--rate-limit-ip-burst", "100000"])
         // Fast retries, and a short timeout so that a dead instance's lease (2 × timeout + 5 s)
         // expires quickly.
         .env("VAULT_WEBHOOK_BACKOFF_MS", "0")
@@ -426,80 +429,222 @@ fn start_vault(dir: &std::path::Path, database: Option<&str>) -> Child {
     Child(child, format!("https://localhost:{port}"))
 }
 
-#[tokio::test]
-async fn events_undelivered_when_the_vault_is_killed_are_all_delivered_after_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let database = test_database_url().await;
-    let database = database.as_deref();
-    let o = vault_cmd(database)
-        .args(["init", "--data-dir", dir.to_str().unwrap(), "--merchant", "Shop", "--allowed-origin", SHOP])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let keys: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let (admin, pk) = (keys["admin_key"].as_str().unwrap(), keys["publishable_key"].as_str().unwrap());
-    let client = client_for(&std::fs::read(dir.join("tls/cert.pem")).unwrap());
+/// A `vault serve` child process on the suite's engine, initialised with a payments key and a
+/// webhook endpoint (all events) on `receiver`.
+struct Process {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    database: Option<String>,
+    client: reqwest::Client,
+    pk: String,
+    pay_key: String,
+    vault: Option<Child>,
+}
 
-    // The receiver is slow (each delivery times out and is retried), so deliveries are in
-    // flight, under a lease, when the vault dies.
-    let receiver = Receiver::start(&[], 200).await;
-    *receiver.delay.lock().unwrap() = Duration::from_secs(3);
-    let vault = start_vault(&dir, database);
-    let post = |path: &str, key: &str, idem: Option<&str>, body: Value| {
-        let mut r = client.post(format!("{}{path}", vault.1)).bearer_auth(key).json(&body);
-        if let Some(i) = idem {
-            r = r.header("Idempotency-Key", i);
-        }
-        r.send()
-    };
-    let r = post("/v1/keys", admin, None, json!({ "kind": "secret", "role": "payments" })).await.unwrap();
-    let pay_key: Value = r.json().await.unwrap();
-    let pay_key = pay_key["secret"].as_str().unwrap().to_owned();
-    let r = post("/v1/webhook_endpoints", admin, None, json!({ "url": receiver.url(), "enabled_events": ["*"] }))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let mut payments = Vec::new();
-    for i in 0..3 {
+impl Process {
+    async fn start(receiver: &Receiver) -> Process {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let database = test_database_url().await;
+        let o = vault_cmd(database.as_deref())
+            .args(["init", "--data-dir", dir.to_str().unwrap(), "--merchant", "Shop", "--allowed-origin", SHOP])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let keys: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let key = |name: &str| keys[name].as_str().unwrap().to_owned();
+        let client = client_for(&std::fs::read(dir.join("tls/cert.pem")).unwrap());
+        let vault = start_vault(&dir, database.as_deref());
         let r = client
-            .post(format!("{}/v1/tokens", vault.1))
-            .bearer_auth(pk)
+            .post(format!("{}/v1/webhook_endpoints", vault.1))
+            .bearer_auth(key("admin_key"))
+            .json(&json!({ "url": receiver.url(), "enabled_events": ["*"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        Process {
+            _tmp: tmp,
+            dir,
+            database,
+            client,
+            pk: key("publishable_key"),
+            pay_key: key("payments_key"),
+            vault: Some(vault),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.vault.as_ref().map(|v| v.1.clone()).unwrap_or_default()
+    }
+
+    /// SIGKILL, then a new instance on the same data (the dead one's leases must expire first).
+    fn kill_and_restart(&mut self) {
+        drop(self.vault.take());
+        self.vault = Some(start_vault(&self.dir, self.database.as_deref()));
+    }
+
+    async fn token(&self) -> String {
+        let r = self
+            .client
+            .post(format!("{}/v1/tokens", self.url()))
+            .bearer_auth(&self.pk)
             .header("Origin", SHOP)
             .json(&card_body(VISA))
             .send()
             .await
             .unwrap();
-        let token: Value = r.json().await.unwrap();
-        let body = json!({ "amount": 100 + i, "currency": "usd", "token": token["id"] });
-        let r = post("/v1/payments", &pay_key, Some(&format!("k9-{i}")), body).await.unwrap();
+        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    fn pay(&self, idem: &str, body: &Value) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+        self.client
+            .post(format!("{}/v1/payments", self.url()))
+            .bearer_auth(&self.pay_key)
+            .header("Idempotency-Key", idem)
+            .json(body)
+            .send()
+    }
+}
+
+/// The ids of the payments whose events `receiver` got after its first `skip` hits.
+fn delivered_payments(receiver: &Receiver, skip: usize) -> Vec<String> {
+    let hits = receiver.hits.lock().unwrap();
+    let mut seen: Vec<String> = hits
+        .iter()
+        .skip(skip)
+        .filter_map(|(_, body)| serde_json::from_slice::<Value>(body).ok())
+        .filter_map(|v| v["data"]["object"]["id"].as_str().map(str::to_owned))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen
+}
+
+#[tokio::test]
+async fn events_undelivered_when_the_vault_is_killed_are_all_delivered_after_restart() {
+    // The receiver is slow (each delivery times out and is retried), so deliveries are in
+    // flight, under a lease, when the vault dies.
+    let receiver = Receiver::start(&[], 200).await;
+    *receiver.delay.lock().unwrap() = Duration::from_secs(3);
+    let mut p = Process::start(&receiver).await;
+    let mut payments = Vec::new();
+    for i in 0..3 {
+        let body = json!({ "amount": 100 + i, "currency": "usd", "token": p.token().await });
+        let r = p.pay(&format!("k9-{i}"), &body).await.unwrap();
         assert_eq!(r.status(), 201);
         payments.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    drop(vault); // SIGKILL, mid-delivery
-
-    // Restarted (a new instance: the dead one's leases must expire first), with a receiver
-    // that now answers at once.
     let before = receiver.count();
     *receiver.delay.lock().unwrap() = Duration::ZERO;
-    let _vault = start_vault(&dir, database);
-    let delivered = || {
-        let hits = receiver.hits.lock().unwrap();
-        let mut seen: Vec<String> = hits
-            .iter()
-            .skip(before)
-            .filter_map(|(_, body)| serde_json::from_slice::<Value>(body).ok())
-            .filter_map(|v| v["data"]["object"]["id"].as_str().map(str::to_owned))
-            .collect();
-        seen.sort();
-        seen.dedup();
-        seen
-    };
+    p.kill_and_restart(); // SIGKILL, mid-delivery; the receiver now answers at once
     let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while delivered().len() < 3 && tokio::time::Instant::now() < deadline {
+    while delivered_payments(&receiver, before).len() < 3 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     payments.sort();
-    assert_eq!(delivered(), payments, "every payment's event is delivered after the restart");
+    assert_eq!(delivered_payments(&receiver, before), payments, "every payment's event is delivered after the restart");
+}
+
+/// kill -9 under payment load: every payment acknowledged before the kill reads back as it was
+/// acknowledged after the restart, and its event arrives; a request whose answer the kill cut
+/// off, retried with its Idempotency-Key, gets one answer, the same on every retry.
+#[tokio::test]
+async fn payments_acknowledged_before_a_kill_9_under_load_read_back_and_their_events_arrive() {
+    let receiver = Receiver::start(&[], 200).await;
+    let mut p = Process::start(&receiver).await;
+    let token = p.token().await;
+    let body = json!({ "amount": 1250, "currency": "eur", "token": token });
+    let acked = Arc::new(Mutex::new(Vec::<(String, String, String)>::new())); // (key, id, status)
+    let cut = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (acked, cut, stop, body) = (acked.clone(), cut.clone(), stop.clone(), body.clone());
+            let send = {
+                let (client, url, key) = (p.client.clone(), format!("{}/v1/payments", p.url()), p.pay_key.clone());
+                move |idem: String, body: Value| {
+                    client.post(url.clone()).bearer_auth(key.clone()).header("Idempotency-Key", idem).json(&body).send()
+                }
+            };
+            tokio::spawn(async move {
+                for i in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let idem = format!("load-{w}-{i}");
+                    match send(idem.clone(), body.clone()).await {
+                        Ok(r) if r.status() == 201 => {
+                            let v: Value = r.json().await.unwrap_or(Value::Null);
+                            let (id, status) = (v["id"].as_str(), v["status"].as_str());
+                            match (id, status) {
+                                (Some(id), Some(status)) => {
+                                    acked.lock().unwrap().push((idem, id.to_owned(), status.to_owned()))
+                                }
+                                _ => cut.lock().unwrap().push(idem), // the body was cut off
+                            }
+                        }
+                        // Refused or cut off: no acknowledgement to keep.
+                        Ok(_) | Err(_) => cut.lock().unwrap().push(idem),
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    p.kill_and_restart();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let cut = cut.lock().unwrap().clone();
+    assert!(acked.len() >= 10, "too little load before the kill: {} acknowledged", acked.len());
+
+    for (idem, id, status) in &acked {
+        let r = p.client.get(format!("{}/v1/payments/{id}", p.url())).bearer_auth(&p.pay_key).send().await.unwrap();
+        assert_eq!(r.status(), 200, "acknowledged payment {id} ({idem}) lost");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["status"].as_str(), Some(status.as_str()), "{id} changed after the restart: {v}");
+    }
+    // A request the kill cut off in flight keeps its claim until the dead instance's lease
+    // (60 s) expires: 409 `idempotency_key_in_use` meanwhile (the SDK retries it); one cut off
+    // before or after its claim gets its one answer, the same again.
+    let mut in_flight = 0;
+    for idem in &cut {
+        let first = p.pay(idem, &body).await.unwrap();
+        let status = first.status().as_u16();
+        let first: Value = first.json().await.unwrap();
+        if status == 409 {
+            assert_eq!(first["error"]["code"], "idempotency_key_in_use", "{idem}: {first}");
+            in_flight += 1;
+            continue;
+        }
+        assert!(status == 201 || status == 402, "retry of {idem}: {status} {first}");
+        let again: Value = p.pay(idem, &body).await.unwrap().json().await.unwrap();
+        assert_eq!(first["id"], again["id"], "two answers for {idem}");
+    }
+
+    let mut succeeded: Vec<String> =
+        acked.iter().filter(|(_, _, status)| status == "succeeded").map(|(_, id, _)| id.clone()).collect();
+    succeeded.sort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let all_arrived = |seen: &[String]| succeeded.iter().all(|id| seen.binary_search(id).is_ok());
+    while !all_arrived(&delivered_payments(&receiver, 0)) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let seen = delivered_payments(&receiver, 0);
+    let missing: Vec<&String> = succeeded.iter().filter(|id| seen.binary_search(id).is_err()).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged payments' events never arrived: {missing:?}",
+        missing.len(),
+        succeeded.len()
+    );
+    eprintln!(
+        "kill -9 under payment load: {} acknowledged before the kill, {} cut off ({in_flight} still claimed by the dead instance)",
+        acked.len(),
+        cut.len()
+    );
 }
