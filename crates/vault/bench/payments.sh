@@ -4,7 +4,8 @@
 # and the webhook delivery lag (commit → arrival) under that load.
 #
 # Usage: crates/vault/bench/payments.sh     (needs wrk, python3, jq; a release build)
-# Env:   DURATION (default 20s), CONNECTIONS (64), DATABASE_URL=postgres://… (fresh database)
+# Env:   DURATION (default 20s), CONNECTIONS (64), DATABASE_URL=postgres://… (fresh database),
+#        POOL_SIZE (64: the vault's --database-pool-size)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -12,15 +13,22 @@ DURATION="${DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 ORIGIN="https://shop.example"
 say() { printf '\n[bench] %s\n' "$*" >&2; }
-(cd "$root" && cargo build --release -p vault)
+(cd "$root" && cargo build --release -p vault --bin vault --example webhook_sink)
 bin="$root/target/release/vault"
 work="$(mktemp -d)"
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+sink_pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null
+  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 VAULT_MASTER_KEY="$(head -c 32 /dev/urandom | base64)"
 export VAULT_MASTER_KEY
 [ -n "${DATABASE_URL:-}" ] && export VAULT_DATABASE_URL="$DATABASE_URL"
+# More connections share each WAL flush (see BENCHMARKS.md); SQLite ignores it.
+export VAULT_DATABASE_POOL_SIZE="${POOL_SIZE:-64}"
 "$bin" init --data-dir "$work/data" --merchant bench --allowed-origin "$ORIGIN" >"$work/init.json"
 PK="$(jq -r .publishable_key "$work/init.json")"
 ADMIN="$(jq -r .admin_key "$work/init.json")"
@@ -33,7 +41,12 @@ pid=$!
 for _ in $(seq 1 100); do grep -q '^listening on ' "$work/stdout" && break; sleep 0.1; done
 url="$(sed -n 's/^listening on //p' "$work/stdout")"
 secs="${DURATION%s}"
-python3 "$here/lag.py" "$url" "$CA" "$ADMIN" "$PK" "$ORIGIN" "$work/env" "$secs" >"$work/lag.txt" 2>&1 &
+# The webhook receiver (Rust, keep-alive): the load's deliveries must not queue behind it.
+"$root/target/release/examples/webhook_sink" "$work/arrivals.txt" >"$work/sink.out" 2>&1 &
+sink_pid=$!
+for _ in $(seq 1 100); do grep -q '^listening on ' "$work/sink.out" && break; sleep 0.1; done
+sink_url="$(sed -n 's/^listening on //p' "$work/sink.out")/hook"
+python3 "$here/lag.py" "$url" "$CA" "$ADMIN" "$PK" "$ORIGIN" "$work/env" "$secs" "$sink_url" "$work/arrivals.txt" >"$work/lag.txt" 2>&1 &
 lag_pid=$!
 for _ in $(seq 1 100); do [ -s "$work/env" ] && break; sleep 0.1; done
 set -a; . "$work/env"; set +a
@@ -45,3 +58,5 @@ say "POST /v1/payments (Idempotency-Key, sandbox processor) with delivery lag me
 touch "$work/LAG_GO"
 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$here/payments.lua" "$url/v1/payments" | tee "$work/payments.txt"
 wait "$lag_pid" || say "lag probe failed"; cat "$work/lag.txt"
+kill -TERM "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null || true; sink_pid=""
+say "webhook deliveries the sink received in all (warm-up and run): $(sed -n 's/^deliveries //p' "$work/sink.out")"

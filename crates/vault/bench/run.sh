@@ -9,6 +9,7 @@
 #        INSTANCES=2                    with DATABASE_URL: that many vault processes, each
 #                                       loaded by its own wrk with CONNECTIONS/INSTANCES
 #                                       connections; rates are summed, p99 is the worst
+#        POOL_SIZE=16                   with DATABASE_URL: each process's --database-pool-size
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +38,7 @@ export VAULT_MASTER_KEY
 INSTANCES="${INSTANCES:-1}"
 if [ -n "${DATABASE_URL:-}" ]; then
   export VAULT_DATABASE_URL="$DATABASE_URL"
+  export VAULT_DATABASE_POOL_SIZE="${POOL_SIZE:-16}"
 elif [ "$INSTANCES" != 1 ]; then
   say "INSTANCES > 1 needs DATABASE_URL"; exit 1
 fi

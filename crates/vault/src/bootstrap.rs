@@ -179,13 +179,14 @@ pub async fn open_store(data_dir: &Path, master: &mut MasterKey) -> Result<Arc<S
 pub async fn open_database(
     data_dir: &Path,
     database_url: Option<&str>,
+    pool_size: usize,
     master: &mut MasterKey,
 ) -> Result<Arc<dyn Store>, BootstrapError> {
     let Some(url) = database_url else {
         let store: Arc<dyn Store> = open_store(data_dir, master).await?;
         return Ok(store);
     };
-    let store: Arc<dyn Store> = Arc::new(crate::store::postgres::PostgresStore::connect(url, POOL_SIZE).await?);
+    let store: Arc<dyn Store> = Arc::new(crate::store::postgres::PostgresStore::connect(url, pool_size).await?);
     match store.get_meta("master_check").await? {
         None => return Err(BootstrapError::NotInitialized(PathBuf::from("(the Postgres database)"))),
         Some(check) if check == master.check_value() => {}
@@ -195,7 +196,7 @@ pub async fn open_database(
     Ok(store)
 }
 
-/// Connections per vault process to Postgres.
+/// Connections per vault process to Postgres, by default (`--database-pool-size`).
 pub const POOL_SIZE: usize = 16;
 
 /// Loads the hashing keys stored by the last master-key rotation, if there was one.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
@@ -44,6 +45,12 @@ struct Common {
     /// embedded SQLite file in the data directory.
     #[arg(long, env = "VAULT_DATABASE_URL")]
     database_url: Option<String>,
+    /// Connections this process keeps to Postgres. Commits wait for the WAL flush, so more
+    /// connections let more requests share each flush; N instances need N × (this + 1) of the
+    /// server's `max_connections`.
+    #[arg(long, env = "VAULT_DATABASE_POOL_SIZE", default_value_t = bootstrap::POOL_SIZE,
+          value_parser = clap::value_parser!(u16).range(1..=1000).map(usize::from))]
+    database_pool_size: usize,
 }
 
 #[derive(Subcommand)]
@@ -313,7 +320,13 @@ fn master_key(common: &Common, env: Option<&SecretString>) -> Result<(MasterKey,
 
 async fn open(common: &Common, env: Option<&SecretString>) -> Result<(Arc<dyn Store>, MasterKey, MasterKeySource)> {
     let (mut master, source) = master_key(common, env)?;
-    let store = bootstrap::open_database(&common.data_dir, common.database_url.as_deref(), &mut master).await?;
+    let store = bootstrap::open_database(
+        &common.data_dir,
+        common.database_url.as_deref(),
+        common.database_pool_size,
+        &mut master,
+    )
+    .await?;
     Ok((store, master, source))
 }
 

@@ -50,7 +50,7 @@ pub async fn spawn_vault() -> Vault {
     let now =
         i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
     let init = bootstrap::init(&opts, &master, now).await.unwrap();
-    let store = bootstrap::open_database(&data_dir, None, &mut master).await.unwrap();
+    let store = bootstrap::open_database(&data_dir, None, bootstrap::POOL_SIZE, &mut master).await.unwrap();
     let tls = vault::tls::load(&data_dir, None, None).unwrap();
     let cert_pem = std::fs::read(&tls.cert_path).unwrap();
     let running = vault::start(

@@ -1590,7 +1590,8 @@ impl Store for SqliteStore {
             })
             .map_err(db_err)?;
             let sql = if next == DeliveryNext::Delivered {
-                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND ?2 IS NOT NULL"
+                "UPDATE webhook_endpoints SET failing_since = NULL
+                 WHERE id = ?1 AND ?2 IS NOT NULL AND failing_since IS NOT NULL"
             } else {
                 "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1"
             };

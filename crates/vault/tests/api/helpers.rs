@@ -143,7 +143,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         database_url: test_database_url().await,
     };
     let init = bootstrap::init(&opts, &master, START).await.unwrap();
-    let store = bootstrap::open_database(&data_dir, opts.database_url.as_deref(), &mut master).await.unwrap();
+    let store = bootstrap::open_database(&data_dir, opts.database_url.as_deref(), bootstrap::POOL_SIZE, &mut master)
+        .await
+        .unwrap();
     let master = Arc::new(master);
     let tls = vault::tls::load(&data_dir, None, None).unwrap();
     let cert_pem = std::fs::read(&tls.cert_path).unwrap();
