@@ -1,10 +1,11 @@
 //! Parent → frame messages (`frame::protocol::ParentMessage` → `Command`) and the style
 //! sanitiser they feed.
 //!
-//! Input: JSON text. In the browser the message arrives as a JS object and is decoded by the
-//! frame's own `jsde` deserializer, which exists only for wasm32 and is private; here the same
-//! serde types are driven by `serde_json`, which exercises every `Deserialize` impl of the
-//! protocol (including the hand-written `Pairs`) and all of `into_command`.
+//! Input: JSON text. In the browser the message arrives as a JS object and is read by the
+//! frame's own `jsread` module (hand-written `Reflect` reads with the same shape rules), which
+//! exists only for wasm32 and is private; here the protocol's serde types are driven by
+//! `serde_json`, which exercises every `Deserialize` impl of the protocol (including the
+//! hand-written `Pairs`) and all of `into_command`.
 
 use frame::protocol::{Command, Field, ParentMessage, VERSION};
 use frame::style::{ALLOWED, Pairs, RawStyle, Style, THEME_VARIABLES, Variant, sanitize_appearance, value_is_safe};

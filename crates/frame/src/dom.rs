@@ -23,7 +23,7 @@ use crate::locale::{Locale, Text};
 use crate::model::{Check, Model};
 use crate::protocol::{
     ChangeState, Command, Field, FieldOptions, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
-    ParentMessage, Placeholders, Update,
+    Placeholders, Update,
 };
 use crate::style::{Style, ThemeValue, Variant};
 
@@ -381,7 +381,7 @@ fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
     if json.length() as usize > MAX_MESSAGE_CHARS {
         return None;
     }
-    crate::jsde::from_value::<ParentMessage>(data).ok()?.into_command(&fr.params.channel)
+    crate::jsread::parent_message(data)?.into_command(&fr.params.channel)
 }
 
 fn run_command(frame: &Shared, command: Command) {

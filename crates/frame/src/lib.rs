@@ -19,7 +19,7 @@ pub mod style;
 #[cfg(target_arch = "wasm32")]
 mod dom;
 #[cfg(target_arch = "wasm32")]
-mod jsde;
+mod jsread;
 #[cfg(target_arch = "wasm32")]
 mod net;
 

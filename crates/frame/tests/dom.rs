@@ -408,7 +408,12 @@ async fn messages_from_the_wrong_channel_are_ignored_and_commands_work() {
     post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","style":{"base":[1,2]}}"#).await;
     post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#.replace("xxxxxxxx", &"x".repeat(5000)).as_str()).await;
     assert_eq!(number.value(), "4242", "ignored: wrong channel, version, shape, oversized");
-    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"focus","field":"pin"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","disabled":"no"}"#).await;
+    assert_eq!(number.value(), "4242", "ignored: unknown field name, a known key of the wrong type");
+    // docs/postmessage.md: unknown extra keys in an otherwise valid message are ignored, whatever
+    // their values (arrays included).
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","extra":[1,2],"more":{"a":[null]}}"#).await;
     assert_eq!(number.value(), "");
     assert!(fx.state().empty);
     // Issue 12: clear(field) empties one field only; blur() leaves the focused input.
