@@ -10,7 +10,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use card::{Brand, Edit};
-use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{
@@ -437,21 +436,13 @@ impl Frame {
         self.els.get(field.index()).map(|e| &e.input)
     }
 
-    /// Serialises an event with `v` and `channel` and posts it to the parent's exact origin.
-    ///
-    /// The same object as serialising a [`crate::protocol::Envelope`] (same keys, same order), built as
-    /// `{v, channel}` plus the serde-serialised event: `#[serde(flatten)]` would route every
-    /// event through serde's map path, which costs WASM size.
+    /// Posts an event with `v` and `channel` to the parent's exact origin (the object is built
+    /// by [`crate::jswrite`], the same shape as serialising a [`crate::protocol::Envelope`]).
     pub(crate) fn post(&self, event: &FrameEvent) {
-        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-        let (Ok(body), Ok(Some(parent))) = (event.serialize(&serializer), self.window.parent()) else {
-            return;
-        };
-        let message = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&message, &JsValue::from_str("v"), &JsValue::from(crate::protocol::VERSION));
-        let _ = js_sys::Reflect::set(&message, &JsValue::from_str("channel"), &JsValue::from_str(&self.params.channel));
-        let message = js_sys::Object::assign(&message, body.unchecked_ref());
-        let _ = parent.post_message(&message, &self.params.parent_origin);
+        if let Ok(Some(parent)) = self.window.parent() {
+            let message = crate::jswrite::message(&self.params.channel, event);
+            let _ = parent.post_message(&message, &self.params.parent_origin);
+        }
     }
 
     /// The `change` payload, with the merchant's message overrides applied.

@@ -20,6 +20,10 @@ pub mod style;
 mod dom;
 #[cfg(target_arch = "wasm32")]
 mod jsread;
+/// The frame → parent messages as JS objects (public for the DOM tests, which compare them
+/// with the serde shapes of [`protocol`]).
+#[cfg(target_arch = "wasm32")]
+pub mod jswrite;
 #[cfg(target_arch = "wasm32")]
 mod net;
 

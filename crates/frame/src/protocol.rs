@@ -2,8 +2,10 @@
 //!
 //! Wire types only, with serde; no I/O. `docs/postmessage.md` is the human-readable
 //! catalogue and must change together with this file. Every message is a plain object
-//! `{ v: 1, channel, type, ...fields }`; the frame serialises with
-//! `serde_wasm_bindgen::Serializer::json_compatible()` (absent options become `null`).
+//! `{ v: 1, channel, type, ...fields }` (absent options are `null`). The serde derives define
+//! the shapes (the tests below pin them; the fuzz targets decode with them); in the browser the
+//! frame reads and builds the same shapes by hand (`jsread`, `jswrite`: no serde code in the
+//! WASM), and a DOM test checks the built messages against these serde shapes.
 //!
 //! Trust rules (enforced by the DOM layer, checked by tests): the frame accepts a message
 //! only when `event.source === window.parent`, `event.origin` equals the parent origin from
@@ -427,9 +429,8 @@ pub enum FrameEvent {
 
 /// A frame → parent message: the event plus `v` and `channel`.
 ///
-/// The wire shape of every outgoing message. In the browser the DOM layer builds the same
-/// object (same keys, same order) as `{v, channel}` plus the serialised event, because
-/// `#[serde(flatten)]` costs WASM size; the tests below pin the shape.
+/// The wire shape of every outgoing message. In the browser `jswrite::message` builds the
+/// same object (same keys, same order; checked by the DOM tests); the tests below pin the shape.
 #[derive(Debug, Serialize)]
 pub struct Envelope<'a> {
     pub v: u32,

@@ -667,3 +667,57 @@ async fn escape_is_reported_with_its_field() {
     assert_eq!(escape.len(), 1, "{escape:?}");
     assert!(escape[0].contains(r#""field":"cvc""#), "{escape:?}");
 }
+
+/// The frame builds its messages by hand (`jswrite`, no serde in the WASM): every kind of
+/// message stringifies to exactly the JSON the protocol's serde types define (same keys, same
+/// order, `null`s), which the native protocol tests pin against docs/postmessage.md.
+#[wasm_bindgen_test]
+fn hand_built_messages_match_the_serde_shapes() {
+    use frame::protocol::{CardMeta, ChangeState, Envelope, ErrorInfo, Field, FieldStatus, FieldStatuses, FrameEvent};
+    let status = |b: bool| FieldStatus { empty: b, valid: !b, potentially_valid: true, focused: b, autofilled: !b };
+    let full = ChangeState {
+        brand: Some("visa"),
+        bin: Some("42424242".into()),
+        last4: Some("4242".into()),
+        complete: true,
+        empty: false,
+        fields: FieldStatuses {
+            number: status(false),
+            expiry: status(true),
+            cvc: status(false),
+            name: Some(status(true)),
+            postal_code: Some(status(false)),
+        },
+        error: Some(ErrorInfo { field: Some(Field::PostalCode), code: "expired".into(), message: "M \"q\"".into() }),
+    };
+    let events = [
+        FrameEvent::Hello,
+        FrameEvent::Ready { height: 48, state: ChangeState::default() },
+        FrameEvent::Resize { height: 96 },
+        FrameEvent::Change { state: full },
+        FrameEvent::Focus { field: Field::Number },
+        FrameEvent::Blur { field: Field::PostalCode },
+        FrameEvent::Submit,
+        FrameEvent::Escape { field: Field::Cvc },
+        FrameEvent::Autofill { field: Field::Expiry },
+        FrameEvent::Brand { brand: None },
+        FrameEvent::Brand { brand: Some("amex") },
+        FrameEvent::Tokenized {
+            id: "t1".into(),
+            token: "tok_1".into(),
+            card: CardMeta { brand: "visa".into(), last4: "4242".into(), exp_month: 12, exp_year: 2030 },
+            expires_at: "2030-01-01T00:00:00.000Z".into(),
+        },
+        FrameEvent::TokenizeFailed {
+            id: "t2".into(),
+            error: ErrorInfo { field: None, code: "network_error".into(), message: "x".into() },
+        },
+        FrameEvent::Warning { code: "style_rejected", message: "m".into(), properties: vec!["a".into(), "b.c".into()] },
+        FrameEvent::Warning { code: "style_rejected", message: "m".into(), properties: vec![] },
+    ];
+    for event in &events {
+        let ours = String::from(js_sys::JSON::stringify(&frame::jswrite::message(CHANNEL, event)).unwrap());
+        let serde = serde_json::to_string(&Envelope::new(CHANNEL, event)).unwrap();
+        assert_eq!(ours, serde);
+    }
+}
