@@ -1507,21 +1507,52 @@ async fn container_state_classes_box_styles_update_escape_and_autofill(ctx: &Ctx
     b.type_keys(AMEX_CVC).await?;
     wait_classes(b, &["is-complete", "is-focused"]).await?;
 
-    // Autofill (values written without beforeinput, a plain `input` Event): `autofill` event and
-    // is-autofilled, until the cardholder edits the field.
+    // tokenize() works while disabled (docs/loader.md), and then empties the CVC.
+    b.js("window.__extra.card.update({ disabled: true }); return true;", vec![]).await?;
+    let r = tokenize_outcome(b, "window.__extra.card").await?;
+    ensure!(r["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "tokenize while disabled: {r}");
+    b.js("window.__extra.card.update({ disabled: false }); return true;", vec![]).await?;
+    click_extra(b, "expiry").await?;
+    // Focused, no longer complete (the CVC was emptied). Whether the emptied CVC shows its error
+    // depends on whether Chromium blurred it when it was disabled, before or after the clearing.
+    b.leave_frame().await?;
+    b.wait_js(
+        "focused and no longer complete",
+        "var c = document.getElementById('extra').classList; \
+         return c.contains('is-focused') && !c.contains('is-complete') && !c.contains('is-autofilled') ? true : null;",
+        Duration::from_secs(5),
+    )
+    .await
+    .with_context(|| "container classes after tokenize and re-enabling")?;
+
+    // Autofill (values written without beforeinput, a plain `input` Event): `autofill` events and
+    // is-autofilled, until the cardholder edits every autofilled field.
     enter_extra(b).await?;
     b.js(
-        "var set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;          var el = document.getElementById('expiry'); set.call(el, '11/2031'); el.dispatchEvent(new Event('input', { bubbles: true })); return true;",
+        "var set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set; \
+         [['expiry', '11/2031'], ['cvc', '7373']].forEach(function (p) { \
+           var el = document.getElementById(p[0]); set.call(el, p[1]); el.dispatchEvent(new Event('input', { bubbles: true })); }); \
+         return true;",
         vec![],
     )
     .await?;
     wait_classes(b, &["is-autofilled", "is-complete", "is-focused"]).await?;
     let autofill = extra_events(b, "autofill").await?;
-    ensure!(autofill == [json!({ "field": "expiry" })], "autofill events: {autofill:?}");
+    ensure!(autofill == [json!({ "field": "expiry" }), json!({ "field": "cvc" })], "autofill events: {autofill:?}");
     click_extra(b, "expiry").await?;
     b.press(None, Key::End).await?;
     b.press(None, Key::Backspace).await?;
+    wait_classes(b, &["is-autofilled", "is-focused"]).await?;
+    enter_extra(b).await?;
+    b.type_keys("1").await?;
+    wait_classes(b, &["is-autofilled", "is-complete", "is-focused"]).await?;
+    click_extra(b, "cvc").await?;
+    b.press(None, Key::End).await?;
+    b.press(None, Key::Backspace).await?;
     wait_classes(b, &["is-focused"]).await?;
+    enter_extra(b).await?;
+    b.type_keys("3").await?;
+    wait_classes(b, &["is-complete", "is-focused"]).await?;
 
     // destroy(): the classes go with the frame.
     b.js("window.__extra.card.destroy(); return true;", vec![]).await?;
