@@ -107,13 +107,18 @@ const fn code(name: &'static str, size: u8) -> SecurityCode {
     SecurityCode { name, size }
 }
 
-// Sources of the table (issue 12 asks for two per brand; so far one for most):
-// - Visa, Mastercard, Amex, Diners, Discover, JCB, UnionPay, Maestro, Elo, Mir, Hiper and
-//   Hipercard: ranges, lengths and security-code names equal braintree/credit-card-type
-//   `src/lib/card-types.ts` (read 2026-11-26 at commit d0b8d2a0f0d8; its UnionPay list also
-//   names 624–626, 622018, 622019–622999 and 622126–622925, all inside ranges below). A second
-//   independent source per brand has not been checked yet.
-// - Troy: see `TROY` (four sources). Verve: not in braintree's table; unchecked.
+// Sources of the table (issue 12 asks for two per brand), read 2026-11-26:
+// 1. braintree/credit-card-type `src/lib/card-types.ts` (commit d0b8d2a0f0d8): for Visa,
+//    Mastercard, Amex, Diners, Discover, JCB, UnionPay, Maestro, Elo, Mir, Hiper and Hipercard the
+//    ranges, lengths and security-code names below are equal to it (its UnionPay list also names
+//    624–626, 622018, 622019–622999 and 622126–622925, all inside ranges below).
+// 2. stripe/stripe-android `payments-core/.../model/CardBrand.kt` (commit 034cd362cea4, "based on
+//    Wikipedia's IIN table"): agrees on Visa `4`, Amex `34`/`37` (15 digits), JCB `3528`–`3589`,
+//    Mastercard `2221`–`2720` and `51`–`55`, UnionPay `62`/`81`; it is broader where we follow
+//    source 1: Diners all of `30` (we: `300`–`305`), Discover all of `60` (we: `6011`), and it
+//    files Maestro's `50`, `56`–`59`, `67` under Mastercard (we keep Maestro apart, as source 1).
+// Second source still missing: Maestro, Elo, Mir, Hiper, Hipercard, Verve (Verve is in neither).
+// Troy: see `TROY` (four sources).
 const VISA: Spec = Spec { ranges: &[one(4)], lengths: &[16, 18, 19], code: code("CVV", 3), luhn: LuhnPolicy::Required };
 const MASTERCARD: Spec = Spec {
     ranges: &[r(51, 55), r(2221, 2229), r(223, 229), r(23, 26), r(270, 271), one(2720)],
