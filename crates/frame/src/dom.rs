@@ -98,6 +98,8 @@ pub struct Frame {
     /// Merchant overrides of error messages.
     messages: Messages,
     initialized: bool,
+    /// What `init` could not apply, reported after `ready` once the locale table is in.
+    pending_warning: Vec<String>,
     last_height: u32,
     /// The Idempotency-Key of the current submission; reused by retries until the card data
     /// changes or the vault answers definitively.
@@ -239,6 +241,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         masked: [false; 5],
         messages: Messages::default(),
         initialized: false,
+        pending_warning: Vec::new(),
         last_height: 0,
         idempotency_key: None,
         tokenizing: false,
@@ -385,14 +388,26 @@ fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
 
 fn run_command(frame: &Shared, command: Command) {
     match command {
-        Command::Init(init) => with_frame(frame, |fr| {
-            fr.init(init);
-            None
-        }),
-        Command::Update(update) => with_frame(frame, |fr| {
-            fr.update(update);
-            None
-        }),
+        Command::Init(init) => {
+            let mut load = None;
+            with_frame(frame, |fr| {
+                load = fr.init(init);
+                None
+            });
+            if let Some(locale) = load {
+                wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
+            }
+        }
+        Command::Update(update) => {
+            let mut load = None;
+            with_frame(frame, |fr| {
+                load = fr.update(update);
+                None
+            });
+            if let Some(locale) = load {
+                wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
+            }
+        }
         Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
         Command::Clear(None) => with_frame(frame, |fr| {
             fr.clear();
@@ -413,6 +428,24 @@ fn run_command(frame: &Shared, command: Command) {
             wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id));
         }
     }
+}
+
+/// Fetches `locale-<lang>.json` from the vault (the frame's own origin, `connect-src 'self'`),
+/// registers it, and lets the frame show it; on any failure the frame goes on in English.
+async fn load_locale(frame: Shared, locale: Locale) {
+    let Some(window) = frame.try_borrow().ok().map(|fr| fr.window.clone()) else { return };
+    if !locale.is_available() {
+        let url = ["/v1/frame/locale-", locale.lang(), ".json"].concat();
+        if let Some(table) =
+            crate::net::get_json(&window, &url).await.and_then(|v| crate::jsread::locale_table(v, locale.lang()))
+        {
+            crate::locale::register(locale, table);
+        }
+    }
+    with_frame(&frame, |fr| {
+        fr.locale_loaded();
+        None
+    });
 }
 
 /// Start of the selection as a char index into `value` (the browser counts UTF-16 units).
@@ -466,7 +499,8 @@ impl Frame {
         self.messages.get(code).is_some()
     }
 
-    fn init(&mut self, mut init: Init) {
+    /// `init`; returns the locale whose table must be loaded first (`ready` waits for it).
+    fn init(&mut self, mut init: Init) -> Option<Locale> {
         // Option changes keep values of fields that stay.
         let keep: Vec<(Field, String)> = Field::ALL.into_iter().map(|f| (f, self.model.value(f).to_owned())).collect();
         self.model = Model::new(init.fields, today());
@@ -483,6 +517,16 @@ impl Frame {
             self.error.remove_attribute("role")
         };
         let rejected = self.configure(Update::from(init));
+        if self.initialized || self.locale.is_available() {
+            self.announce_ready(rejected);
+            return None;
+        }
+        self.pending_warning = rejected;
+        Some(self.locale)
+    }
+
+    /// Posts `ready` (once) and then the warning about what was not applied, if anything.
+    fn announce_ready(&mut self, rejected: Vec<String>) {
         if !self.initialized {
             self.initialized = true;
             let state = self.state();
@@ -494,10 +538,23 @@ impl Frame {
         self.warn(rejected);
     }
 
-    /// `update`: changes the given options in place; values, focus and caret stay.
-    fn update(&mut self, update: Update) {
+    /// A locale table arrived (or could not be loaded: then English stays): show it, and
+    /// announce `ready` if `init` was waiting for it.
+    pub(crate) fn locale_loaded(&mut self) {
+        self.apply_text();
+        self.render();
+        if !self.initialized {
+            let rejected = core::mem::take(&mut self.pending_warning);
+            self.announce_ready(rejected);
+        }
+    }
+
+    /// `update`: changes the given options in place; values, focus and caret stay. Returns the
+    /// locale whose table must be loaded (the text switches when it arrives).
+    fn update(&mut self, update: Update) -> Option<Locale> {
         let rejected = self.configure(update);
         self.warn(rejected);
+        (!self.locale.is_available()).then_some(self.locale)
     }
 
     /// Applies the options that are present and re-renders; returns the names of the style

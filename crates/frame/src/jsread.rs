@@ -134,3 +134,50 @@ fn read_parent_message(data: JsValue) -> Result<ParentMessage, Bad> {
         disabled: m.opt_bool("disabled")?,
     })
 }
+
+/// The text keys of a locale table file, in [`crate::locale::Text`] order; then `errors`.
+const TEXT_KEYS: [&str; 8] = [
+    "number_label",
+    "expiry_label",
+    "cvc_label",
+    "name_label",
+    "postal_label",
+    "number_placeholder",
+    "expiry_placeholder",
+    "name_placeholder",
+];
+
+/// A locale table as `static/frame/locale-<lang>.json` holds it; `None` unless it is complete and
+/// its `lang` is `lang`. Its strings are leaked (see [`crate::locale::register`]), and only once
+/// all of them were read, so a bad table leaks nothing.
+pub(crate) fn locale_table(value: JsValue, lang: &str) -> Option<crate::locale::Text> {
+    let locale = crate::locale::Locale::from_tag(lang)?;
+    let o = Obj::new(value).ok()?;
+    let errors = o.opt_object("errors").ok()??;
+    if o.string("lang").ok()? != locale.lang() {
+        return None;
+    }
+    let mut strings = Vec::with_capacity(TEXT_KEYS.len() + crate::locale::ERROR_CODES.len());
+    for (obj, key) in TEXT_KEYS.iter().map(|k| (&o, *k)).chain(crate::locale::ERROR_CODES.iter().map(|k| (&errors, *k)))
+    {
+        strings.push(obj.string(key).ok().filter(|s| !s.is_empty())?);
+    }
+    let mut leaked = strings.into_iter().map(|s| -> &'static str { Box::leak(s.into_boxed_str()) });
+    let mut next = || leaked.next().unwrap_or_default();
+    let mut text = crate::locale::Text {
+        lang: locale.lang(),
+        number_label: next(),
+        expiry_label: next(),
+        cvc_label: next(),
+        name_label: next(),
+        postal_label: next(),
+        number_placeholder: next(),
+        expiry_placeholder: next(),
+        name_placeholder: next(),
+        errors: [""; crate::locale::ERROR_CODES.len()],
+    };
+    for slot in &mut text.errors {
+        *slot = next();
+    }
+    Some(text)
+}

@@ -29,3 +29,18 @@ mod net;
 
 #[cfg(target_arch = "wasm32")]
 pub use dom::{FrameError, Mounted, boot, mount};
+
+/// Registers a locale table given as the JSON value of `static/frame/locale-<lang>.json`, as if
+/// the frame had fetched it (for the DOM tests, which have no vault to fetch from); false when
+/// the value is not a complete table for `lang`.
+#[cfg(target_arch = "wasm32")]
+pub fn register_locale_table(value: wasm_bindgen::JsValue, lang: &str) -> bool {
+    let Some(locale) = locale::Locale::from_tag(lang) else { return false };
+    match jsread::locale_table(value, locale.lang()) {
+        Some(table) => {
+            locale::register(locale, table);
+            true
+        }
+        None => false,
+    }
+}

@@ -206,6 +206,15 @@ async fn fetch(window: &web_sys::Window, request: &web_sys::Request) -> Option<R
     JsFuture::from(window.fetch_with_request(request)).await.ok()?.dyn_into::<Response>().ok()
 }
 
+/// `GET url` on the frame's own origin, the answer parsed as JSON; `None` on any failure.
+pub(crate) async fn get_json(window: &web_sys::Window, url: &str) -> Option<JsValue> {
+    let response = JsFuture::from(window.fetch_with_str(url)).await.ok()?.dyn_into::<Response>().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    json(&response).await
+}
+
 /// The `fetch` request, built with web-sys.
 fn build_request(body: &str, idempotency_key: &str, publishable_key: &str) -> Option<web_sys::Request> {
     let headers = Headers::new().ok()?;

@@ -183,6 +183,12 @@ async fn tick() {
     JsFuture::from(promise).await.unwrap();
 }
 
+/// Hands the frame the German table as if it had fetched it from the vault (no vault here).
+fn preload_german() {
+    let table = js_sys::JSON::parse(include_str!("../../../static/frame/locale-de.json")).unwrap();
+    assert!(frame::register_locale_table(table, "de"));
+}
+
 fn input(id: &str) -> HtmlInputElement {
     document().get_element_by_id(id).unwrap().dyn_into().unwrap()
 }
@@ -364,6 +370,7 @@ async fn invalid_number_sets_aria_and_announced_error() {
 
 #[wasm_bindgen_test]
 async fn init_applies_locale_fields_placeholders_and_safe_styles_only() {
+    preload_german();
     let fx = Fixture::new(None).await;
     fx.init(
         r##","locale":"de","fields":{"name":true},"placeholders":{"cvc":"Prüfziffer"},
@@ -588,6 +595,7 @@ async fn box_styles_layer_hover_focus_autofilled_and_disabled() {
 /// typed, the focus and the caret stay.
 #[wasm_bindgen_test]
 async fn update_changes_options_without_losing_input() {
+    preload_german();
     let fx = Fixture::new(Some("en")).await;
     fx.init(r#","style":{"base":{"color":"rgb(1, 2, 3)"}}"#).await;
     let number = input("number");
@@ -720,4 +728,25 @@ fn hand_built_messages_match_the_serde_shapes() {
         let serde = serde_json::to_string(&Envelope::new(CHANNEL, event)).unwrap();
         assert_eq!(ours, serde);
     }
+}
+
+/// Issue 12: only English is compiled in; another locale's table is fetched from the vault and
+/// `ready` waits for it. Here there is no vault (the fetch fails): `ready` still comes, in English.
+#[wasm_bindgen_test]
+async fn ready_waits_for_a_locale_table_and_falls_back_to_english() {
+    let fx = Fixture::new(None).await;
+    fx.init(r#","locale":"ja","style":{"base":{"zIndex":"1"}}"#).await;
+    for _ in 0..50 {
+        if !fx.posted("ready").is_empty() {
+            break;
+        }
+        tick().await;
+    }
+    assert_eq!(fx.posted("ready").len(), 1, "ready after the failed fetch");
+    let types = fx.recorder.types();
+    let ready = types.iter().position(|t| t == "ready");
+    let warning = types.iter().position(|t| t == "warning");
+    assert!(ready.is_some() && warning > ready, "the warning follows ready: {types:?}");
+    let label = document().get_element_by_id("number-label").unwrap().text_content();
+    assert_eq!(label.as_deref(), Some("Card number"));
 }
