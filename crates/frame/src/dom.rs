@@ -26,7 +26,7 @@ use crate::protocol::{
 };
 use crate::style::{Style, ThemeValue, Variant};
 
-/// Brands with their own icon in the sprite (`#b-<id>`); others use `#b-generic`.
+/// Brands with their own icon in `static/frame/brands.svg` (`#b-<id>`); others use the inline `#b-generic`.
 const ICONS: [Brand; 8] = [
     Brand::Visa,
     Brand::Mastercard,
@@ -869,8 +869,13 @@ impl Frame {
         let brand = self.model.brand();
         let brand_id = brand.map(Brand::id);
         if brand_id != self.last_brand || self.last_state.is_none() {
-            let icon = brand.filter(|b| ICONS.contains(b)).map_or("generic", Brand::id);
-            let _ = self.brand_icon.set_attribute("href", &["#b-", icon].concat());
+            // The generic icon is inline; the brand icons load from `brands.svg` (same origin,
+            // `img-src 'self'`) the first time one is needed, not on every cold mount.
+            let href = match brand.filter(|b| ICONS.contains(b)) {
+                Some(b) => ["/v1/frame/brands.svg#b-", b.id()].concat(),
+                None => "#b-generic".to_owned(),
+            };
+            let _ = self.brand_icon.set_attribute("href", &href);
             self.apply_placeholders();
             if self.last_state.is_some() {
                 self.post(&FrameEvent::Brand { brand: brand_id });

@@ -242,7 +242,7 @@ async fn formats_as_you_type_detects_brand_and_advances() {
     // Complete: focus moved on to the expiry, and the number is masked while unfocused.
     assert_eq!(number.value(), "4242 **** **** 4242");
     let icon = document().get_element_by_id("brand-icon").unwrap();
-    assert_eq!(icon.get_attribute("href").as_deref(), Some("#b-visa"));
+    assert_eq!(icon.get_attribute("href").as_deref(), Some("/v1/frame/brands.svg#b-visa"));
     assert_eq!(document().active_element().unwrap().id(), "expiry", "auto-advance to expiry");
 
     let expiry = input("expiry");

@@ -1475,6 +1475,17 @@ async fn container_state_classes_box_styles_update_escape_and_autofill(ctx: &Ctx
     b.type_keys("378282246310006").await?;
     wait_classes(b, &["is-focused", "is-invalid"]).await?;
     enter_extra(b).await?;
+    // The brand icon comes from brands.svg (not part of the cold mount) once a brand shows.
+    let icon = b
+        .wait_js(
+            "the brand icon to load",
+            "var e = performance.getEntriesByType('resource').filter(function (r) { return /\\/v1\\/frame\\/brands\\.svg#/.test(r.name); })[0]; \
+             var box = document.getElementById('brand-icon').getBBox(); \
+             return e && e.responseEnd > 0 && box.width > 0 ? { status: e.responseStatus, href: document.getElementById('brand-icon').getAttribute('href') } : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(icon == json!({ "status": 200, "href": "/v1/frame/brands.svg#b-amex" }), "brand icon: {icon}");
     b.press(None, Key::Escape).await?;
     let escape = extra_events(b, "escape").await?;
     ensure!(escape == [json!({ "field": "number" })], "escape events: {escape:?}");
