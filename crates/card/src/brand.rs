@@ -117,8 +117,14 @@ const fn code(name: &'static str, size: u8) -> SecurityCode {
 //    Mastercard `2221`–`2720` and `51`–`55`, UnionPay `62`/`81`; it is broader where we follow
 //    source 1: Diners all of `30` (we: `300`–`305`), Discover all of `60` (we: `6011`), and it
 //    files Maestro's `50`, `56`–`59`, `67` under Mastercard (we keep Maestro apart, as source 1).
-// Second source still missing: Maestro, Elo, Mir, Hiper, Hipercard, Verve (Verve is in neither).
-// Troy: see `TROY` (four sources).
+// 3. hey24sheep/flutter_cardidy `lib/src/models/cards.dart` (commit 80af51522735, "based on
+//    Wikipedia's Payment card number"): Mir `2200`–`2204`, 16–19 digits, equal; Verve
+//    `506099`–`506198` and `650002`–`650027` agree, but it gives lengths 16 and 19 only and not
+//    our `507865`–`507964` (neither has a source here yet); its Maestro prefixes (`5018`, `5020`,
+//    `5038`, `5893`, `6304`, `6759`, `6761`–`6763`) all fall inside our (source 1's) ranges.
+// Second source still missing: Elo, Hiper, Hipercard (only source 1); Verve's `507865`–`507964`
+// and 18-digit length (no source found). Troy: see `TROY` (four sources; source 3 lists
+// `65, 9792`, the whole of Discover's `65` again).
 const VISA: Spec = Spec { ranges: &[one(4)], lengths: &[16, 18, 19], code: code("CVV", 3), luhn: LuhnPolicy::Required };
 const MASTERCARD: Spec = Spec {
     ranges: &[r(51, 55), r(2221, 2229), r(223, 229), r(23, 26), r(270, 271), one(2720)],
