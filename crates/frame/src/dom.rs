@@ -388,26 +388,8 @@ fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
 
 fn run_command(frame: &Shared, command: Command) {
     match command {
-        Command::Init(init) => {
-            let mut load = None;
-            with_frame(frame, |fr| {
-                load = fr.init(init);
-                None
-            });
-            if let Some(locale) = load {
-                wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
-            }
-        }
-        Command::Update(update) => {
-            let mut load = None;
-            with_frame(frame, |fr| {
-                load = fr.update(update);
-                None
-            });
-            if let Some(locale) = load {
-                wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
-            }
-        }
+        Command::Init(init) => configure(frame, |fr| fr.init(init)),
+        Command::Update(update) => configure(frame, |fr| fr.update(update)),
         Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
         Command::Clear(None) => with_frame(frame, |fr| {
             fr.clear();
@@ -427,6 +409,18 @@ fn run_command(frame: &Shared, command: Command) {
         Command::Tokenize { id } => {
             wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id));
         }
+    }
+}
+
+/// Runs `init` or `update`, then loads the locale table it asks for, if any.
+fn configure(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Locale>) {
+    let mut load = None;
+    with_frame(frame, |fr| {
+        load = f(fr);
+        None
+    });
+    if let Some(locale) = load {
+        wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
     }
 }
 
