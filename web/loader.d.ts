@@ -10,9 +10,12 @@ export type CardField = 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode';
 export type Locale = 'auto' | 'en' | 'de' | 'fr' | 'es' | 'it' | 'nl' | 'pt' | 'ja' | string;
 
 /**
- * CSS declarations in camelCase or kebab-case; only allowlisted properties are applied.
- * Numbers mean pixels for `fontSize`, `letterSpacing` and the paddings, and stay unitless
- * elsewhere (`lineHeight: 1.5`, `fontWeight: 600`, `opacity: 0.8`).
+ * CSS declarations in camelCase or kebab-case; only allowlisted properties are applied (text,
+ * and the input box: border, radius, background, box-shadow, outline, height, padding,
+ * transition; docs/postmessage.md lists them). Numbers mean pixels for `fontSize`,
+ * `letterSpacing`, the paddings, `height`, `minHeight`, `borderRadius`, `borderWidth`,
+ * `outlineWidth` and `outlineOffset`, and stay unitless elsewhere (`lineHeight: 1.5`,
+ * `fontWeight: 600`, `opacity: 0.8`).
  */
 export type StyleDeclarations = { [property: string]: string | number };
 
@@ -21,22 +24,53 @@ export type BaseStyle = { [property: string]: string | number | StyleDeclaration
   '::placeholder'?: StyleDeclarations;
 };
 
+/** Variants, layered in this order (later wins): base, empty, complete, autofilled, invalid, hover, focus, disabled. */
 export interface CardStyle {
   base?: BaseStyle;
-  focus?: StyleDeclarations;
-  invalid?: StyleDeclarations;
-  complete?: StyleDeclarations;
   empty?: StyleDeclarations;
+  complete?: StyleDeclarations;
+  /** The browser's autofill filled the field (until the cardholder edits it). */
+  autofilled?: StyleDeclarations;
+  invalid?: StyleDeclarations;
+  hover?: StyleDeclarations;
+  focus?: StyleDeclarations;
+  /** `disabled: true`. */
+  disabled?: StyleDeclarations;
   placeholder?: StyleDeclarations;
 }
 
-export interface CardOptions {
-  /** Publishable key, `pk_test_...` or `pk_live_...`. */
-  key: string;
+/** Theme variables: CSS values (numbers mean pixels for the sizes), checked like style values. */
+export interface AppearanceVariables {
+  colorPrimary?: string;
+  colorText?: string;
+  colorDanger?: string;
+  colorBackground?: string;
+  colorBorder?: string;
+  colorPlaceholder?: string;
+  borderRadius?: string | number;
+  spacingUnit?: string | number;
+  fontSizeBase?: string | number;
+  fontFamily?: string;
+}
+
+export interface Appearance {
+  variables?: AppearanceVariables;
+}
+
+/** What `update()` may change without remounting (typed values stay). */
+export interface CardUpdate {
   style?: CardStyle;
-  /** A BCP 47 tag (`'de'`, `'pt-BR'`) or `'auto'` (the browser's languages). Default `'auto'`. */
+  appearance?: Appearance;
+  /** A BCP 47 tag or `'auto'`. */
   locale?: Locale;
   placeholders?: Partial<Record<CardField, string>>;
+  /** Disables every input (the `disabled` variant applies). */
+  disabled?: boolean;
+}
+
+export interface CardOptions extends CardUpdate {
+  /** Publishable key, `pk_test_...` or `pk_live_...`. */
+  key: string;
   /** Optional fields, both off by default. */
   fields?: { name?: boolean; postalCode?: boolean };
   /** Title of the iframe for assistive technology. */
@@ -64,10 +98,13 @@ export type ErrorCode =
 
 /** Something the merchant should fix; also logged with `console.warn` under a `pk_test_` key. */
 export interface CardWarning {
-  /** `'style_rejected'`: style properties that were not applied. */
+  /** `'style_rejected'`: style properties or theme variables that were not applied. */
   code: string;
   message: string;
-  /** `'variant.property'` names (`'base.position'`), or a variant name that is unknown. */
+  /**
+   * `'variant.property'` names (`'base.position'`), a variant name that is unknown, or
+   * `'appearance.variables.name'`.
+   */
   properties: string[];
 }
 
@@ -76,6 +113,8 @@ export interface FieldState {
   valid: boolean;
   potentiallyValid: boolean;
   focused: boolean;
+  /** The browser's autofill filled the field (until the cardholder edits it). */
+  autofilled: boolean;
 }
 
 export interface CardError {
@@ -117,6 +156,12 @@ export interface CardEvents {
   submit: Record<string, never>;
   brand: { brand: CardBrand | null };
   warning: CardWarning;
+  /** Escape pressed in a field. */
+  escape: { field: CardField };
+  /** The browser's autofill filled a field. */
+  autofill: { field: CardField };
+  /** The frame failed to load (`frame_refused`, `mount_timeout`); `mount()` rejects with the same error. */
+  loaderror: CardError;
 }
 
 export interface CardElement {
@@ -139,6 +184,8 @@ export interface CardElement {
   clear(field?: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode'): void;
   /** Takes focus away from the frame's focused input (a `blur` event follows). */
   blur(): void;
+  /** Changes style, appearance, locale, placeholders or `disabled` in place; typed values stay. */
+  update(options: CardUpdate): CardElement;
   /** Removes the iframe, the listeners and every handler; `mount()` may be called again. */
   destroy(): void;
 }

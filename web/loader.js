@@ -5,7 +5,8 @@
 
   var script = doc.currentScript;
   var scriptOrigin = script && script.src ? new URL(script.src, doc.baseURI).origin : null;
-  var EVENTS = ['ready', 'change', 'focus', 'blur', 'submit', 'brand', 'warning'];
+  var EVENTS = ['ready', 'change', 'focus', 'blur', 'submit', 'brand', 'warning', 'escape', 'autofill', 'loaderror'];
+  var STATES = ['focused', 'autofilled', 'invalid', 'complete', 'empty'];
   var FIELDS = ['number', 'expiry', 'cvc', 'name', 'postalCode'];
 
   function isObject(v) {
@@ -28,32 +29,38 @@
     if (out.base && isObject(style.base['::placeholder'])) out.placeholder = declarations(style.base['::placeholder']);
     return out;
   }
+  // The options init and update() share, normalised into c.
+  function options(o, c) {
+    if (typeof o.locale === 'string') c.locale = o.locale;
+    if ('style' in o) c.style = normalizeStyle(o.style);
+    if ('appearance' in o) c.appearance = declarations(isObject(o.appearance) ? o.appearance.variables : 0);
+    if ('placeholders' in o) c.placeholders = declarations(o.placeholders);
+    if ('disabled' in o) c.disabled = o.disabled === true;
+    return c;
+  }
 
-  function card(options) {
-    options = options || {};
-    var key = options.key;
+  function card(opts) {
+    opts = opts || {};
+    var key = opts.key;
     if (typeof key !== 'string' || !/^pk_(test|live)_[A-Za-z0-9_]+$/.test(key)) {
       throw new TypeError('Altafinex.card: key must be a publishable key (pk_test_... or pk_live_...)');
     }
-    var vault = options.vaultOrigin ? new URL(options.vaultOrigin).origin : scriptOrigin;
+    var vault = opts.vaultOrigin ? new URL(opts.vaultOrigin).origin : scriptOrigin;
     if (!vault || vault === 'null') {
       throw new TypeError('Altafinex.card: pass vaultOrigin');
     }
-    var locale = typeof options.locale === 'string' ? options.locale : 'auto';
-    var fields = isObject(options.fields) ? options.fields : {};
-    var messages = declarations(options.messages);
-    var init = {
+    var fields = isObject(opts.fields) ? opts.fields : {};
+    var messages = declarations(opts.messages);
+    var init = options(opts, {
       type: 'init',
-      locale: locale,
-      style: normalizeStyle(options.style),
-      placeholders: declarations(options.placeholders),
+      locale: 'auto',
       fields: { name: fields.name === true, postalCode: fields.postalCode === true },
-      errors: options.errors === 'none' ? 'none' : 'frame',
+      errors: opts.errors === 'none' ? 'none' : 'frame',
       messages: messages
-    };
-    var title = typeof options.title === 'string' ? options.title : 'Secure card payment input';
+    });
+    var title = typeof opts.title === 'string' ? opts.title : 'Secure card payment input';
     var handlers = {};
-    var channel, iframe, lastState, mounting, settle;
+    var channel, iframe, host, lastState, mounting, settle;
     // idle -> mounting -> ready | failed (docs/loader.md)
     var status = 'idle';
     var destroyed = false;
@@ -88,6 +95,17 @@
       });
     }
 
+    // State classes on the merchant's container (is-focused, is-invalid, ...); none without s.
+    function mark(s) {
+      var f = s ? s.fields : {};
+      var on = { invalid: s && s.error, complete: s && s.complete, empty: s && s.empty };
+      for (var k in f) {
+        if (f[k].focused) on.focused = 1;
+        if (f[k].autofilled) on.autofilled = 1;
+      }
+      STATES.forEach(function (n) { host.classList.toggle('is-' + n, !!on[n]); });
+    }
+
     function size(height) {
       if (typeof height === 'number' && height > 0 && height < 5000) {
         iframe.style.height = Math.ceil(height) + 'px';
@@ -104,7 +122,7 @@
           break;
         case 'ready':
           size(d.height);
-          lastState = d.state || null;
+          mark(lastState = d.state || null);
           if (status !== 'ready') {
             status = 'ready';
             mounting = Promise.resolve(api);
@@ -116,11 +134,13 @@
           size(d.height);
           break;
         case 'change':
-          lastState = d.state || null;
+          mark(lastState = d.state || null);
           emit('change', lastState);
           break;
         case 'focus':
         case 'blur':
+        case 'escape':
+        case 'autofill':
           if (FIELDS.indexOf(d.field) >= 0) emit(d.type, { field: d.field });
           break;
         case 'submit':
@@ -154,6 +174,7 @@
       var error = failure('destroyed', DESTROYED);
       win.removeEventListener('message', onMessage);
       if (iframe && iframe.parentNode) iframe.parentNode.removeChild(iframe);
+      if (host) mark(null);
       iframe = lastState = null;
       if (settle) settle(error);
       Object.keys(pending).forEach(function (id) {
@@ -171,11 +192,12 @@
     var api = {
       mount: function (target) {
         if (status === 'mounting' || status === 'ready') return mounting;
-        var host = typeof target === 'string' ? doc.querySelector(target) : target;
-        if (!host || typeof host.appendChild !== 'function') {
+        var el = typeof target === 'string' ? doc.querySelector(target) : target;
+        if (!el || typeof el.appendChild !== 'function') {
           return Promise.reject(failure('mount_target_not_found', 'No element matches the mount target.'));
         }
         teardown();
+        host = el;
         destroyed = false;
         status = 'mounting';
         channel = Array.from(win.crypto.getRandomValues(new Uint8Array(16)), function (b) {
@@ -187,7 +209,7 @@
         f.setAttribute('scrolling', 'no');
         f.style.cssText = 'border:0;margin:0;padding:0;width:100%;height:48px;display:block;overflow:hidden;background:transparent';
         f.src = vault + '/v1/frame?key=' + encodeURIComponent(key) + '#v=1&channel=' + channel +
-          '&origin=' + encodeURIComponent(win.location.origin) + '&locale=' + encodeURIComponent(locale);
+          '&origin=' + encodeURIComponent(win.location.origin) + '&locale=' + encodeURIComponent(init.locale);
         win.addEventListener('message', onMessage);
         mounting = new Promise(function (resolve, reject) {
           var timer = setTimeout(function () {
@@ -198,6 +220,7 @@
             settle = null;
             if (error) {
               if (status === 'mounting') status = 'failed';
+              if (error.code !== 'destroyed') emit('loaderror', error);
               reject(error);
             } else resolve(api);
           };
@@ -251,6 +274,13 @@
       },
       blur: function () {
         send({ type: 'blur' });
+      },
+      update: function (o) {
+        var u = options(isObject(o) ? o : {}, {});
+        for (var k in u) init[k] = u[k];
+        u.type = 'update';
+        send(u);
+        return api;
       },
       destroy: function () {
         teardown();

@@ -107,6 +107,24 @@ const fn code(name: &'static str, size: u8) -> SecurityCode {
     SecurityCode { name, size }
 }
 
+// Sources of the table (issue 12 asks for two per brand), read 2026-11-26:
+// 1. braintree/credit-card-type `src/lib/card-types.ts` (commit d0b8d2a0f0d8): for Visa,
+//    Mastercard, Amex, Diners, Discover, JCB, UnionPay, Maestro, Elo, Mir, Hiper and Hipercard the
+//    ranges, lengths and security-code names below are equal to it (its UnionPay list also names
+//    624–626, 622018, 622019–622999 and 622126–622925, all inside ranges below).
+// 2. stripe/stripe-android `payments-core/.../model/CardBrand.kt` (commit 034cd362cea4, "based on
+//    Wikipedia's IIN table"): agrees on Visa `4`, Amex `34`/`37` (15 digits), JCB `3528`–`3589`,
+//    Mastercard `2221`–`2720` and `51`–`55`, UnionPay `62`/`81`; it is broader where we follow
+//    source 1: Diners all of `30` (we: `300`–`305`), Discover all of `60` (we: `6011`), and it
+//    files Maestro's `50`, `56`–`59`, `67` under Mastercard (we keep Maestro apart, as source 1).
+// 3. hey24sheep/flutter_cardidy `lib/src/models/cards.dart` (commit 80af51522735, "based on
+//    Wikipedia's Payment card number"): Mir `2200`–`2204`, 16–19 digits, equal; Verve
+//    `506099`–`506198` and `650002`–`650027` agree, but it gives lengths 16 and 19 only and not
+//    our `507865`–`507964` (neither has a source here yet); its Maestro prefixes (`5018`, `5020`,
+//    `5038`, `5893`, `6304`, `6759`, `6761`–`6763`) all fall inside our (source 1's) ranges.
+// Second source still missing: Elo, Hiper, Hipercard (only source 1); Verve's `507865`–`507964`
+// and 18-digit length (no source found). Troy: see `TROY` (four sources; source 3 lists
+// `65, 9792`, the whole of Discover's `65` again).
 const VISA: Spec = Spec { ranges: &[one(4)], lengths: &[16, 18, 19], code: code("CVV", 3), luhn: LuhnPolicy::Required };
 const MASTERCARD: Spec = Spec {
     ranges: &[r(51, 55), r(2221, 2229), r(223, 229), r(23, 26), r(270, 271), one(2720)],

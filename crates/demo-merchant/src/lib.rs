@@ -16,9 +16,12 @@
 //!   a payments-role key, `POST /api/refund` refunds it, `POST /webhooks` receives and verifies
 //!   the vault's signed webhooks, `GET /api/webhooks` lists them for the page.
 //!
-//! The loader `<script>` carries an SRI `integrity` (sha384) so the page runs exactly the loader
-//! the merchant pinned: `--loader-integrity` when given (production practice: pin the published
-//! hash), otherwise computed once from the vault's `/v1/loader.js` (development convenience).
+//! The loader `<script>` is the versioned, immutable `/v1/loader.<version>.js` with its SRI
+//! `integrity` (sha384), as `docs/loader.md` advises, so the page runs exactly the loader the
+//! merchant pinned and the pin survives the vault's next deploy: `--loader-url` and
+//! `--loader-integrity` when given (production practice: copy both from the published
+//! manifest), otherwise read once from the vault's `/v1/loader-manifest.json` (development
+//! convenience). Never an SRI hash on the evergreen `/v1/loader.js`, whose bytes change.
 //!
 //! Invariant: the secret key only ever leaves this process in the `Authorization` header of a
 //! request to the configured vault URL.
@@ -68,8 +71,29 @@ pub struct Config {
     pub secret_key: Secret,
     /// Folder holding `index.html`, `demo.js`, `demo.css`, ...
     pub static_dir: PathBuf,
-    /// Pinned SRI value for the loader (`sha384-…`); `None` computes it from the vault.
-    pub loader_integrity: Option<String>,
+    /// The loader to pin; `None` reads it from the vault's loader manifest.
+    pub loader: Option<LoaderPin>,
+}
+
+/// A pinned loader: its versioned path and SRI value, as the vault's manifest publishes them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LoaderPin {
+    /// `/v1/loader.<version>.js` (the manifest's `url`).
+    #[serde(rename = "url")]
+    pub path: String,
+    /// `sha384-…`.
+    pub integrity: String,
+}
+
+impl LoaderPin {
+    /// A versioned loader path (`/v1/loader.` + 16 letters `a`–`p` + `.js`) and an SRI
+    /// `sha384-` value; `None` otherwise (for example the evergreen `/v1/loader.js`).
+    pub fn new(path: String, integrity: String) -> Option<LoaderPin> {
+        let version = path.strip_prefix("/v1/loader.")?.strip_suffix(".js")?;
+        let versioned = version.len() == 16 && version.bytes().all(|b| matches!(b, b'a'..=b'p'));
+        let sri = integrity.strip_prefix("sha384-").is_some_and(|h| !h.is_empty() && h.len() <= 64);
+        (versioned && sri).then_some(LoaderPin { path, integrity })
+    }
 }
 
 /// Errors building the application state.
@@ -133,8 +157,8 @@ pub fn vault_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, SetupError
 struct AppState {
     config: Config,
     client: reqwest::Client,
-    /// The loader's SRI value once known (pinned, or computed from the vault's file).
-    loader_integrity: tokio::sync::OnceCell<String>,
+    /// The loader to pin once known (given, or read from the vault's manifest).
+    loader: tokio::sync::OnceCell<LoaderPin>,
 }
 
 /// `sha384-<base64>` of `bytes`, the SRI form.
@@ -145,24 +169,24 @@ pub fn sri_sha384(bytes: &[u8]) -> String {
 }
 
 impl AppState {
-    /// The loader's SRI value; `None` when it is not pinned and the vault cannot be reached
-    /// (the page then says so instead of loading an unchecked script).
-    async fn loader_integrity(&self) -> Option<String> {
-        if let Some(pinned) = &self.config.loader_integrity {
+    /// The loader's versioned path and SRI value; `None` when none is given and the vault's
+    /// manifest cannot be read (the page then says so instead of loading an unchecked script).
+    async fn loader(&self) -> Option<LoaderPin> {
+        if let Some(pinned) = &self.config.loader {
             return Some(pinned.clone());
         }
-        let url = format!("{}/v1/loader.js", self.config.vault_origin);
-        self.loader_integrity
+        let url = format!("{}/v1/loader-manifest.json", self.config.vault_origin);
+        self.loader
             .get_or_try_init(|| async {
                 let res = self.client.get(&url).send().await.map_err(|e| e.to_string())?;
                 if !res.status().is_success() {
                     return Err(format!("status {}", res.status()));
                 }
-                let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-                Ok::<_, String>(sri_sha384(&bytes))
+                let manifest: LoaderPin = res.json().await.map_err(|e| e.to_string())?;
+                LoaderPin::new(manifest.path, manifest.integrity).ok_or_else(|| "not a versioned loader".to_owned())
             })
             .await
-            .map_err(|e| tracing::warn!(error = %e, %url, "cannot compute the loader's SRI hash"))
+            .map_err(|e| tracing::warn!(error = %e, %url, "cannot read the loader manifest"))
             .ok()
             .cloned()
     }
@@ -171,7 +195,7 @@ impl AppState {
 /// The router; tests call it without a socket. `payments` is `None` when the demo runs without
 /// a payments key: the payment routes then answer `503 payments_not_configured`.
 pub fn app(config: Config, client: reqwest::Client, payments: Option<Arc<payments::Payments>>) -> Router {
-    let state = Arc::new(AppState { config, client, loader_integrity: tokio::sync::OnceCell::new() });
+    let state = Arc::new(AppState { config, client, loader: tokio::sync::OnceCell::new() });
     let payment_routes = Router::new()
         .route("/api/pay", post(payments::pay))
         .route("/api/refund", post(payments::refund))
@@ -229,14 +253,16 @@ fn escape_html(value: &str) -> String {
     out
 }
 
-/// Fills `{{vault_origin}}`, `{{publishable_key}}` and `{{loader_integrity}}` (an SRI value that
-/// cannot match any file when unknown, so the browser refuses the script rather than run it
-/// unchecked).
-fn render(template: &str, config: &Config, loader_integrity: Option<&str>) -> String {
+/// Fills `{{vault_origin}}`, `{{publishable_key}}`, `{{loader_src}}` (the versioned loader URL)
+/// and `{{loader_integrity}}` (when unknown, an SRI value that cannot match any file, so the
+/// browser refuses the script rather than run it unchecked).
+fn render(template: &str, config: &Config, loader: Option<&LoaderPin>) -> String {
+    let src = [config.vault_origin.as_str(), loader.map_or("/v1/loader.js", |l| l.path.as_str())].concat();
     template
         .replace("{{vault_origin}}", &escape_html(&config.vault_origin))
         .replace("{{publishable_key}}", &escape_html(&config.publishable_key))
-        .replace("{{loader_integrity}}", &escape_html(loader_integrity.unwrap_or("sha384-unavailable")))
+        .replace("{{loader_src}}", &escape_html(&src))
+        .replace("{{loader_integrity}}", &escape_html(loader.map_or("sha384-unavailable", |l| &l.integrity)))
 }
 
 async fn index(State(state): State<Arc<AppState>>) -> Response {
@@ -248,8 +274,8 @@ async fn serve_html(state: &AppState, name: &str) -> Response {
     let Ok(template) = tokio::fs::read_to_string(&path).await else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let integrity = if template.contains("{{loader_integrity}}") { state.loader_integrity().await } else { None };
-    let body = render(&template, &state.config, integrity.as_deref());
+    let loader = if template.contains("{{loader_integrity}}") { state.loader().await } else { None };
+    let body = render(&template, &state.config, loader.as_ref());
     let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
     security_headers(response.headers_mut(), &csp(&state.config.vault_origin, name.starts_with("bench")));
     response
@@ -350,7 +376,7 @@ mod tests {
         let dir = tempfile_dir::Dir::new();
         std::fs::write(
             dir.path.join("index.html"),
-            "<meta content=\"{{publishable_key}}\">{{vault_origin}} {{loader_integrity}}",
+            "<meta content=\"{{publishable_key}}\">{{loader_src}} {{loader_integrity}}",
         )
         .unwrap();
         std::fs::write(dir.path.join("demo.js"), "console.log(1)").unwrap();
@@ -359,7 +385,7 @@ mod tests {
             publishable_key: "pk_test_\"x".into(),
             secret_key: Secret::new("sk_test_y".into()),
             static_dir: dir.path.clone(),
-            loader_integrity: Some("sha384-pinned".into()),
+            loader: LoaderPin::new("/v1/loader.abcdefghijklmnop.js".into(), "sha384-pinned".into()),
         };
         (app(config, vault_client(None).unwrap(), None), dir)
     }
@@ -398,12 +424,31 @@ mod tests {
         let (app, _dir) = test_app();
         let (status, headers, body) = get(app, "/").await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(body, "<meta content=\"pk_test_&quot;x\">https://localhost:8443 sha384-pinned");
+        assert_eq!(
+            body,
+            "<meta content=\"pk_test_&quot;x\">https://localhost:8443/v1/loader.abcdefghijklmnop.js sha384-pinned"
+        );
         let csp = headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
         assert!(csp.contains("script-src 'self' https://localhost:8443;"), "{csp}");
         assert!(csp.contains("frame-src https://localhost:8443;"), "{csp}");
         assert!(csp.contains("style-src 'self';"), "{csp}");
         assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+
+    #[test]
+    fn only_a_versioned_loader_is_pinned() {
+        let pin = |path: &str, sri: &str| LoaderPin::new(path.into(), sri.into());
+        assert!(pin("/v1/loader.kfbnaodhbmcpgjle.js", "sha384-abc").is_some());
+        for (path, sri) in [
+            ("/v1/loader.js", "sha384-abc"),
+            ("/v1/loader.kfbnaodhbmcpgjlz.js", "sha384-abc"),
+            ("/v1/loader.kfbnaodhbmcpgjl.js", "sha384-abc"),
+            ("https://evil.example/v1/loader.kfbnaodhbmcpgjle.js", "sha384-abc"),
+            ("/v1/loader.kfbnaodhbmcpgjle.js", "sha256-abc"),
+            ("/v1/loader.kfbnaodhbmcpgjle.js", "sha384-"),
+        ] {
+            assert!(pin(path, sri).is_none(), "{path} {sri}");
+        }
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use demo_merchant::{Config, Secret, app, origin_of, payments, vault_client};
+use demo_merchant::{Config, LoaderPin, Secret, app, origin_of, payments, vault_client};
 
 /// Demo merchant checkout server (a different origin from the vault).
 #[derive(Parser, Debug)]
@@ -28,8 +28,12 @@ struct Args {
     /// Folder with the checkout page (index.html, demo.js, demo.css).
     #[arg(long, env = "DEMO_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../static/demo"))]
     static_dir: PathBuf,
-    /// SRI value of the loader to pin (`sha384-…`); default: computed from the vault's file once.
-    #[arg(long, env = "DEMO_LOADER_INTEGRITY")]
+    /// Versioned loader path to pin (`/v1/loader.<version>.js`, the `url` of the vault's
+    /// `/v1/loader-manifest.json`); default: read from the manifest once.
+    #[arg(long, env = "DEMO_LOADER_URL", requires = "loader_integrity")]
+    loader_url: Option<String>,
+    /// SRI value of that loader (`sha384-…`, the manifest's `integrity`).
+    #[arg(long, env = "DEMO_LOADER_INTEGRITY", requires = "loader_url")]
     loader_integrity: Option<String>,
     /// A secret key with the payments role (sk_...): turns on charging, refunds and webhooks.
     #[arg(long, env = "DEMO_PAYMENTS_KEY", hide_env_values = true)]
@@ -79,7 +83,13 @@ async fn main() -> anyhow::Result<()> {
         publishable_key: args.publishable_key,
         secret_key: Secret::new(args.secret_key),
         static_dir: args.static_dir,
-        loader_integrity: args.loader_integrity,
+        loader: match (args.loader_url, args.loader_integrity) {
+            (Some(path), Some(integrity)) => Some(
+                LoaderPin::new(path, integrity)
+                    .context("--loader-url must be /v1/loader.<version>.js and --loader-integrity sha384-…")?,
+            ),
+            _ => None,
+        },
     };
     anyhow::ensure!(
         config.static_dir.join("index.html").is_file(),

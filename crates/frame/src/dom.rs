@@ -10,7 +10,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use card::{Brand, Edit};
-use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{
@@ -23,11 +22,11 @@ use crate::locale::{Locale, Text};
 use crate::model::{Check, Model};
 use crate::protocol::{
     ChangeState, Command, Field, FieldOptions, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
-    ParentMessage, Placeholders,
+    Placeholders, Update,
 };
-use crate::style::{Style, Variant};
+use crate::style::{Style, ThemeValue, Variant};
 
-/// Brands with their own icon in the sprite (`#b-<id>`); others use `#b-generic`.
+/// Brands with their own icon in `static/frame/brands.svg` (`#b-<id>`); others use the inline `#b-generic`.
 const ICONS: [Brand; 8] = [
     Brand::Visa,
     Brand::Mastercard,
@@ -66,7 +65,7 @@ pub(crate) struct FieldEls {
     wrapper: HtmlElement,
     label: Element,
     /// Bit set of the style variants last applied (to skip unchanged renders).
-    applied: u8,
+    applied: u16,
     /// ARIA state last written: bit 0 `aria-invalid`, bit 1 `aria-describedby="error"`.
     aria: u8,
 }
@@ -84,6 +83,12 @@ pub struct Frame {
     pub(crate) model: Model,
     pub(crate) locale: Locale,
     style: Style,
+    /// Theme variables set on the document element (`appearance.variables`).
+    theme: Vec<ThemeValue>,
+    /// The field under the pointer (`hover` variant).
+    hovered: Option<Field>,
+    /// Every input disabled (`disabled: true`).
+    disabled: bool,
     placeholder_rule: Option<CssStyleDeclaration>,
     placeholders: Placeholders,
     last_state: Option<ChangeState>,
@@ -93,6 +98,8 @@ pub struct Frame {
     /// Merchant overrides of error messages.
     messages: Messages,
     initialized: bool,
+    /// What `init` could not apply, reported after `ready` once the locale table is in.
+    pending_warning: Vec<String>,
     last_height: u32,
     /// The Idempotency-Key of the current submission; reused by retries until the card data
     /// changes or the vault answers definitively.
@@ -209,7 +216,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         let label = document
             .query_selector(&["label[for=", field.id(), "]"].concat())?
             .ok_or(FrameError::MissingElement("label"))?;
-        els.push(FieldEls { input, wrapper, label, applied: u8::MAX, aria: u8::MAX });
+        els.push(FieldEls { input, wrapper, label, applied: u16::MAX, aria: u8::MAX });
     }
     let locale = Locale::negotiate(params.locale.as_deref(), browser_languages(&window).iter().map(String::as_str));
     let frame = Frame {
@@ -224,6 +231,9 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         model: Model::new(FieldOptions::default(), today()),
         locale,
         style: Style::default(),
+        theme: Vec::new(),
+        hovered: None,
+        disabled: false,
         placeholder_rule: None,
         placeholders: Placeholders::default(),
         last_state: None,
@@ -231,6 +241,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         masked: [false; 5],
         messages: Messages::default(),
         initialized: false,
+        pending_warning: Vec::new(),
         last_height: 0,
         idempotency_key: None,
         tokenizing: false,
@@ -278,7 +289,8 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
 /// closure type instead of six keeps the WASM smaller. The closures are `Fn`, not `FnMut`:
 /// `focus()` from a handler re-enters the same closure (blur of the field being left), which
 /// wasm-bindgen refuses for `FnMut` closures.
-const FIELD_EVENTS: &[&str] = &["beforeinput", "input", "compositionend", "focus", "blur", "keydown"];
+const FIELD_EVENTS: &[&str] =
+    &["beforeinput", "input", "compositionend", "focus", "blur", "keydown", "mouseenter", "mouseleave"];
 
 fn listen(
     target: &EventTarget,
@@ -299,26 +311,43 @@ fn on_field_event(frame: &Shared, field: Field, e: &Event) {
     match e.type_().as_str() {
         "beforeinput" => with_frame(frame, |fr| fr.on_beforeinput(field, e)),
         "input" => {
-            let composing = e.dyn_ref::<InputEvent>().is_some_and(InputEvent::is_composing);
-            if !composing {
-                with_frame(frame, |fr| fr.on_input(field));
+            let input_event = e.dyn_ref::<InputEvent>();
+            if !input_event.is_some_and(InputEvent::is_composing) {
+                // Browser autofill fires a plain `Event` named `input` (typing, paste, undo and
+                // IME fire `InputEvent`s), and the input then matches `:autofill`.
+                let autofill = input_event.is_none() || matches_autofill(e.target());
+                with_frame(frame, |fr| fr.on_input(field, autofill));
             }
         }
-        "compositionend" => with_frame(frame, |fr| fr.on_input(field)),
+        "compositionend" => with_frame(frame, |fr| fr.on_input(field, false)),
+        "mouseenter" | "mouseleave" => with_frame(frame, |fr| {
+            fr.on_hover(field, e.type_() == "mouseenter");
+            None
+        }),
         "focus" => with_frame(frame, |fr| fr.on_focus(field)),
         "blur" => with_frame(frame, |fr| fr.on_blur(field)),
-        "keydown" => {
-            let enter = e.dyn_ref::<KeyboardEvent>().is_some_and(|k| k.key() == "Enter");
-            if enter {
+        "keydown" => match e.dyn_ref::<KeyboardEvent>().map(KeyboardEvent::key).as_deref() {
+            Some("Enter") => {
                 e.prevent_default();
                 with_frame(frame, |fr| {
                     fr.post(&FrameEvent::Submit);
                     None
                 });
             }
-        }
+            Some("Escape") => with_frame(frame, |fr| {
+                fr.post(&FrameEvent::Escape { field });
+                None
+            }),
+            _ => {}
+        },
         _ => {}
     }
+}
+
+fn matches_autofill(target: Option<EventTarget>) -> bool {
+    let Some(el) = target.and_then(|t| t.dyn_into::<Element>().ok()) else { return false };
+    // `:autofill` is the standard name; Chromium before 110 and WebKit know only the prefixed one.
+    el.matches(":autofill").unwrap_or(false) || el.matches(":-webkit-autofill").unwrap_or(false)
 }
 
 /// Runs `f` on the frame, then focuses the field it returns (outside the borrow, because
@@ -354,15 +383,13 @@ fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
     if json.length() as usize > MAX_MESSAGE_CHARS {
         return None;
     }
-    crate::jsde::from_value::<ParentMessage>(data).ok()?.into_command(&fr.params.channel)
+    crate::jsread::parent_message(data)?.into_command(&fr.params.channel)
 }
 
 fn run_command(frame: &Shared, command: Command) {
     match command {
-        Command::Init(init) => with_frame(frame, |fr| {
-            fr.init(init);
-            None
-        }),
+        Command::Init(init) => configure(frame, |fr| fr.init(init)),
+        Command::Update(update) => configure(frame, |fr| fr.update(update)),
         Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
         Command::Clear(None) => with_frame(frame, |fr| {
             fr.clear();
@@ -383,6 +410,36 @@ fn run_command(frame: &Shared, command: Command) {
             wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id));
         }
     }
+}
+
+/// Runs `init` or `update`, then loads the locale table it asks for, if any.
+fn configure(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Locale>) {
+    let mut load = None;
+    with_frame(frame, |fr| {
+        load = f(fr);
+        None
+    });
+    if let Some(locale) = load {
+        wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
+    }
+}
+
+/// Fetches `locale-<lang>.json` from the vault (the frame's own origin, `connect-src 'self'`),
+/// registers it, and lets the frame show it; on any failure the frame goes on in English.
+async fn load_locale(frame: Shared, locale: Locale) {
+    let Some(window) = frame.try_borrow().ok().map(|fr| fr.window.clone()) else { return };
+    if !locale.is_available() {
+        let url = ["/v1/frame/locale-", locale.lang(), ".json"].concat();
+        if let Some(table) =
+            crate::net::get_json(&window, &url).await.and_then(|v| crate::jsread::locale_table(v, locale.lang()))
+        {
+            crate::locale::register(locale, table);
+        }
+    }
+    with_frame(&frame, |fr| {
+        fr.locale_loaded();
+        None
+    });
 }
 
 /// Start of the selection as a char index into `value` (the browser counts UTF-16 units).
@@ -406,21 +463,13 @@ impl Frame {
         self.els.get(field.index()).map(|e| &e.input)
     }
 
-    /// Serialises an event with `v` and `channel` and posts it to the parent's exact origin.
-    ///
-    /// The same object as serialising a [`crate::protocol::Envelope`] (same keys, same order), built as
-    /// `{v, channel}` plus the serde-serialised event: `#[serde(flatten)]` would route every
-    /// event through serde's map path, which costs WASM size.
+    /// Posts an event with `v` and `channel` to the parent's exact origin (the object is built
+    /// by [`crate::jswrite`], the same shape as serialising a [`crate::protocol::Envelope`]).
     pub(crate) fn post(&self, event: &FrameEvent) {
-        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-        let (Ok(body), Ok(Some(parent))) = (event.serialize(&serializer), self.window.parent()) else {
-            return;
-        };
-        let message = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&message, &JsValue::from_str("v"), &JsValue::from(crate::protocol::VERSION));
-        let _ = js_sys::Reflect::set(&message, &JsValue::from_str("channel"), &JsValue::from_str(&self.params.channel));
-        let message = js_sys::Object::assign(&message, body.unchecked_ref());
-        let _ = parent.post_message(&message, &self.params.parent_origin);
+        if let Ok(Some(parent)) = self.window.parent() {
+            let message = crate::jswrite::message(&self.params.channel, event);
+            let _ = parent.post_message(&message, &self.params.parent_origin);
+        }
     }
 
     /// The `change` payload, with the merchant's message overrides applied.
@@ -444,26 +493,15 @@ impl Frame {
         self.messages.get(code).is_some()
     }
 
-    fn init(&mut self, init: Init) {
-        if let Some(requested) = init.locale.as_deref() {
-            let browser = browser_languages(&self.window);
-            self.locale = Locale::negotiate(Some(requested), browser.iter().map(String::as_str));
-        }
-        self.placeholders = init.placeholders;
+    /// `init`; returns the locale whose table must be loaded first (`ready` waits for it).
+    fn init(&mut self, mut init: Init) -> Option<Locale> {
         // Option changes keep values of fields that stay.
         let keep: Vec<(Field, String)> = Field::ALL.into_iter().map(|f| (f, self.model.value(f).to_owned())).collect();
         self.model = Model::new(init.fields, today());
         for (f, v) in keep {
             self.model.set_value(f, v);
         }
-        let (mut style, mut rejected) = Style::sanitize(&init.style);
-        // Values the browser's CSS parser refuses would be dropped silently by `setProperty`.
-        // Vendor-prefixed properties are exempt: they are meant for other engines.
-        rejected.extend(style.retain(|d| {
-            d.property.starts_with('-') || web_sys::css::supports_with_value(d.property, &d.value).unwrap_or(false)
-        }));
-        self.style = style;
-        self.messages = init.messages;
+        self.messages = core::mem::take(&mut init.messages);
         // `errors: "none"`: the page shows the error; the frame's text stays as the inputs'
         // accessible description (visually hidden, no longer a live region of its own).
         let _ = self.error.class_list().toggle_with_force("sr", !init.show_errors);
@@ -472,12 +510,17 @@ impl Frame {
         } else {
             self.error.remove_attribute("role")
         };
-        self.apply_placeholder_style();
-        for el in &mut self.els {
-            el.applied = u8::MAX;
+        let rejected = self.configure(Update::from(init));
+        if self.initialized || self.locale.is_available() {
+            self.announce_ready(rejected);
+            return None;
         }
-        self.apply_text();
-        self.render();
+        self.pending_warning = rejected;
+        Some(self.locale)
+    }
+
+    /// Posts `ready` (once) and then the warning about what was not applied, if anything.
+    fn announce_ready(&mut self, rejected: Vec<String>) {
         if !self.initialized {
             self.initialized = true;
             let state = self.state();
@@ -486,12 +529,105 @@ impl Frame {
             self.last_height = height;
             self.post(&FrameEvent::Ready { height, state });
         }
+        self.warn(rejected);
+    }
+
+    /// A locale table arrived (or could not be loaded: then English stays): show it, and
+    /// announce `ready` if `init` was waiting for it.
+    pub(crate) fn locale_loaded(&mut self) {
+        self.apply_text();
+        self.render();
+        if !self.initialized {
+            let rejected = core::mem::take(&mut self.pending_warning);
+            self.announce_ready(rejected);
+        }
+    }
+
+    /// `update`: changes the given options in place; values, focus and caret stay. Returns the
+    /// locale whose table must be loaded (the text switches when it arrives).
+    fn update(&mut self, update: Update) -> Option<Locale> {
+        let rejected = self.configure(update);
+        self.warn(rejected);
+        (!self.locale.is_available()).then_some(self.locale)
+    }
+
+    /// Applies the options that are present and re-renders; returns the names of the style
+    /// entries and theme variables that were not applied.
+    fn configure(&mut self, update: Update) -> Vec<String> {
+        if let Some(requested) = update.locale.as_deref() {
+            let browser = browser_languages(&self.window);
+            self.locale = Locale::negotiate(Some(requested), browser.iter().map(String::as_str));
+        }
+        if let Some(placeholders) = update.placeholders {
+            self.placeholders = placeholders;
+        }
+        if let Some(disabled) = update.disabled {
+            self.disabled = disabled;
+        }
+        let mut rejected = Vec::new();
+        if let Some(raw) = &update.style {
+            let (mut style, dropped) = Style::sanitize(raw);
+            rejected = dropped;
+            // Values the browser's CSS parser refuses would be dropped silently by `setProperty`.
+            // Vendor-prefixed properties are exempt: they are meant for other engines.
+            rejected.extend(style.retain(|d| d.property.starts_with('-') || css_accepts(d.property, &d.value)));
+            self.style = style;
+            self.apply_placeholder_style();
+            for el in &mut self.els {
+                el.applied = u16::MAX;
+            }
+        }
+        if let Some(raw) = &update.appearance {
+            let (mut theme, dropped) = crate::style::sanitize_appearance(raw);
+            rejected.extend(dropped);
+            // A custom property takes any value: ask the parser with a property of the same kind.
+            theme.retain(|t| {
+                let ok = css_accepts(t.variable.checked_as, &t.value);
+                if !ok {
+                    rejected.push(["appearance.variables.", t.variable.name].concat());
+                }
+                ok
+            });
+            self.apply_theme(theme);
+        }
+        self.apply_text();
+        self.render();
+        rejected
+    }
+
+    /// One `warning` listing what was not applied, if anything.
+    fn warn(&self, rejected: Vec<String>) {
         if !rejected.is_empty() {
             let message =
                 ["Style properties not applied (not allowed, unsafe or invalid values): ", &rejected.join(", ")]
                     .concat();
             self.post(&FrameEvent::Warning { code: "style_rejected", message, properties: rejected });
         }
+    }
+
+    /// Sets the theme variables on the document element (read by `frame.css`), removing the
+    /// previous ones.
+    fn apply_theme(&mut self, theme: Vec<ThemeValue>) {
+        let Some(root) = self.document.document_element().and_then(|r| r.dyn_into::<HtmlElement>().ok()) else {
+            return;
+        };
+        let style = root.style();
+        for t in &self.theme {
+            let _ = style.remove_property(t.variable.custom_property);
+        }
+        for t in &theme {
+            let _ = style.set_property(t.variable.custom_property, &t.value);
+        }
+        self.theme = theme;
+    }
+
+    fn on_hover(&mut self, field: Field, entered: bool) {
+        if entered {
+            self.hovered = Some(field);
+        } else if self.hovered == Some(field) {
+            self.hovered = None;
+        }
+        self.render();
     }
 
     /// Labels, placeholders, `lang`, visibility of optional fields.
@@ -506,7 +642,7 @@ impl Frame {
                 continue;
             };
             el.wrapper.set_hidden(!enabled);
-            el.input.set_disabled(!enabled);
+            el.input.set_disabled(!enabled || self.disabled);
             el.label.set_text_content(Some(label(text, field)));
         }
         self.apply_placeholders();
@@ -610,6 +746,7 @@ impl Frame {
         let caret = utf16_index(&out.text, out.caret);
         let _ = input.set_selection_range(caret, caret);
         self.model.set_value(field, out.text.clone());
+        self.model.set_autofilled(field, false);
         let mut out = out;
         zeroize::Zeroize::zeroize(&mut out.text);
         self.after_change();
@@ -617,7 +754,8 @@ impl Frame {
     }
 
     /// Changes we did not intercept (autofill, IME, undo): reformat what the browser wrote.
-    fn on_input(&mut self, field: Field) -> Option<Field> {
+    /// `autofill`: the browser's autofill wrote it (posts `autofill` once per fill).
+    fn on_input(&mut self, field: Field, autofill: bool) -> Option<Field> {
         let input = self.input(field)?.clone();
         let raw = Zeroizing::new(input.value());
         let focused = self.model.focused() == Some(field);
@@ -639,6 +777,11 @@ impl Frame {
             }
             None => self.model.set_value(field, raw.to_string()),
         }
+        let autofill = autofill && !self.model.value(field).is_empty();
+        if autofill && !self.model.autofilled(field) {
+            self.post(&FrameEvent::Autofill { field });
+        }
+        self.model.set_autofilled(field, autofill);
         // Autofill writes fields that are not focused: mask those at once.
         self.set_masked(field, false);
         if !focused {
@@ -720,8 +863,13 @@ impl Frame {
         let brand = self.model.brand();
         let brand_id = brand.map(Brand::id);
         if brand_id != self.last_brand || self.last_state.is_none() {
-            let icon = brand.filter(|b| ICONS.contains(b)).map_or("generic", Brand::id);
-            let _ = self.brand_icon.set_attribute("href", &["#b-", icon].concat());
+            // The generic icon is inline; the brand icons load from `brands.svg` (same origin,
+            // `img-src 'self'`) the first time one is needed, not on every cold mount.
+            let href = match brand.filter(|b| ICONS.contains(b)) {
+                Some(b) => ["/v1/frame/brands.svg#b-", b.id()].concat(),
+                None => "#b-generic".to_owned(),
+            };
+            let _ = self.brand_icon.set_attribute("href", &href);
             self.apply_placeholders();
             if self.last_state.is_some() {
                 self.post(&FrameEvent::Brand { brand: brand_id });
@@ -764,21 +912,19 @@ impl Frame {
         }
     }
 
-    fn variants(&self, field: Field, invalid: bool) -> u8 {
-        let mut bits = 1;
-        if self.model.value(field).is_empty() {
-            bits |= 1 << 1;
-        }
-        if self.model.check(field) == Check::Valid {
-            bits |= 1 << 2;
-        }
-        if invalid {
-            bits |= 1 << 3;
-        }
-        if self.model.focused() == Some(field) {
-            bits |= 1 << 4;
-        }
-        bits
+    /// The style variants that apply to `field` now, as a bit set ([`Variant::bit`]).
+    fn variants(&self, field: Field, invalid: bool) -> u16 {
+        let flags = [
+            (Variant::Base, true),
+            (Variant::Empty, self.model.value(field).is_empty()),
+            (Variant::Complete, self.model.check(field) == Check::Valid),
+            (Variant::Autofilled, self.model.autofilled(field)),
+            (Variant::Invalid, invalid),
+            (Variant::Hover, self.hovered == Some(field)),
+            (Variant::Focus, self.model.focused() == Some(field)),
+            (Variant::Disabled, self.disabled),
+        ];
+        flags.into_iter().filter(|(_, on)| *on).fold(0, |bits, (v, _)| bits | v.bit())
     }
 
     fn measure_height(&self) -> u32 {
@@ -805,16 +951,19 @@ fn label(text: &Text, field: Field) -> &'static str {
     }
 }
 
-/// Layers the variants whose bits are set (base, empty, complete, invalid, focus) onto an
+/// Whether the browser's CSS parser accepts `value` for `property` (`CSS.supports`).
+fn css_accepts(property: &str, value: &str) -> bool {
+    web_sys::css::supports_with_value(property, value).unwrap_or(false)
+}
+
+/// Layers the variants whose bits are set (in [`Variant::ALL`] order, later wins) onto an
 /// input through the CSSOM.
-fn apply_style(target: &CssStyleDeclaration, style: &Style, bits: u8) {
+fn apply_style(target: &CssStyleDeclaration, style: &Style, bits: u16) {
     for property in crate::style::ALLOWED {
         let _ = target.remove_property(property);
     }
-    for (bit, variant) in
-        [Variant::Base, Variant::Empty, Variant::Complete, Variant::Invalid, Variant::Focus].into_iter().enumerate()
-    {
-        if bits & (1 << bit) != 0 {
+    for variant in Variant::ALL {
+        if variant != Variant::Placeholder && bits & variant.bit() != 0 {
             for d in style.get(variant) {
                 let _ = target.set_property(d.property, &d.value);
             }

@@ -19,9 +19,28 @@ pub mod style;
 #[cfg(target_arch = "wasm32")]
 mod dom;
 #[cfg(target_arch = "wasm32")]
-mod jsde;
+mod jsread;
+/// The frame → parent messages as JS objects (public for the DOM tests, which compare them
+/// with the serde shapes of [`protocol`]).
+#[cfg(target_arch = "wasm32")]
+pub mod jswrite;
 #[cfg(target_arch = "wasm32")]
 mod net;
 
 #[cfg(target_arch = "wasm32")]
 pub use dom::{FrameError, Mounted, boot, mount};
+
+/// Registers a locale table given as the JSON value of `static/frame/locale-<lang>.json`, as if
+/// the frame had fetched it (for the DOM tests, which have no vault to fetch from); false when
+/// the value is not a complete table for `lang`.
+#[cfg(target_arch = "wasm32")]
+pub fn register_locale_table(value: wasm_bindgen::JsValue, lang: &str) -> bool {
+    let Some(locale) = locale::Locale::from_tag(lang) else { return false };
+    match jsread::locale_table(value, locale.lang()) {
+        Some(table) => {
+            locale::register(locale, table);
+            true
+        }
+        None => false,
+    }
+}

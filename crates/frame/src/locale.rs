@@ -2,6 +2,11 @@
 //!
 //! Pure data and a tiny negotiation function; no I/O. The DOM layer picks a table with
 //! [`Locale::negotiate`] from the loader's `locale` option or the browser's languages.
+//!
+//! Only English is compiled into the WASM: the other seven tables are
+//! `static/frame/locale-<lang>.json` (written from the tables below, which native builds keep:
+//! a test checks the files against them), fetched by the frame from the vault when a locale
+//! needs one and handed to [`register`]. Until then [`Locale::text`] answers with English.
 
 /// A language the frame speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,10 +78,24 @@ impl Locale {
     pub const ALL: [Locale; 8] =
         [Locale::En, Locale::De, Locale::Fr, Locale::Es, Locale::It, Locale::Nl, Locale::Pt, Locale::Ja];
 
+    /// The primary language subtag (`"de"`), also the `lang` of the table.
+    pub fn lang(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::De => "de",
+            Locale::Fr => "fr",
+            Locale::Es => "es",
+            Locale::It => "it",
+            Locale::Nl => "nl",
+            Locale::Pt => "pt",
+            Locale::Ja => "ja",
+        }
+    }
+
     /// Matches a BCP 47 tag (`"de-CH"`, `"pt_BR"`, `"JA"`) by its primary language subtag.
     pub fn from_tag(tag: &str) -> Option<Locale> {
         let primary = tag.split(['-', '_']).next().unwrap_or_default();
-        Locale::ALL.into_iter().find(|l| l.text().lang.eq_ignore_ascii_case(primary))
+        Locale::ALL.into_iter().find(|l| l.lang().eq_ignore_ascii_case(primary))
     }
 
     /// The requested locale when supported (`"auto"` or `None` means "ask the browser"),
@@ -89,7 +108,8 @@ impl Locale {
             .unwrap_or(Locale::En)
     }
 
-    /// The text table of this locale.
+    /// The text table of this locale (native builds: compiled in).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn text(self) -> &'static Text {
         match self {
             Locale::En => &EN,
@@ -102,6 +122,38 @@ impl Locale {
             Locale::Ja => &JA,
         }
     }
+
+    /// The text table of this locale: English, or a table [`register`]ed after loading it;
+    /// English while it is not loaded (yet).
+    #[cfg(target_arch = "wasm32")]
+    pub fn text(self) -> &'static Text {
+        self.loaded().unwrap_or(&EN)
+    }
+
+    /// Whether this locale's table is available without loading anything.
+    pub fn is_available(self) -> bool {
+        cfg!(not(target_arch = "wasm32")) || self == Locale::En || self.loaded().is_some()
+    }
+
+    fn loaded(self) -> Option<&'static Text> {
+        LOADED.with(|l| l.borrow().iter().find(|(locale, _)| *locale == self).map(|(_, t)| *t))
+    }
+}
+
+thread_local! {
+    /// Tables loaded at run time (at most one per locale: [`register`] keeps the first).
+    static LOADED: core::cell::RefCell<Vec<(Locale, &'static Text)>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// Makes a loaded table the text of `locale`. The table lives for the rest of the page (it is
+/// leaked: at most seven tables of a few hundred bytes, one per locale, ever); a second table
+/// for the same locale is ignored.
+pub fn register(locale: Locale, text: Text) {
+    if locale == Locale::En || locale.loaded().is_some() {
+        return;
+    }
+    let text: &'static Text = Box::leak(Box::new(text));
+    LOADED.with(|l| l.borrow_mut().push((locale, text)));
 }
 
 const NUMBER_PLACEHOLDER: &str = "1234 1234 1234 1234";
@@ -134,6 +186,7 @@ static EN: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
 static DE: Text = Text {
     lang: "de",
     number_label: "Kartennummer",
@@ -162,6 +215,7 @@ static DE: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
 static FR: Text = Text {
     lang: "fr",
     number_label: "Numéro de carte",
@@ -190,6 +244,7 @@ static FR: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
 static ES: Text = Text {
     lang: "es",
     number_label: "Número de tarjeta",
@@ -218,6 +273,7 @@ static ES: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
 static IT: Text = Text {
     lang: "it",
     number_label: "Numero della carta",
@@ -246,6 +302,7 @@ static IT: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
 static NL: Text = Text {
     lang: "nl",
     number_label: "Kaartnummer",
@@ -274,6 +331,7 @@ static NL: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
 static PT: Text = Text {
     lang: "pt",
     number_label: "Número do cartão",
@@ -302,6 +360,7 @@ static PT: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
 static JA: Text = Text {
     lang: "ja",
     number_label: "カード番号",
@@ -353,6 +412,40 @@ mod tests {
         }
     }
 
+    /// The JSON form of a table, as `static/frame/locale-<lang>.json` holds it.
+    fn json(t: &Text) -> String {
+        let errors: serde_json::Map<String, serde_json::Value> =
+            ERROR_CODES.iter().zip(t.errors).map(|(c, m)| ((*c).to_owned(), m.into())).collect();
+        let value = serde_json::json!({
+            "lang": t.lang,
+            "number_label": t.number_label,
+            "expiry_label": t.expiry_label,
+            "cvc_label": t.cvc_label,
+            "name_label": t.name_label,
+            "postal_label": t.postal_label,
+            "number_placeholder": t.number_placeholder,
+            "expiry_placeholder": t.expiry_placeholder,
+            "name_placeholder": t.name_placeholder,
+            "errors": errors,
+        });
+        serde_json::to_string_pretty(&value).unwrap() + "\n"
+    }
+
+    /// The files the frame fetches equal the tables; `UPDATE_LOCALE_FILES=1` rewrites them.
+    #[test]
+    fn locale_files_match_the_tables() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../static/frame");
+        for locale in Locale::ALL.into_iter().filter(|l| *l != Locale::En) {
+            let path = dir.join(format!("locale-{}.json", locale.lang()));
+            let want = json(locale.text());
+            if std::env::var_os("UPDATE_LOCALE_FILES").is_some() {
+                std::fs::write(&path, &want).unwrap();
+            }
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(have, want, "{} is stale: UPDATE_LOCALE_FILES=1 cargo test -p frame locale", path.display());
+        }
+    }
+
     #[test]
     fn every_locale_has_every_text() {
         for locale in Locale::ALL {
@@ -374,6 +467,7 @@ mod tests {
                 assert_eq!(t.message(code), msg);
             }
             assert_eq!(Locale::from_tag(t.lang), Some(locale));
+            assert_eq!(t.lang, locale.lang());
         }
         assert_eq!(Locale::De.text().message("no_such_code"), Locale::De.text().message("processing_error"));
     }

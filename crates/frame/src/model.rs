@@ -43,6 +43,7 @@ impl Check {
 pub struct Model {
     values: [Zeroizing<String>; 5],
     touched: [bool; 5],
+    autofilled: [bool; 5],
     focused: Option<Field>,
     submitted: bool,
     options: FieldOptions,
@@ -52,7 +53,15 @@ pub struct Model {
 impl Model {
     /// Empty fields; `today` is the reference month for expiry checks.
     pub fn new(options: FieldOptions, today: YearMonth) -> Model {
-        Model { values: Default::default(), touched: [false; 5], focused: None, submitted: false, options, today }
+        Model {
+            values: Default::default(),
+            touched: [false; 5],
+            autofilled: [false; 5],
+            focused: None,
+            submitted: false,
+            options,
+            today,
+        }
     }
 
     /// Updates the reference month (the DOM layer reads the clock before tokenizing).
@@ -92,13 +101,28 @@ impl Model {
             *slot = Zeroizing::new(String::new());
         }
         self.touched = [false; 5];
+        self.autofilled = [false; 5];
         self.submitted = false;
+    }
+
+    /// Records whether the browser's autofill wrote the field's value (set on autofill,
+    /// cleared when the cardholder edits the field or it is cleared).
+    pub fn set_autofilled(&mut self, field: Field, autofilled: bool) {
+        if let Some(a) = self.autofilled.get_mut(field.index()) {
+            *a = autofilled;
+        }
+    }
+
+    /// Whether the field's value came from the browser's autofill.
+    pub fn autofilled(&self, field: Field) -> bool {
+        self.autofilled.get(field.index()).copied().unwrap_or(false)
     }
 
     /// Empties one field (its old value is zeroized) and forgets that it was left or submitted,
     /// so the empty field shows no error until the cardholder leaves it or submits again.
     pub fn clear_field(&mut self, field: Field) {
         self.set_value(field, String::new());
+        self.set_autofilled(field, false);
         if let Some(t) = self.touched.get_mut(field.index()) {
             *t = false;
         }
@@ -192,6 +216,7 @@ impl Model {
             valid: check == Check::Valid,
             potentially_valid: !matches!(check, Check::Invalid(_)),
             focused: self.focused == Some(field),
+            autofilled: self.autofilled(field),
         }
     }
 
@@ -523,6 +548,22 @@ mod tests {
     fn full_width_digits_become_ascii() {
         assert_eq!(normalize_width("４２４２　１２／３０"), "4242 12/30");
         assert_eq!(normalize_width("4242 abc"), "4242 abc");
+    }
+
+    #[test]
+    fn autofilled_is_reported_per_field_until_cleared() {
+        let text = Locale::En.text();
+        let mut m = model(false);
+        m.set_value(Field::Number, "4242 4242 4242 4242".into());
+        m.set_autofilled(Field::Number, true);
+        m.set_value(Field::Cvc, "123".into());
+        m.set_autofilled(Field::Cvc, true);
+        let s = m.state(text);
+        assert!(s.fields.number.autofilled && s.fields.cvc.autofilled && !s.fields.expiry.autofilled);
+        m.clear_field(Field::Cvc);
+        assert!(!m.state(text).fields.cvc.autofilled && m.autofilled(Field::Number));
+        m.clear();
+        assert!(!m.autofilled(Field::Number));
     }
 
     #[test]

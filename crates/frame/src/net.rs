@@ -1,17 +1,16 @@
-//! Tokenization: re-validate, `POST /v1/tokens` on the frame's own origin with gloo-net,
+//! Tokenization: re-validate, `POST /v1/tokens` on the frame's own origin with `window.fetch`,
 //! retry with exponential backoff, zeroize, answer the parent.
 //!
 //! The request body is the only place the PAN and CVC leave Rust memory (into the browser's
 //! fetch); the Rust copies are zeroized as soon as the request has been handed over. The JS
 //! string the body becomes cannot be wiped from Rust and is left to the garbage collector.
 
-use gloo_net::http::Request;
-use serde::Deserialize;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, Response};
 
 use crate::dom::{Shared, today, with_frame};
+use crate::jsread::{Bad, Obj};
 use crate::protocol::{CardMeta, ErrorInfo, Field, FrameEvent};
 
 /// Delays before the retries: 0.3 s, 0.6 s, 1.2 s, 2.4 s (five attempts in all).
@@ -20,31 +19,54 @@ const BACKOFF_MS: [i32; 4] = [300, 600, 1200, 2400];
 /// Longest `Retry-After` honoured, in milliseconds.
 const MAX_RETRY_AFTER_MS: i32 = 10_000;
 
-#[derive(Deserialize)]
+/// What the frame reads of the vault's token (`docs/http-api.md`).
 struct VaultToken {
     id: String,
-    card: VaultCard,
+    card: CardMeta,
     expires_at: Timestamp,
 }
 
-#[derive(Deserialize)]
-struct VaultCard {
-    brand: String,
-    last4: String,
-    exp_month: u8,
-    exp_year: u16,
+impl VaultToken {
+    fn read(value: JsValue) -> Result<VaultToken, Bad> {
+        let o = Obj::new(value)?;
+        let card = o.opt_object("card")?.ok_or(Bad)?;
+        let expires_at = o.value("expires_at").ok_or(Bad)?;
+        let expires_at = match (expires_at.as_f64(), expires_at.as_string()) {
+            (Some(seconds), _) => Timestamp::Seconds(seconds),
+            (None, Some(text)) => Timestamp::Text(text),
+            (None, None) => return Err(Bad),
+        };
+        let month = card.opt_uint("exp_month", u32::from(u8::MAX))?.ok_or(Bad)?;
+        let year = card.opt_uint("exp_year", u32::from(u16::MAX))?.ok_or(Bad)?;
+        Ok(VaultToken {
+            id: o.string("id")?,
+            card: CardMeta {
+                brand: card.string("brand")?,
+                last4: card.string("last4")?,
+                exp_month: u8::try_from(month).map_err(|_| Bad)?,
+                exp_year: u16::try_from(year).map_err(|_| Bad)?,
+            },
+            expires_at,
+        })
+    }
 }
 
-#[derive(Deserialize)]
-struct VaultErrorBody {
-    error: VaultError,
-}
-
-#[derive(Deserialize)]
+/// The vault's error body: `{"error": {code?, message?, param?}}`.
 struct VaultError {
     code: Option<String>,
     message: Option<String>,
     param: Option<String>,
+}
+
+impl VaultError {
+    fn read(value: JsValue) -> Result<VaultError, Bad> {
+        let error = Obj::new(value)?.opt_object("error")?.ok_or(Bad)?;
+        Ok(VaultError {
+            code: error.opt_string("code")?,
+            message: error.opt_string("message")?,
+            param: error.opt_string("param")?,
+        })
+    }
 }
 
 enum Failure {
@@ -98,7 +120,7 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
     let mut attempt = 0;
     let outcome = loop {
         let result = match build_request(&body, &idempotency_key, &publishable_key) {
-            Some(request) => Request::from(request).send().await.map(web_sys::Response::from).ok(),
+            Some(request) => fetch(&window, &request).await,
             None => None,
         };
         let retry_after = match &result {
@@ -119,7 +141,7 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
     let answer = match outcome {
         None => Err(Failure::Other("network_error".into(), None, None)),
         Some(response) if response.ok() => match json(&response).await {
-            Some(value) => match crate::jsde::from_value::<VaultToken>(value) {
+            Some(value) => match VaultToken::read(value) {
                 Ok(token) => Ok(token),
                 Err(_) => Err(Failure::Other("processing_error".into(), None, None)),
             },
@@ -137,12 +159,7 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
                 let event = FrameEvent::Tokenized {
                     id,
                     token: token.id,
-                    card: CardMeta {
-                        brand: token.card.brand,
-                        last4: token.card.last4,
-                        exp_month: token.card.exp_month,
-                        exp_year: token.card.exp_year,
-                    },
+                    card: token.card,
                     expires_at: rfc3339(&token.expires_at),
                 };
                 fr.post(&event);
@@ -183,8 +200,22 @@ fn fail(fr: &crate::dom::Frame, id: String, failure: Failure) {
     fr.post(&FrameEvent::TokenizeFailed { id, error });
 }
 
-/// The `fetch` request (built with web-sys rather than gloo-net's `RequestBuilder`, whose
-/// URL/query handling links `format!`, `Url` and `UrlSearchParams`; gloo-net still sends it).
+/// `window.fetch(request)`; `None` on a network error. (Not gloo-net: its error conversion links
+/// `JsValue`'s `Debug` and a `debugString` JS helper, 1.3 KB gzip of WASM and glue.)
+async fn fetch(window: &web_sys::Window, request: &web_sys::Request) -> Option<Response> {
+    JsFuture::from(window.fetch_with_request(request)).await.ok()?.dyn_into::<Response>().ok()
+}
+
+/// `GET url` on the frame's own origin, the answer parsed as JSON; `None` on any failure.
+pub(crate) async fn get_json(window: &web_sys::Window, url: &str) -> Option<JsValue> {
+    let response = JsFuture::from(window.fetch_with_str(url)).await.ok()?.dyn_into::<Response>().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    json(&response).await
+}
+
+/// The `fetch` request, built with web-sys.
 fn build_request(body: &str, idempotency_key: &str, publishable_key: &str) -> Option<web_sys::Request> {
     let headers = Headers::new().ok()?;
     headers.set("Authorization", &["Bearer ", publishable_key].concat()).ok()?;
@@ -208,7 +239,7 @@ async fn json(response: &Response) -> Option<JsValue> {
 async fn vault_failure(response: &Response) -> Failure {
     let status = response.status();
     let parsed = match json(response).await {
-        Some(v) => crate::jsde::from_value::<VaultErrorBody>(v).ok(),
+        Some(v) => VaultError::read(v).ok(),
         None => None,
     };
     let fallback = match status {
@@ -217,7 +248,7 @@ async fn vault_failure(response: &Response) -> Failure {
         _ => "processing_error",
     };
     match parsed {
-        Some(VaultErrorBody { error }) => {
+        Some(error) => {
             let field = error.param.as_deref().and_then(param_field);
             // Never forward a vault message that could echo input; codes are enough.
             let code = error.code.unwrap_or_else(|| fallback.to_owned());
@@ -255,31 +286,6 @@ fn retry_after_ms(response: &Response) -> i32 {
 enum Timestamp {
     Seconds(f64),
     Text(String),
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Timestamp;
-            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str("a timestamp")
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Timestamp, E> {
-                Ok(Timestamp::Seconds(v as f64))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Timestamp, E> {
-                Ok(Timestamp::Seconds(v))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Timestamp, E> {
-                Ok(Timestamp::Text(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Timestamp, E> {
-                Ok(Timestamp::Text(v.to_owned()))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// RFC 3339 text of a [`Timestamp`].

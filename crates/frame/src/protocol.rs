@@ -2,8 +2,10 @@
 //!
 //! Wire types only, with serde; no I/O. `docs/postmessage.md` is the human-readable
 //! catalogue and must change together with this file. Every message is a plain object
-//! `{ v: 1, channel, type, ...fields }`; the frame serialises with
-//! `serde_wasm_bindgen::Serializer::json_compatible()` (absent options become `null`).
+//! `{ v: 1, channel, type, ...fields }` (absent options are `null`). The serde derives define
+//! the shapes (the tests below pin them; the fuzz targets decode with them); in the browser the
+//! frame reads and builds the same shapes by hand (`jsread`, `jswrite`: no serde code in the
+//! WASM), and a DOM test checks the built messages against these serde shapes.
 //!
 //! Trust rules (enforced by the DOM layer, checked by tests): the frame accepts a message
 //! only when `event.source === window.parent`, `event.origin` equals the parent origin from
@@ -204,6 +206,9 @@ pub struct ParentMessage {
     pub fields: Option<FieldOptions>,
     pub errors: Option<String>,
     pub messages: Option<Pairs<String>>,
+    /// `appearance.variables`, flattened by the loader.
+    pub appearance: Option<Pairs<String>>,
+    pub disabled: Option<bool>,
 }
 
 /// Configuration sent once, in answer to `hello`.
@@ -217,6 +222,32 @@ pub struct Init {
     /// it to the page (`errors: "none"`: visually hidden, still the inputs' accessible description).
     pub show_errors: bool,
     pub messages: Messages,
+    /// Theme variables (`appearance.variables`).
+    pub appearance: Pairs<String>,
+    /// Every input disabled.
+    pub disabled: bool,
+}
+
+/// `update`: the options to change without remounting; `None` keeps the current one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Update {
+    pub locale: Option<String>,
+    pub style: Option<RawStyle>,
+    pub appearance: Option<Pairs<String>>,
+    pub placeholders: Option<Placeholders>,
+    pub disabled: Option<bool>,
+}
+
+impl From<Init> for Update {
+    fn from(init: Init) -> Update {
+        Update {
+            locale: init.locale,
+            style: Some(init.style),
+            appearance: Some(init.appearance),
+            placeholders: Some(init.placeholders),
+            disabled: Some(init.disabled),
+        }
+    }
 }
 
 /// Merchant overrides of error messages, by error code (`{ "incomplete_cvc": "…" }`).
@@ -245,6 +276,9 @@ impl Messages {
 pub enum Command {
     /// `{type:"init", locale?, style?, placeholders?, fields?}`: configure and render.
     Init(Init),
+    /// `{type:"update", locale?, style?, appearance?, placeholders?, disabled?}`: change those
+    /// options in place, keeping every value typed.
+    Update(Update),
     /// `{type:"focus", field}`.
     Focus(Field),
     /// `{type:"clear", field?}`: empty one field, or every field without `field`.
@@ -270,6 +304,15 @@ impl ParentMessage {
                 fields: self.fields.unwrap_or_default(),
                 show_errors: self.errors.as_deref() != Some("none"),
                 messages: Messages::new(self.messages.unwrap_or_default()),
+                appearance: self.appearance.unwrap_or_default(),
+                disabled: self.disabled.unwrap_or(false),
+            })),
+            "update" => Some(Command::Update(Update {
+                locale: self.locale,
+                style: self.style,
+                appearance: self.appearance,
+                placeholders: self.placeholders,
+                disabled: self.disabled,
             })),
             "focus" => self.field.map(Command::Focus),
             "clear" => Some(Command::Clear(self.field)),
@@ -290,6 +333,8 @@ pub struct FieldStatus {
     pub valid: bool,
     pub potentially_valid: bool,
     pub focused: bool,
+    /// The browser's autofill wrote the value (until the cardholder edits the field).
+    pub autofilled: bool,
 }
 
 /// Statuses of the fields; optional ones only when enabled.
@@ -361,6 +406,10 @@ pub enum FrameEvent {
     Blur { field: Field },
     /// Enter was pressed in a field.
     Submit,
+    /// Escape was pressed in a field.
+    Escape { field: Field },
+    /// The browser's autofill filled a field.
+    Autofill { field: Field },
     /// The detected brand changed (`null` when unknown).
     Brand { brand: Option<&'static str> },
     /// Answer to `tokenize` on success.
@@ -380,9 +429,8 @@ pub enum FrameEvent {
 
 /// A frame → parent message: the event plus `v` and `channel`.
 ///
-/// The wire shape of every outgoing message. In the browser the DOM layer builds the same
-/// object (same keys, same order) as `{v, channel}` plus the serialised event, because
-/// `#[serde(flatten)]` costs WASM size; the tests below pin the shape.
+/// The wire shape of every outgoing message. In the browser `jswrite::message` builds the
+/// same object (same keys, same order; checked by the DOM tests); the tests below pin the shape.
 #[derive(Debug, Serialize)]
 pub struct Envelope<'a> {
     pub v: u32,
@@ -448,6 +496,18 @@ mod tests {
             Some(Command::Clear(Some(Field::Cvc)))
         );
         assert_eq!(parse(json!({"v":1,"channel":CH,"type":"blur"})), Some(Command::Blur));
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"update"})), Some(Command::Update(Update::default())));
+        let update = parse(json!({
+            "v":1,"channel":CH,"type":"update","disabled":true,"locale":"de",
+            "style":{"hover":{"borderColor":"#999"}},"appearance":{"colorPrimary":"#635bff"},
+            "placeholders":{"cvc":"123"}
+        }));
+        let Some(Command::Update(update)) = update else { panic!("update not parsed") };
+        assert_eq!(update.disabled, Some(true));
+        assert_eq!(update.locale.as_deref(), Some("de"));
+        assert_eq!(update.appearance.as_ref().and_then(|a| a.get("colorPrimary")).map(String::as_str), Some("#635bff"));
+        assert!(update.style.is_some_and(|s| s.get("hover").is_some()));
+        assert_eq!(update.placeholders.as_ref().and_then(|p| p.get(Field::Cvc)), Some("123"));
         assert_eq!(
             parse(json!({"v":1,"channel":CH,"type":"tokenize","id":"t1"})),
             Some(Command::Tokenize { id: "t1".into() })
@@ -464,6 +524,7 @@ mod tests {
         assert!(init.fields.postal_code && !init.fields.name);
         assert_eq!(init.style.get("base").and_then(|b| b.get("color")).map(String::as_str), Some("#333"));
         assert!(init.show_errors, "errors default to the frame's own display");
+        assert!(!init.disabled && init.appearance.0.is_empty());
         let init = parse(json!({
             "v":1,"channel":CH,"type":"init","errors":"none",
             "messages":{"incomplete_cvc":"CVC?","Bad-Code":"x","expired":"","invalid_number":"a\u{7}b"}
@@ -486,6 +547,8 @@ mod tests {
             json!({"v":1,"channel":CH,"type":"tokenize","id":"x".repeat(65)}),
             json!({"v":"1","channel":CH,"type":"clear"}),
             json!({"v":1,"channel":CH,"type":"init","style":{"base":{"color":7}}}),
+            json!({"v":1,"channel":CH,"type":"update","disabled":"yes"}),
+            json!({"v":1,"channel":CH,"type":"update","appearance":{"colorPrimary":{"x":1}}}),
             json!("clear"),
             json!(null),
         ] {
@@ -502,6 +565,14 @@ mod tests {
             json!({"v":1,"channel":CH,"type":"brand","brand":null})
         );
         assert_eq!(
+            to_json(&FrameEvent::Escape { field: Field::Cvc }),
+            json!({"v":1,"channel":CH,"type":"escape","field":"cvc"})
+        );
+        assert_eq!(
+            to_json(&FrameEvent::Autofill { field: Field::Number }),
+            json!({"v":1,"channel":CH,"type":"autofill","field":"number"})
+        );
+        assert_eq!(
             to_json(&FrameEvent::Focus { field: Field::PostalCode }),
             json!({"v":1,"channel":CH,"type":"focus","field":"postalCode"})
         );
@@ -512,7 +583,13 @@ mod tests {
             complete: false,
             empty: false,
             fields: FieldStatuses {
-                number: FieldStatus { empty: false, valid: true, potentially_valid: true, focused: true },
+                number: FieldStatus {
+                    empty: false,
+                    valid: true,
+                    potentially_valid: true,
+                    focused: true,
+                    autofilled: false,
+                },
                 ..FieldStatuses::default()
             },
             error: Some(ErrorInfo {
@@ -526,9 +603,9 @@ mod tests {
             json!({"v":1,"channel":CH,"type":"change","state":{
                 "brand":"visa","bin":"42424242","last4":"4242","complete":false,"empty":false,
                 "fields":{
-                    "number":{"empty":false,"valid":true,"potentiallyValid":true,"focused":true},
-                    "expiry":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false},
-                    "cvc":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false}
+                    "number":{"empty":false,"valid":true,"potentiallyValid":true,"focused":true,"autofilled":false},
+                    "expiry":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false,"autofilled":false},
+                    "cvc":{"empty":false,"valid":false,"potentiallyValid":false,"focused":false,"autofilled":false}
                 },
                 "error":{"field":"expiry","code":"expired","message":"Your card has expired."}
             }})

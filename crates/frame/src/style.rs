@@ -59,61 +59,98 @@ pub type RawStyle = Pairs<Pairs<String>>;
 pub enum Variant {
     /// Always applied.
     Base,
-    /// The field has focus.
-    Focus,
-    /// The field holds an invalid value.
-    Invalid,
-    /// The field is complete and valid.
-    Complete,
     /// The field is empty.
     Empty,
+    /// The field is complete and valid.
+    Complete,
+    /// The browser's autofill wrote the value (until the cardholder edits it).
+    Autofilled,
+    /// The field holds an invalid value.
+    Invalid,
+    /// The pointer is over the field.
+    Hover,
+    /// The field has focus.
+    Focus,
+    /// The element is disabled (`disabled: true`).
+    Disabled,
     /// The field's placeholder text (`::placeholder`).
     Placeholder,
 }
 
 impl Variant {
-    /// Every variant, in the order they are layered (later wins).
-    pub const ALL: [Variant; 6] =
-        [Variant::Base, Variant::Empty, Variant::Complete, Variant::Invalid, Variant::Focus, Variant::Placeholder];
+    /// Every variant, in the order they are layered (later wins); the bit of a variant in a
+    /// field's state set is its position here.
+    pub const ALL: [Variant; 9] = [
+        Variant::Base,
+        Variant::Empty,
+        Variant::Complete,
+        Variant::Autofilled,
+        Variant::Invalid,
+        Variant::Hover,
+        Variant::Focus,
+        Variant::Disabled,
+        Variant::Placeholder,
+    ];
 
     fn from_name(name: &str) -> Option<Variant> {
-        Some(match name {
-            "base" => Variant::Base,
-            "focus" => Variant::Focus,
-            "invalid" => Variant::Invalid,
-            "complete" => Variant::Complete,
-            "empty" => Variant::Empty,
-            "placeholder" => Variant::Placeholder,
-            _ => return None,
-        })
+        Variant::ALL.into_iter().find(|v| v.name() == name)
     }
 
-    fn name(self) -> &'static str {
+    /// The name merchants use (`style.hover`).
+    pub fn name(self) -> &'static str {
         match self {
             Variant::Base => "base",
-            Variant::Focus => "focus",
-            Variant::Invalid => "invalid",
-            Variant::Complete => "complete",
             Variant::Empty => "empty",
+            Variant::Complete => "complete",
+            Variant::Autofilled => "autofilled",
+            Variant::Invalid => "invalid",
+            Variant::Hover => "hover",
+            Variant::Focus => "focus",
+            Variant::Disabled => "disabled",
             Variant::Placeholder => "placeholder",
         }
     }
 
-    fn index(self) -> usize {
+    /// Position in [`Variant::ALL`], also the variant's bit in a field's state set.
+    pub fn index(self) -> usize {
         match self {
             Variant::Base => 0,
             Variant::Empty => 1,
             Variant::Complete => 2,
-            Variant::Invalid => 3,
-            Variant::Focus => 4,
-            Variant::Placeholder => 5,
+            Variant::Autofilled => 3,
+            Variant::Invalid => 4,
+            Variant::Hover => 5,
+            Variant::Focus => 6,
+            Variant::Disabled => 7,
+            Variant::Placeholder => 8,
         }
+    }
+
+    /// The variant's bit in a field's state set.
+    pub fn bit(self) -> u16 {
+        1 << self.index()
     }
 }
 
-/// Properties any variant may set (kebab-case, as `setProperty` wants them).
+/// Properties any variant may set (kebab-case, as `setProperty` wants them): text, and the
+/// input box itself (border, radius, background, shadow, focus ring, height, padding,
+/// transition). Nothing that moves the input out of its box (`position`, `margin`,
+/// `transform`, `z-index`), hides it (`display`, `visibility`, `clip-path`) or loads
+/// anything (`background-image`, `content`, `cursor` with a URL): `background` and the
+/// others still pass [`value_is_safe`], which refuses `url(`, `image(` and the like.
 pub const ALLOWED: &[&str] = &[
+    "background",
     "background-color",
+    "border",
+    "border-bottom",
+    "border-color",
+    "border-left",
+    "border-radius",
+    "border-right",
+    "border-style",
+    "border-top",
+    "border-width",
+    "box-shadow",
     "caret-color",
     "color",
     "font-family",
@@ -121,9 +158,16 @@ pub const ALLOWED: &[&str] = &[
     "font-style",
     "font-variant",
     "font-weight",
+    "height",
     "letter-spacing",
     "line-height",
+    "min-height",
     "opacity",
+    "outline",
+    "outline-color",
+    "outline-offset",
+    "outline-style",
+    "outline-width",
     "padding",
     "padding-bottom",
     "padding-left",
@@ -133,6 +177,7 @@ pub const ALLOWED: &[&str] = &[
     "text-decoration",
     "text-shadow",
     "text-transform",
+    "transition",
     "-webkit-font-smoothing",
     "-moz-osx-font-smoothing",
 ];
@@ -143,8 +188,21 @@ const PLACEHOLDER_ALLOWED: &[&str] =
 
 /// Properties whose bare numbers mean pixels (`fontSize: 16` → `16px`). Others that take a
 /// number (`line-height`, `opacity`, `font-weight`) keep it unitless, as CSS reads it.
-const PX_PROPERTIES: &[&str] =
-    &["font-size", "letter-spacing", "padding", "padding-bottom", "padding-left", "padding-right", "padding-top"];
+const PX_PROPERTIES: &[&str] = &[
+    "border-radius",
+    "border-width",
+    "font-size",
+    "height",
+    "letter-spacing",
+    "min-height",
+    "outline-offset",
+    "outline-width",
+    "padding",
+    "padding-bottom",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+];
 
 /// Longest value accepted; real declarations are far shorter.
 const MAX_VALUE_LEN: usize = 200;
@@ -161,7 +219,7 @@ pub struct Declaration {
 /// Sanitised styling, ready for the CSSOM.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Style {
-    variants: [Vec<Declaration>; 6],
+    variants: [Vec<Declaration>; 9],
 }
 
 impl Style {
@@ -220,6 +278,67 @@ impl Style {
     pub fn is_empty(&self) -> bool {
         self.variants.iter().all(Vec::is_empty)
     }
+}
+
+/// One theme variable of `appearance.variables`: its name, the CSS custom property the
+/// frame's stylesheet reads it from, and a real property taking the same kind of value (the
+/// DOM layer asks the browser's CSS parser about the value with that property, because a
+/// custom property accepts anything).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThemeVariable {
+    /// The merchant's name (`colorPrimary`).
+    pub name: &'static str,
+    /// The custom property in `static/frame/frame.css` (`--af-primary`).
+    pub custom_property: &'static str,
+    /// The property the value is checked against (`color`).
+    pub checked_as: &'static str,
+}
+
+const fn var(name: &'static str, custom_property: &'static str, checked_as: &'static str) -> ThemeVariable {
+    ThemeVariable { name, custom_property, checked_as }
+}
+
+/// The theme variables, for merchants who would rather not write CSS per variant.
+pub const THEME_VARIABLES: &[ThemeVariable] = &[
+    var("colorPrimary", "--af-primary", "color"),
+    var("colorText", "--af-text", "color"),
+    var("colorDanger", "--af-danger", "color"),
+    var("colorBackground", "--af-bg", "background-color"),
+    var("colorBorder", "--af-border", "border-color"),
+    var("colorPlaceholder", "--af-placeholder", "color"),
+    var("borderRadius", "--af-radius", "border-radius"),
+    var("spacingUnit", "--af-space", "padding"),
+    var("fontSizeBase", "--af-font-size", "font-size"),
+    var("fontFamily", "--af-font", "font-family"),
+];
+
+/// One accepted theme variable value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThemeValue {
+    /// An entry of [`THEME_VARIABLES`].
+    pub variable: ThemeVariable,
+    /// A value that passed [`value_is_safe`] (bare numbers get `px` where the property needs a unit).
+    pub value: String,
+}
+
+/// Keeps the known, safe entries of `appearance.variables`; returns them with the names of
+/// what was dropped (`"appearance.variables.name"`).
+pub fn sanitize_appearance(raw: &Pairs<String>) -> (Vec<ThemeValue>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut rejected = Vec::new();
+    for (name, value) in &raw.0 {
+        match THEME_VARIABLES.iter().find(|v| v.name == name) {
+            Some(variable) if value_is_safe(value) => {
+                let mut value = value.trim().to_owned();
+                if PX_PROPERTIES.contains(&variable.checked_as) && is_bare_number(&value) {
+                    value.push_str("px");
+                }
+                kept.push(ThemeValue { variable: *variable, value });
+            }
+            _ => rejected.push(["appearance.variables.", name.as_str()].concat()),
+        }
+    }
+    (kept, rejected)
 }
 
 /// `fontSize` / `font-size` / `WebkitFontSmoothing` → kebab-case; `None` for names with
@@ -355,7 +474,7 @@ mod tests {
             ("invalid", "color", "#fa755a"),
             ("placeholder", "color", "#aab7c4"),
             ("placeholder", "padding", "4px"),
-            ("hover", "color", "red"),
+            ("active", "color", "red"),
         ]);
         let (style, mut rejected) = Style::sanitize(&raw);
         rejected.sort();
@@ -371,7 +490,7 @@ mod tests {
         assert!(style.get(Variant::Focus).is_empty());
         assert_eq!(
             rejected,
-            ["base.backgroundImage", "base.position", "hover", "invalid.color", "placeholder.padding"]
+            ["active", "base.backgroundImage", "base.position", "invalid.color", "placeholder.padding"]
         );
         assert!(!style.is_empty());
         assert!(Style::default().is_empty());
@@ -406,6 +525,107 @@ mod tests {
         );
         let focus: Vec<&str> = style.get(Variant::Focus).iter().map(|d| d.value.as_str()).collect();
         assert_eq!(focus, ["18px", "1.2.3"], "only bare numbers get a unit");
+    }
+
+    #[test]
+    fn box_properties_and_every_variant_are_themable() {
+        let raw = raw(&[
+            ("base", "border", "1px solid #ccc"),
+            ("base", "borderRadius", "8"),
+            ("base", "boxShadow", "0 1px 2px rgba(0,0,0,.1)"),
+            ("base", "height", "44"),
+            ("base", "transition", "border-color .2s"),
+            ("base", "background", "linear-gradient(#fff, #eee)"),
+            ("hover", "borderColor", "#999"),
+            ("focus", "outline", "2px solid #0570de"),
+            ("focus", "outlineOffset", "2"),
+            ("disabled", "backgroundColor", "#f4f4f4"),
+            ("autofilled", "boxShadow", "inset 0 0 0 40px #fffbe6"),
+            ("invalid", "borderWidth", "2"),
+            ("base", "background", "url(https://evil.example/x.png)"),
+            ("base", "backgroundImage", "linear-gradient(red, blue)"),
+            ("base", "margin", "0"),
+            ("base", "zIndex", "9"),
+            ("placeholder", "border", "1px solid red"),
+            ("active", "color", "red"),
+        ]);
+        let (style, mut rejected) = Style::sanitize(&raw);
+        rejected.sort();
+        assert_eq!(
+            rejected,
+            ["active", "base.background", "base.backgroundImage", "base.margin", "base.zIndex", "placeholder.border"]
+        );
+        let base: Vec<(&str, &str)> = style.get(Variant::Base).iter().map(|d| (d.property, d.value.as_str())).collect();
+        assert_eq!(
+            base,
+            [
+                ("border", "1px solid #ccc"),
+                ("border-radius", "8px"),
+                ("box-shadow", "0 1px 2px rgba(0,0,0,.1)"),
+                ("height", "44px"),
+                ("transition", "border-color .2s"),
+                ("background", "linear-gradient(#fff, #eee)"),
+            ]
+        );
+        for (variant, property, value) in [
+            (Variant::Hover, "border-color", "#999"),
+            (Variant::Focus, "outline", "2px solid #0570de"),
+            (Variant::Disabled, "background-color", "#f4f4f4"),
+            (Variant::Autofilled, "box-shadow", "inset 0 0 0 40px #fffbe6"),
+            (Variant::Invalid, "border-width", "2px"),
+        ] {
+            assert_eq!(style.get(variant).first(), Some(&Declaration { property, value: value.into() }), "{variant:?}");
+        }
+        assert_eq!(style.get(Variant::Focus).get(1).map(|d| d.value.as_str()), Some("2px"));
+    }
+
+    #[test]
+    fn variants_have_distinct_bits_in_layering_order() {
+        for (i, v) in Variant::ALL.into_iter().enumerate() {
+            assert_eq!(v.index(), i);
+            assert_eq!(Variant::from_name(v.name()), Some(v));
+        }
+        assert_eq!(Variant::from_name("Hover"), None);
+    }
+
+    #[test]
+    fn appearance_variables_are_checked_and_reported() {
+        let raw = Pairs(
+            [
+                ("colorPrimary", "#635bff"),
+                ("borderRadius", "4"),
+                ("spacingUnit", "3px"),
+                ("fontFamily", "Georgia, serif"),
+                ("colorText", "red; x: y"),
+                ("colorSecondary", "#000"),
+                ("fontSizeBase", "url(x)"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        let (kept, rejected) = sanitize_appearance(&raw);
+        let kept: Vec<(&str, &str)> = kept.iter().map(|t| (t.variable.custom_property, t.value.as_str())).collect();
+        assert_eq!(
+            kept,
+            [
+                ("--af-primary", "#635bff"),
+                ("--af-radius", "4px"),
+                ("--af-space", "3px"),
+                ("--af-font", "Georgia, serif")
+            ]
+        );
+        assert_eq!(
+            rejected,
+            [
+                "appearance.variables.colorText",
+                "appearance.variables.colorSecondary",
+                "appearance.variables.fontSizeBase"
+            ]
+        );
+        for v in THEME_VARIABLES {
+            assert!(v.custom_property.starts_with("--af-") && ALLOWED.contains(&v.checked_as), "{v:?}");
+        }
     }
 
     #[test]

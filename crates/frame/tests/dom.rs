@@ -72,9 +72,13 @@ impl Recorder {
             // Only what this fixture's frame sent (not our own commands, not old frames).
             let data = e.data();
             let get = |k: &str| js_sys::Reflect::get(&data, &k.into()).ok().and_then(|v| v.as_string());
-            let ours = ["init", "clear", "focus-cmd", "tokenize"];
-            if get("channel") == Some(channel()) && !ours.contains(&get("type").unwrap_or_default().as_str()) {
+            let from_test = js_sys::Reflect::get(&data, &"fromTest".into()).ok().is_some_and(|v| v.is_truthy());
+            if get("channel") == Some(channel()) && !from_test {
                 sink.borrow_mut().push(data);
+                // This page is the frame's own "parent": without this, the frame would also
+                // receive what it posts, and take its `focus`/`blur` events for commands. (This
+                // listener is added before the frame's, so it runs first.)
+                e.stop_immediate_propagation();
             }
         });
         web_sys::window()
@@ -134,6 +138,17 @@ impl Fixture {
         post(&json).await;
     }
 
+    async fn update(&self, fields: &str) {
+        let json = format!(r#"{{"v":1,"channel":"{CHANNEL}","type":"update"{fields}}}"#);
+        post(&json).await;
+    }
+
+    /// The messages of one type the frame posted, as JSON text.
+    fn posted(&self, kind: &str) -> Vec<String> {
+        let needle = format!(r#""type":"{kind}""#);
+        self.recorder.json().into_iter().filter(|m| m.contains(&needle)).collect()
+    }
+
     fn state(&self) -> frame::protocol::ChangeState {
         self.mounted.as_ref().unwrap().state()
     }
@@ -148,9 +163,14 @@ impl Drop for Fixture {
     }
 }
 
+/// Posts a command to the frame, marked `fromTest` (an extra key the frame ignores) so that the
+/// recorder tells it from the frame's own messages.
 async fn post(json: &str) {
     let json = json.replace("testchannel-0123456789", &channel());
     let value = js_sys::JSON::parse(&json).unwrap();
+    if value.is_object() {
+        js_sys::Reflect::set(&value, &"fromTest".into(), &JsValue::TRUE).unwrap();
+    }
     web_sys::window().unwrap().post_message(&value, &origin()).unwrap();
     tick().await;
 }
@@ -161,6 +181,12 @@ async fn tick() {
         web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 30).unwrap();
     });
     JsFuture::from(promise).await.unwrap();
+}
+
+/// Hands the frame the German table as if it had fetched it from the vault (no vault here).
+fn preload_german() {
+    let table = js_sys::JSON::parse(include_str!("../../../static/frame/locale-de.json")).unwrap();
+    assert!(frame::register_locale_table(table, "de"));
 }
 
 fn input(id: &str) -> HtmlInputElement {
@@ -216,7 +242,7 @@ async fn formats_as_you_type_detects_brand_and_advances() {
     // Complete: focus moved on to the expiry, and the number is masked while unfocused.
     assert_eq!(number.value(), "4242 **** **** 4242");
     let icon = document().get_element_by_id("brand-icon").unwrap();
-    assert_eq!(icon.get_attribute("href").as_deref(), Some("#b-visa"));
+    assert_eq!(icon.get_attribute("href").as_deref(), Some("/v1/frame/brands.svg#b-visa"));
     assert_eq!(document().active_element().unwrap().id(), "expiry", "auto-advance to expiry");
 
     let expiry = input("expiry");
@@ -344,6 +370,7 @@ async fn invalid_number_sets_aria_and_announced_error() {
 
 #[wasm_bindgen_test]
 async fn init_applies_locale_fields_placeholders_and_safe_styles_only() {
+    preload_german();
     let fx = Fixture::new(None).await;
     fx.init(
         r##","locale":"de","fields":{"name":true},"placeholders":{"cvc":"Prüfziffer"},
@@ -388,7 +415,12 @@ async fn messages_from_the_wrong_channel_are_ignored_and_commands_work() {
     post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","style":{"base":[1,2]}}"#).await;
     post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","padding":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#.replace("xxxxxxxx", &"x".repeat(5000)).as_str()).await;
     assert_eq!(number.value(), "4242", "ignored: wrong channel, version, shape, oversized");
-    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"focus","field":"pin"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","disabled":"no"}"#).await;
+    assert_eq!(number.value(), "4242", "ignored: unknown field name, a known key of the wrong type");
+    // docs/postmessage.md: unknown extra keys in an otherwise valid message are ignored, whatever
+    // their values (arrays included).
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"clear","extra":[1,2],"more":{"a":[null]}}"#).await;
     assert_eq!(number.value(), "");
     assert!(fx.state().empty);
     // Issue 12: clear(field) empties one field only; blur() leaves the focused input.
@@ -401,6 +433,8 @@ async fn messages_from_the_wrong_channel_are_ignored_and_commands_work() {
     assert_eq!(number.value(), "4242 **** **** 4242", "the other fields keep their values (masked, not focused)");
     let active = || document().active_element().map(|e| e.id());
     input("expiry").focus().unwrap();
+    assert_eq!(active(), Some("expiry".to_owned()));
+    tick().await;
     assert_eq!(active(), Some("expiry".to_owned()));
     post(r#"{"v":1,"channel":"testchannel-0123456789","type":"blur"}"#).await;
     assert_ne!(active(), Some("expiry".to_owned()), "blurred");
@@ -481,12 +515,238 @@ async fn errors_none_and_message_overrides() {
 #[wasm_bindgen_test]
 async fn numeric_styles_get_pixels_and_rejected_ones_are_reported() {
     let fx = Fixture::new(None).await;
-    fx.init(r#","style":{"base":{"fontSize":"19","position":"absolute","color":"nonsense"},"hover":{"color":"red"}}"#)
+    fx.init(r#","style":{"base":{"fontSize":"19","position":"absolute","color":"nonsense"},"active":{"color":"red"}}"#)
         .await;
     assert_eq!(input("number").style().get_property_value("font-size").unwrap(), "19px");
     let warning = fx.recorder.json().into_iter().find(|m| m.contains(r#""type":"warning""#)).expect("a warning");
     assert!(warning.contains(r#""code":"style_rejected""#), "{warning}");
-    for name in ["base.position", "base.color", "hover"] {
+    for name in ["base.position", "base.color", "active"] {
         assert!(warning.contains(&format!("\"{name}\"")), "{name} not reported: {warning}");
     }
+}
+
+fn computed(el: &HtmlInputElement, property: &str) -> String {
+    web_sys::window().unwrap().get_computed_style(el).unwrap().unwrap().get_property_value(property).unwrap()
+}
+
+fn mouse(el: &HtmlInputElement, kind: &str) {
+    el.dispatch_event(&Event::new(kind).unwrap()).unwrap();
+}
+
+/// Issue 12, designable: the input box itself (border, radius, shadow, height) per variant,
+/// hover / focus / autofilled / disabled layered in the documented order.
+#[wasm_bindgen_test]
+async fn box_styles_layer_hover_focus_autofilled_and_disabled() {
+    let fx = Fixture::new(None).await;
+    fx.init(
+        r#","style":{"base":{"border":"1px solid rgb(1, 1, 1)","borderRadius":"9","height":"40"},
+           "hover":{"borderColor":"rgb(2, 2, 2)"},"focus":{"borderColor":"rgb(3, 3, 3)"},
+           "autofilled":{"boxShadow":"rgb(4, 4, 4) 0px 0px 0px 30px inset"},
+           "disabled":{"backgroundColor":"rgb(5, 5, 5)"}}"#,
+    )
+    .await;
+    assert!(fx.posted("warning").is_empty(), "{:?}", fx.posted("warning"));
+    let number = input("number");
+    let border = |el: &HtmlInputElement| el.style().get_property_value("border-color").unwrap();
+    assert_eq!(border(&number), "rgb(1, 1, 1)");
+    assert_eq!(number.style().get_property_value("border-radius").unwrap(), "9px");
+    assert_eq!(number.style().get_property_value("height").unwrap(), "40px");
+    mouse(&number, "mouseenter");
+    assert_eq!(border(&number), "rgb(2, 2, 2)", "hover");
+    number.focus().unwrap();
+    assert_eq!(border(&number), "rgb(3, 3, 3)", "focus wins over hover");
+    mouse(&number, "mouseleave");
+    number.blur().unwrap();
+    assert_eq!(border(&number), "rgb(1, 1, 1)", "back to base");
+
+    // Autofill (a plain `input` Event, no beforeinput): the autofilled variant and flag, an
+    // `autofill` message, until the cardholder edits the field.
+    let expiry = input("expiry");
+    expiry.set_value("12/2031");
+    fire(&expiry, "input");
+    assert!(fx.state().fields.expiry.autofilled);
+    assert_eq!(expiry.style().get_property_value("box-shadow").unwrap(), "rgb(4, 4, 4) 0px 0px 0px 30px inset");
+    tick().await;
+    let autofill = fx.posted("autofill");
+    assert_eq!(autofill.len(), 1, "{autofill:?}");
+    assert!(autofill[0].contains(r#""field":"expiry""#), "{autofill:?}");
+    expiry.focus().unwrap();
+    expiry.set_selection_range(7, 7).unwrap();
+    assert!(before_input(&expiry, "deleteContentBackward", None, None));
+    assert!(!fx.state().fields.expiry.autofilled, "edited by the cardholder");
+    assert_eq!(expiry.style().get_property_value("box-shadow").unwrap(), "");
+    // Typing (InputEvents) is not autofill.
+    let cvc = input("cvc");
+    cvc.focus().unwrap();
+    type_text(&cvc, "12");
+    assert!(!fx.state().fields.cvc.autofilled);
+    cvc.blur().unwrap();
+
+    fx.update(r#","disabled":true"#).await;
+    assert!(number.disabled() && expiry.disabled() && cvc.disabled());
+    assert_eq!(number.style().get_property_value("background-color").unwrap(), "rgb(5, 5, 5)");
+    fx.update(r#","disabled":false"#).await;
+    assert!(!number.disabled());
+    assert_eq!(number.style().get_property_value("background-color").unwrap(), "");
+    assert_eq!(computed(&number, "border-top-left-radius"), "9px");
+}
+
+/// Issue 12: `update` changes style, locale, placeholders and `disabled` in place: the values
+/// typed, the focus and the caret stay.
+#[wasm_bindgen_test]
+async fn update_changes_options_without_losing_input() {
+    preload_german();
+    let fx = Fixture::new(Some("en")).await;
+    fx.init(r#","style":{"base":{"color":"rgb(1, 2, 3)"}}"#).await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "424242");
+    let label = document().query_selector("label[for=number]").unwrap().unwrap();
+    assert_eq!(label.text_content().as_deref(), Some("Card number"));
+
+    fx.update(
+        r#","locale":"de","placeholders":{"cvc":"Prüfnr."},"style":{"base":{"color":"rgb(9, 8, 7)","zIndex":"5"}}"#,
+    )
+    .await;
+    assert_eq!(number.value(), "4242 42", "value kept");
+    assert_eq!(document().active_element().unwrap().id(), "number", "focus kept");
+    assert_eq!(caret(&number), 7, "caret kept");
+    assert_eq!(label.text_content().as_deref(), Some("Kartennummer"));
+    assert_eq!(input("cvc").get_attribute("placeholder").as_deref(), Some("Prüfnr."));
+    assert_eq!(number.style().get_property_value("color").unwrap(), "rgb(9, 8, 7)");
+    let warnings = fx.posted("warning");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains(r#""base.zIndex""#), "{warnings:?}");
+    assert_eq!(fx.posted("ready").len(), 1, "update does not re-announce ready");
+
+    // Typing goes on where it was; an update without a style keeps the style.
+    type_text(&number, "4242424242");
+    fx.update(r#","disabled":true"#).await;
+    fx.update(r#","disabled":false"#).await;
+    assert_eq!(number.style().get_property_value("color").unwrap(), "rgb(9, 8, 7)");
+    let state = fx.state();
+    assert!(state.fields.number.valid);
+    assert_eq!(state.brand, Some("visa"));
+    assert_eq!(state.last4.as_deref(), Some("4242"));
+    // Unknown keys and wrong types: an update with a bad field type is ignored whole.
+    fx.update(r#","disabled":"yes""#).await;
+    assert!(!number.disabled());
+}
+
+/// Issue 12: `appearance.variables` set the frame's theme variables; unknown names and values
+/// the browser refuses are reported, never applied.
+#[wasm_bindgen_test]
+async fn appearance_variables_theme_the_frame_and_bad_ones_are_reported() {
+    let fx = Fixture::new(None).await;
+    fx.init(
+        r##","appearance":{"colorPrimary":"#635bff","borderRadius":"10","colorText":"nonsense","shadow":"1px","fontFamily":"x;y"}"##,
+    )
+    .await;
+    let root: web_sys::HtmlElement = document().document_element().unwrap().dyn_into().unwrap();
+    let var = |name: &str| root.style().get_property_value(name).unwrap();
+    assert_eq!(var("--af-primary"), "#635bff");
+    assert_eq!(var("--af-radius"), "10px");
+    assert_eq!(var("--af-text"), "");
+    assert_eq!(var("--af-font"), "");
+    let warnings = fx.posted("warning");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    for name in ["appearance.variables.colorText", "appearance.variables.shadow", "appearance.variables.fontFamily"] {
+        assert!(warnings[0].contains(&format!("\"{name}\"")), "{name} not reported: {warnings:?}");
+    }
+    fx.update(r#","appearance":{"colorDanger":"rgb(200, 0, 0)"}"#).await;
+    assert_eq!(var("--af-primary"), "", "a new appearance replaces the old one");
+    assert_eq!(var("--af-danger"), "rgb(200, 0, 0)");
+    fx.update(r#","appearance":{}"#).await;
+    assert_eq!(var("--af-danger"), "");
+}
+
+/// Issue 12: Escape in an input is reported as `escape` with the field.
+#[wasm_bindgen_test]
+async fn escape_is_reported_with_its_field() {
+    let fx = Fixture::new(None).await;
+    fx.init("").await;
+    let cvc = input("cvc");
+    cvc.focus().unwrap();
+    let init = KeyboardEventInit::new();
+    init.set_key("Escape");
+    cvc.dispatch_event(&KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap()).unwrap();
+    tick().await;
+    let escape = fx.posted("escape");
+    assert_eq!(escape.len(), 1, "{escape:?}");
+    assert!(escape[0].contains(r#""field":"cvc""#), "{escape:?}");
+}
+
+/// The frame builds its messages by hand (`jswrite`, no serde in the WASM): every kind of
+/// message stringifies to exactly the JSON the protocol's serde types define (same keys, same
+/// order, `null`s), which the native protocol tests pin against docs/postmessage.md.
+#[wasm_bindgen_test]
+fn hand_built_messages_match_the_serde_shapes() {
+    use frame::protocol::{CardMeta, ChangeState, Envelope, ErrorInfo, Field, FieldStatus, FieldStatuses, FrameEvent};
+    let status = |b: bool| FieldStatus { empty: b, valid: !b, potentially_valid: true, focused: b, autofilled: !b };
+    let full = ChangeState {
+        brand: Some("visa"),
+        bin: Some("42424242".into()),
+        last4: Some("4242".into()),
+        complete: true,
+        empty: false,
+        fields: FieldStatuses {
+            number: status(false),
+            expiry: status(true),
+            cvc: status(false),
+            name: Some(status(true)),
+            postal_code: Some(status(false)),
+        },
+        error: Some(ErrorInfo { field: Some(Field::PostalCode), code: "expired".into(), message: "M \"q\"".into() }),
+    };
+    let events = [
+        FrameEvent::Hello,
+        FrameEvent::Ready { height: 48, state: ChangeState::default() },
+        FrameEvent::Resize { height: 96 },
+        FrameEvent::Change { state: full },
+        FrameEvent::Focus { field: Field::Number },
+        FrameEvent::Blur { field: Field::PostalCode },
+        FrameEvent::Submit,
+        FrameEvent::Escape { field: Field::Cvc },
+        FrameEvent::Autofill { field: Field::Expiry },
+        FrameEvent::Brand { brand: None },
+        FrameEvent::Brand { brand: Some("amex") },
+        FrameEvent::Tokenized {
+            id: "t1".into(),
+            token: "tok_1".into(),
+            card: CardMeta { brand: "visa".into(), last4: "4242".into(), exp_month: 12, exp_year: 2030 },
+            expires_at: "2030-01-01T00:00:00.000Z".into(),
+        },
+        FrameEvent::TokenizeFailed {
+            id: "t2".into(),
+            error: ErrorInfo { field: None, code: "network_error".into(), message: "x".into() },
+        },
+        FrameEvent::Warning { code: "style_rejected", message: "m".into(), properties: vec!["a".into(), "b.c".into()] },
+        FrameEvent::Warning { code: "style_rejected", message: "m".into(), properties: vec![] },
+    ];
+    for event in &events {
+        let ours = String::from(js_sys::JSON::stringify(&frame::jswrite::message(CHANNEL, event)).unwrap());
+        let serde = serde_json::to_string(&Envelope::new(CHANNEL, event)).unwrap();
+        assert_eq!(ours, serde);
+    }
+}
+
+/// Issue 12: only English is compiled in; another locale's table is fetched from the vault and
+/// `ready` waits for it. Here there is no vault (the fetch fails): `ready` still comes, in English.
+#[wasm_bindgen_test]
+async fn ready_waits_for_a_locale_table_and_falls_back_to_english() {
+    let fx = Fixture::new(None).await;
+    fx.init(r#","locale":"ja","style":{"base":{"zIndex":"1"}}"#).await;
+    for _ in 0..50 {
+        if !fx.posted("ready").is_empty() {
+            break;
+        }
+        tick().await;
+    }
+    assert_eq!(fx.posted("ready").len(), 1, "ready after the failed fetch");
+    let types = fx.recorder.types();
+    let ready = types.iter().position(|t| t == "ready");
+    let warning = types.iter().position(|t| t == "warning");
+    assert!(ready.is_some() && warning > ready, "the warning follows ready: {types:?}");
+    let label = document().get_element_by_id("number-label").unwrap().text_content();
+    assert_eq!(label.as_deref(), Some("Card number"));
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use e2e::{Browser, Env, Key, message_leaks};
 use fantoccini::Locator;
+use fantoccini::actions::InputSource as _;
 use serde_json::{Value, json};
 
 const VISA: &str = "4242424242424242";
@@ -120,6 +121,7 @@ async fn browser_end_to_end() {
     scenario!(errors_none_leaves_the_error_to_the_page_and_messages_override_codes);
     scenario!(frame_and_loader_arrive_compressed_on_a_cold_mount);
     scenario!(demo_charges_refunds_and_shows_verified_webhooks);
+    scenario!(container_state_classes_box_styles_update_escape_and_autofill);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -201,9 +203,10 @@ async fn mount_renders_accessible_frame_from_vault_origin(ctx: &Ctx) -> anyhow::
     b.open_demo(&demo(ctx)).await?;
     let ready = b.events("ready").await?;
     ensure!(ready.len() == 1, "expected one ready event, got {ready:?}");
-    // The loader ran although the page pins it with SRI: the hash matches the served file.
+    // The loader ran although the page pins it with SRI: the hash matches the served file, and
+    // the pinned URL is the versioned one (docs/loader.md), whose bytes never change.
     let integrity = b
-        .js("var s = document.querySelector('script[src$=\"/v1/loader.js\"]'); return s && s.integrity;", vec![])
+        .js("var s = document.querySelector('script[src*=\"/v1/loader.\"]'); return s && /\\/v1\\/loader\\.[a-p]{16}\\.js$/.test(s.src) && s.integrity;", vec![])
         .await?;
     ensure!(
         integrity.as_str().is_some_and(|i| i.starts_with("sha384-") && i.len() > 60),
@@ -1015,12 +1018,13 @@ async fn iframe_is_sandboxed_and_autofill_paste_tab_resize_and_tokenize_still_wo
 }
 
 /// Mounts a second card on the demo page into a new `#extra` element with `arguments[0]` as
-/// options (plus the demo's key); its `ready`, `change` and `warning` events go to
+/// options (plus the demo's key); its `ready`, `change`, `warning`, `escape`, `autofill` and
+/// `loaderror` events go to
 /// `window.__extra.events`, the outcome of `mount()` to `mounted` / `mountError`.
 const MOUNT_EXTRA: &str = "var opts = arguments[0]; opts.key = document.querySelector('meta[name=\"altafinex-key\"]').content; \
     var host = document.createElement('div'); host.id = 'extra'; document.getElementById('checkout').appendChild(host); \
     var t = window.__extra = { events: [], card: Altafinex.card(opts) }; \
-    ['ready', 'change', 'warning'].forEach(function (n) { try { t.card.on(n, function (p) { t.events.push({ type: n, payload: p }); }); } catch (e) { t.events.push({ type: 'on-failed', payload: n }); } }); \
+    ['ready', 'change', 'warning', 'escape', 'autofill', 'loaderror'].forEach(function (n) { try { t.card.on(n, function (p) { t.events.push({ type: n, payload: p }); }); } catch (e) { t.events.push({ type: 'on-failed', payload: n }); } }); \
     t.card.mount('#extra').then(function () { t.mounted = true; }, function (e) { t.mountError = e; }); return true;";
 
 async fn mount_extra(b: &Browser, options: Value) -> anyhow::Result<()> {
@@ -1141,7 +1145,7 @@ async fn numeric_style_values_apply_and_rejected_styles_are_reported(ctx: &Ctx) 
     let _ = b.console_logs().await?;
     let style = json!({
         "base": { "fontSize": 19, "paddingLeft": 61, "lineHeight": 1.5, "position": "absolute", "color": "not-a-colour" },
-        "hover": { "color": "red" }
+        "active": { "color": "red" }
     });
     mount_extra(b, json!({ "style": style })).await?;
     enter_extra(b).await?;
@@ -1166,7 +1170,7 @@ async fn numeric_style_values_apply_and_rejected_styles_are_reported(ctx: &Ctx) 
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     props.sort();
-    ensure!(props == ["base.color", "base.position", "hover"], "reported properties: {warning}");
+    ensure!(props == ["active", "base.color", "base.position"], "reported properties: {warning}");
     ensure!(warning["message"].as_str().is_some_and(|m| m.contains("base.position")), "{warning}");
     // Test mode (pk_test_): also a console warning for the developer.
     let logs = b.console_logs().await?;
@@ -1201,6 +1205,13 @@ async fn mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_aft
         )
         .await?;
     ensure!(failed == "frame_refused", "a frame that does not answer: {failed}");
+    let loaderror = b
+        .js("return window.__extra.events.filter(function (e) { return e.type === 'loaderror'; }).map(function (e) { return e.payload; });", vec![])
+        .await?;
+    ensure!(
+        loaderror.as_array().map(Vec::len) == Some(1) && loaderror[0]["code"] == "frame_refused",
+        "one loaderror event with the mount error expected: {loaderror}"
+    );
     // The slow frame's hello reaches the loader after all: the real frame answers `ready`.
     b.js(
         "window.__hold = false; var e = window.__held[0]; \
@@ -1337,7 +1348,9 @@ async fn frame_and_loader_arrive_compressed_on_a_cold_mount(ctx: &Ctx) -> anyhow
     let frame = sizes["frame"].as_array().cloned().unwrap_or_default();
     let loader = sizes["loader"].as_array().cloned().unwrap_or_default();
     ensure!(loader.len() == 1, "one loader download expected: {sizes}");
-    let kinds = [".html", ".js", ".wasm", ".css"];
+    // Three downloads: the page (CSS and boot script inline, hashed by its CSP), glue, WASM.
+    let kinds = [".html", ".js", ".wasm"];
+    ensure!(frame.len() == 3, "the frame took {} downloads, not 3: {sizes}", frame.len());
     let mut seen = Vec::new();
     let mut wire = 0;
     for e in frame.iter().chain(&loader) {
@@ -1359,6 +1372,16 @@ async fn frame_and_loader_arrive_compressed_on_a_cold_mount(ctx: &Ctx) -> anyhow
     for kind in kinds {
         ensure!(seen.contains(&kind), "no {kind} among the frame's downloads: {sizes}");
     }
+    // The demo pins SRI on the versioned loader URL (docs/loader.md), never on the evergreen one.
+    let loader_url = loader.first().and_then(|e| e["name"].as_str()).unwrap_or_default();
+    let version = loader_url.rsplit_once("/v1/loader.").and_then(|(_, v)| v.strip_suffix(".js")).unwrap_or_default();
+    ensure!(
+        version.len() == 16 && version.bytes().all(|b| matches!(b, b'a'..=b'p')),
+        "the demo page loads the loader from {loader_url}, not a versioned URL"
+    );
+    // docs/loader.md: the loader is at most 3 KB on the wire.
+    let loader_wire = loader.first().and_then(|e| e["transferSize"].as_u64()).unwrap_or(u64::MAX);
+    ensure!(loader_wire <= 3072, "the loader took {loader_wire} B on the wire (budget 3,072 B): {sizes}");
     eprintln!("    cold mount on the wire: {wire} B in {} downloads", frame.len() + loader.len());
     Ok(())
 }
@@ -1461,5 +1484,191 @@ async fn demo_charges_refunds_and_shows_verified_webhooks(ctx: &Ctx) -> anyhow::
     let (charged, failed) = (payments_for(&listed, &token), payments_for(&listed, &declined_token));
     ensure!(charged == 1 && failed == 1, "payments per token: {charged} and {failed}, want 1 and 1: {listed:?}");
     assert_no_secrets(b, "4000000000000002", CVC).await?;
+    Ok(())
+}
+
+/// The `#extra` host element's `is-*` classes, sorted (WebDriver on the page).
+async fn host_classes(b: &Browser) -> anyhow::Result<Vec<String>> {
+    b.leave_frame().await?;
+    let v = b.js("return Array.from(document.getElementById('extra').classList).sort();", vec![]).await?;
+    Ok(v.as_array().map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect()).unwrap_or_default())
+}
+
+/// Waits until the `#extra` host's `is-*` classes are exactly `want`.
+async fn wait_classes(b: &Browser, want: &[&str]) -> anyhow::Result<()> {
+    b.leave_frame().await?;
+    let script = format!(
+        "var c = Array.from(document.getElementById('extra').classList).sort().join(' '); return c === {:?} ? c : null;",
+        want.join(" ")
+    );
+    if b.wait_js("the container's state classes", &script, Duration::from_secs(5)).await.is_err() {
+        bail!("container classes {:?}, expected {want:?}", host_classes(b).await?);
+    }
+    Ok(())
+}
+
+/// Clicks a field of the `#extra` card's frame, leaving WebDriver in that frame.
+async fn click_extra(b: &Browser, id: &str) -> anyhow::Result<()> {
+    enter_extra(b).await?;
+    b.client.find(Locator::Id(id)).await?.click().await?;
+    Ok(())
+}
+
+/// Events of one type recorded for the `#extra` card.
+async fn extra_events(b: &Browser, kind: &str) -> anyhow::Result<Vec<Value>> {
+    b.leave_frame().await?;
+    let v = b
+        .js(
+            "var k = arguments[0]; return window.__extra.events.filter(function (e) { return e.type === k; }).map(function (e) { return e.payload; });",
+            vec![json!(kind)],
+        )
+        .await?;
+    Ok(v.as_array().cloned().unwrap_or_default())
+}
+
+/// Issue 12, designable: the input box is themable per variant and by theme variables, the
+/// merchant's container carries state classes, `update()` changes options without losing what
+/// was typed, and Escape / autofill are reported.
+async fn container_state_classes_box_styles_update_escape_and_autofill(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    let options = json!({
+        "appearance": { "variables": { "colorPrimary": "#635bff", "borderRadius": 10 } },
+        "style": {
+            "base": { "border": "2px solid rgb(1, 2, 3)", "height": 46, "transition": "opacity .1s" },
+            "hover": { "borderColor": "rgb(4, 5, 6)" },
+            "disabled": { "backgroundColor": "rgb(7, 8, 9)" }
+        }
+    });
+    mount_extra(b, options).await?;
+    ensure!(extra_events(b, "warning").await?.is_empty(), "warnings: {:?}", extra_events(b, "warning").await?);
+    wait_classes(b, &["is-empty"]).await?;
+    enter_extra(b).await?;
+    let look = b
+        .js(
+            "var s = getComputedStyle(document.getElementById('number'));              return { border: s.borderTopWidth + ' ' + s.borderTopStyle + ' ' + s.borderTopColor, height: s.height, radius: s.borderTopLeftRadius,                       primary: getComputedStyle(document.documentElement).getPropertyValue('--af-primary').trim() };",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        look == json!({ "border": "2px solid rgb(1, 2, 3)", "height": "46px", "radius": "10px", "primary": "#635bff" }),
+        "box styles and theme variables inside the frame: {look}"
+    );
+    // Hover (a real pointer move over the input).
+    b.client.find(Locator::Id("expiry")).await?.click().await?;
+    let number_el = b.client.find(Locator::Id("number")).await?;
+    b.client
+        .perform_actions(fantoccini::actions::MouseActions::new("mouse".into()).then(
+            fantoccini::actions::PointerAction::MoveToElement {
+                element: number_el.clone(),
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            },
+        ))
+        .await?;
+    let hovered = b.js("return getComputedStyle(document.getElementById('number')).borderTopColor;", vec![]).await?;
+    ensure!(hovered == "rgb(4, 5, 6)", "hover style not applied: {hovered}");
+    b.client.release_actions().await?;
+    wait_classes(b, &["is-empty", "is-focused"]).await?;
+
+    // An invalid number: is-invalid once the error shows; Escape is reported with its field.
+    click_extra(b, "number").await?;
+    b.type_keys("378282246310006").await?;
+    wait_classes(b, &["is-focused", "is-invalid"]).await?;
+    enter_extra(b).await?;
+    // The brand icon comes from brands.svg (not part of the cold mount) once a brand shows.
+    let icon = b
+        .wait_js(
+            "the brand icon to load",
+            "var e = performance.getEntriesByType('resource').filter(function (r) { return /\\/v1\\/frame\\/brands\\.svg#/.test(r.name); })[0]; \
+             var box = document.getElementById('brand-icon').getBBox(); \
+             return e && e.responseEnd > 0 && box.width > 0 ? { status: e.responseStatus, href: document.getElementById('brand-icon').getAttribute('href') } : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(icon == json!({ "status": 200, "href": "/v1/frame/brands.svg#b-amex" }), "brand icon: {icon}");
+    b.press(None, Key::Escape).await?;
+    let escape = extra_events(b, "escape").await?;
+    ensure!(escape == [json!({ "field": "number" })], "escape events: {escape:?}");
+
+    // update(): disabled and German without remounting; the typed number stays.
+    b.js("window.__extra.card.update({ disabled: true, locale: 'de' }); return true;", vec![]).await?;
+    enter_extra(b).await?;
+    let disabled = b
+        .wait_js(
+            "the frame to apply the update",
+            "var n = document.getElementById('number'); return n.disabled && document.documentElement.lang === 'de' ?              { value: n.value, bg: getComputedStyle(n).backgroundColor, label: document.querySelector('label[for=number]').textContent } : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(
+        disabled == json!({ "value": "3782 822463 10006", "bg": "rgb(7, 8, 9)", "label": "Kartennummer" }),
+        "after update({{ disabled: true, locale: 'de' }}): {disabled}"
+    );
+    b.leave_frame().await?;
+    let frames = b.js("return document.querySelectorAll('#extra iframe').length;", vec![]).await?;
+    ensure!(frames == 1, "update() remounted: {frames} iframes");
+    b.js("window.__extra.card.update({ disabled: false }); return true;", vec![]).await?;
+
+    // Fix the number, complete the card: is-complete.
+    click_extra(b, "number").await?;
+    b.press(None, Key::End).await?;
+    b.press(None, Key::Backspace).await?;
+    b.type_keys("5").await?;
+    b.type_keys("1230").await?;
+    b.type_keys(AMEX_CVC).await?;
+    wait_classes(b, &["is-complete", "is-focused"]).await?;
+
+    // tokenize() works while disabled (docs/loader.md), and then empties the CVC.
+    b.js("window.__extra.card.update({ disabled: true }); return true;", vec![]).await?;
+    let r = tokenize_outcome(b, "window.__extra.card").await?;
+    ensure!(r["resolved"]["token"].as_str().is_some_and(|t| t.starts_with("tok_")), "tokenize while disabled: {r}");
+    b.js("window.__extra.card.update({ disabled: false }); return true;", vec![]).await?;
+    click_extra(b, "expiry").await?;
+    // Focused, no longer complete (the CVC was emptied). Whether the emptied CVC shows its error
+    // depends on whether Chromium blurred it when it was disabled, before or after the clearing.
+    b.leave_frame().await?;
+    b.wait_js(
+        "focused and no longer complete",
+        "var c = document.getElementById('extra').classList; \
+         return c.contains('is-focused') && !c.contains('is-complete') && !c.contains('is-autofilled') ? true : null;",
+        Duration::from_secs(5),
+    )
+    .await
+    .with_context(|| "container classes after tokenize and re-enabling")?;
+
+    // Autofill (values written without beforeinput, a plain `input` Event): `autofill` events and
+    // is-autofilled, until the cardholder edits every autofilled field.
+    enter_extra(b).await?;
+    b.js(
+        "var set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set; \
+         [['expiry', '11/2031'], ['cvc', '7373']].forEach(function (p) { \
+           var el = document.getElementById(p[0]); set.call(el, p[1]); el.dispatchEvent(new Event('input', { bubbles: true })); }); \
+         return true;",
+        vec![],
+    )
+    .await?;
+    wait_classes(b, &["is-autofilled", "is-complete", "is-focused"]).await?;
+    let autofill = extra_events(b, "autofill").await?;
+    ensure!(autofill == [json!({ "field": "expiry" }), json!({ "field": "cvc" })], "autofill events: {autofill:?}");
+    click_extra(b, "expiry").await?;
+    b.press(None, Key::End).await?;
+    b.press(None, Key::Backspace).await?;
+    wait_classes(b, &["is-autofilled", "is-focused"]).await?;
+    enter_extra(b).await?;
+    b.type_keys("1").await?;
+    wait_classes(b, &["is-autofilled", "is-complete", "is-focused"]).await?;
+    click_extra(b, "cvc").await?;
+    b.press(None, Key::End).await?;
+    b.press(None, Key::Backspace).await?;
+    wait_classes(b, &["is-focused"]).await?;
+    enter_extra(b).await?;
+    b.type_keys("3").await?;
+    wait_classes(b, &["is-complete", "is-focused"]).await?;
+
+    // destroy(): the classes go with the frame.
+    b.js("window.__extra.card.destroy(); return true;", vec![]).await?;
+    ensure!(host_classes(b).await?.is_empty(), "classes left after destroy(): {:?}", host_classes(b).await?);
     Ok(())
 }

@@ -1,0 +1,183 @@
+//! Reads what the frame receives (parent messages, vault responses) from JS values into the
+//! frame's types, by hand with `Reflect`.
+//!
+//! Why not serde: a `Deserializer` over `JsValue` plus the visitors serde derives for each type
+//! cost several KB of WASM in a frame with a 30 KB budget on the wire (BENCHMARKS.md). The
+//! protocol types keep their serde derives for the native tests and the fuzz targets, which
+//! decode JSON text; in the browser only these readers exist. The rules are the ones serde
+//! applied: every known key is read whatever the message type, and a known key of the wrong
+//! type (or a field name that is not a field) makes the whole value unreadable, which the
+//! frame treats as "ignore it"; unknown keys are never looked at; `null` and a missing key are
+//! both "absent" for optional values.
+
+use js_sys::{Array, JsString, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::protocol::{Field, FieldOptions, ParentMessage, Placeholders};
+use crate::style::Pairs;
+
+/// The value does not have the expected shape.
+pub(crate) struct Bad;
+
+/// A plain object (not `null`, not an array).
+pub(crate) struct Obj(Object);
+
+impl Obj {
+    /// `value` as an object, if it is one.
+    pub(crate) fn new(value: JsValue) -> Result<Obj, Bad> {
+        if value.is_object() && !Array::is_array(&value) { Ok(Obj(value.unchecked_into())) } else { Err(Bad) }
+    }
+
+    fn get(&self, key: &str) -> Option<JsValue> {
+        let value = Reflect::get(&self.0, &JsValue::from_str(key)).ok()?;
+        (!value.is_null() && !value.is_undefined()).then_some(value)
+    }
+
+    pub(crate) fn opt_string(&self, key: &str) -> Result<Option<String>, Bad> {
+        self.get(key).map(|v| v.as_string().ok_or(Bad)).transpose()
+    }
+
+    pub(crate) fn string(&self, key: &str) -> Result<String, Bad> {
+        self.opt_string(key)?.ok_or(Bad)
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, Bad> {
+        self.get(key).map(|v| v.as_bool().ok_or(Bad)).transpose()
+    }
+
+    /// A non-negative integer up to `max`.
+    pub(crate) fn opt_uint(&self, key: &str, max: u32) -> Result<Option<u32>, Bad> {
+        self.get(key)
+            .map(|v| match v.as_f64() {
+                Some(n) if n.fract() == 0.0 && (0.0..=f64::from(max)).contains(&n) => Ok(n as u32),
+                _ => Err(Bad),
+            })
+            .transpose()
+    }
+
+    pub(crate) fn opt_object(&self, key: &str) -> Result<Option<Obj>, Bad> {
+        self.get(key).map(Obj::new).transpose()
+    }
+
+    /// The raw value of `key`, `None` when absent.
+    pub(crate) fn value(&self, key: &str) -> Option<JsValue> {
+        self.get(key)
+    }
+
+    /// The object's own enumerable entries, in order, each value read by `read`.
+    fn pairs<V>(&self, mut read: impl FnMut(JsValue) -> Result<V, Bad>) -> Result<Pairs<V>, Bad> {
+        let keys = Object::keys(&self.0);
+        let mut out = Vec::with_capacity(keys.length() as usize);
+        for key in keys.iter() {
+            let value = Reflect::get(&self.0, &key).map_err(|_| Bad)?;
+            let key: String = key.dyn_into::<JsString>().map_err(|_| Bad)?.into();
+            out.push((key, read(value)?));
+        }
+        Ok(Pairs(out))
+    }
+}
+
+fn string_value(value: JsValue) -> Result<String, Bad> {
+    value.as_string().ok_or(Bad)
+}
+
+/// `{ key: "text" }` (absent → `None`).
+fn opt_strings(obj: &Obj, key: &str) -> Result<Option<Pairs<String>>, Bad> {
+    obj.opt_object(key)?.map(|o| o.pairs(string_value)).transpose()
+}
+
+/// A parent → frame message; `None` for anything that does not have its shape.
+pub(crate) fn parent_message(data: JsValue) -> Option<ParentMessage> {
+    read_parent_message(data).ok()
+}
+
+fn read_parent_message(data: JsValue) -> Result<ParentMessage, Bad> {
+    let m = Obj::new(data)?;
+    let field = match m.opt_string("field")? {
+        Some(id) => Some(Field::from_id(&id).ok_or(Bad)?),
+        None => None,
+    };
+    let style = match m.opt_object("style")? {
+        Some(o) => Some(o.pairs(|v| Obj::new(v)?.pairs(string_value))?),
+        None => None,
+    };
+    let placeholders = match m.opt_object("placeholders")? {
+        Some(p) => Some(Placeholders {
+            number: p.opt_string("number")?,
+            expiry: p.opt_string("expiry")?,
+            cvc: p.opt_string("cvc")?,
+            name: p.opt_string("name")?,
+            postal_code: p.opt_string("postalCode")?,
+        }),
+        None => None,
+    };
+    let fields = match m.opt_object("fields")? {
+        Some(f) => Some(FieldOptions {
+            name: f.opt_bool("name")?.unwrap_or(false),
+            postal_code: f.opt_bool("postalCode")?.unwrap_or(false),
+        }),
+        None => None,
+    };
+    Ok(ParentMessage {
+        v: m.opt_uint("v", u32::MAX)?.ok_or(Bad)?,
+        channel: m.string("channel")?,
+        kind: m.string("type")?,
+        field,
+        id: m.opt_string("id")?,
+        locale: m.opt_string("locale")?,
+        style,
+        placeholders,
+        fields,
+        errors: m.opt_string("errors")?,
+        messages: opt_strings(&m, "messages")?,
+        appearance: opt_strings(&m, "appearance")?,
+        disabled: m.opt_bool("disabled")?,
+    })
+}
+
+/// The text keys of a locale table file, in [`crate::locale::Text`] order; then `errors`.
+const TEXT_KEYS: [&str; 8] = [
+    "number_label",
+    "expiry_label",
+    "cvc_label",
+    "name_label",
+    "postal_label",
+    "number_placeholder",
+    "expiry_placeholder",
+    "name_placeholder",
+];
+
+/// A locale table as `static/frame/locale-<lang>.json` holds it; `None` unless it is complete and
+/// its `lang` is `lang`. Its strings are leaked (see [`crate::locale::register`]), and only once
+/// all of them were read, so a bad table leaks nothing.
+pub(crate) fn locale_table(value: JsValue, lang: &str) -> Option<crate::locale::Text> {
+    let locale = crate::locale::Locale::from_tag(lang)?;
+    let o = Obj::new(value).ok()?;
+    let errors = o.opt_object("errors").ok()??;
+    if o.string("lang").ok()? != locale.lang() {
+        return None;
+    }
+    let mut strings = Vec::with_capacity(TEXT_KEYS.len() + crate::locale::ERROR_CODES.len());
+    for (obj, key) in TEXT_KEYS.iter().map(|k| (&o, *k)).chain(crate::locale::ERROR_CODES.iter().map(|k| (&errors, *k)))
+    {
+        strings.push(obj.string(key).ok().filter(|s| !s.is_empty())?);
+    }
+    let mut leaked = strings.into_iter().map(|s| -> &'static str { Box::leak(s.into_boxed_str()) });
+    let mut next = || leaked.next().unwrap_or_default();
+    let mut text = crate::locale::Text {
+        lang: locale.lang(),
+        number_label: next(),
+        expiry_label: next(),
+        cvc_label: next(),
+        name_label: next(),
+        postal_label: next(),
+        number_placeholder: next(),
+        expiry_placeholder: next(),
+        name_placeholder: next(),
+        errors: [""; crate::locale::ERROR_CODES.len()],
+    };
+    for slot in &mut text.errors {
+        *slot = next();
+    }
+    Some(text)
+}
