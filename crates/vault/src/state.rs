@@ -533,6 +533,11 @@ impl AppState {
             }
             Err(e) => tracing::error!(error = %e, "sweeper failed"),
         }
+        // Dev Space sessions past their idle or absolute timeout, and expired one-time links.
+        let (idle, absolute) = (devspace::session::IDLE_SECONDS, devspace::session::ABSOLUTE_SECONDS);
+        if let Err(e) = self.store.devspace_purge(now - idle, now - absolute, now).await {
+            tracing::error!(error = %e, "dev space sweep failed");
+        }
         self.key_limiter.prune();
         self.shared_limiter.prune();
         self.ip_limiter.prune();

@@ -356,8 +356,13 @@ pub async fn list_audit(
     if q.event.as_ref().is_some_and(|e| e.is_empty() || e.len() > 64) {
         return Err(ApiError::invalid("parameter_invalid", "event must be 1–64 characters.").param("event"));
     }
-    let filter =
-        AuditFilter { merchant_id: Some(p.key.merchant_id.clone()), event: q.event, before_id: q.before, limit };
+    let filter = AuditFilter {
+        merchant_id: Some(p.key.merchant_id.clone()),
+        event: q.event,
+        before_id: q.before,
+        limit,
+        ..AuditFilter::default()
+    };
     let mode = p.key.mode;
     let events: Vec<_> =
         state.store.list_audit(filter).await?.into_iter().filter(|e| e.mode.is_none_or(|m| m == mode)).collect();
