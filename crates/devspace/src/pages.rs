@@ -30,6 +30,7 @@ pub fn layout(title: &str, path: &str, viewer: Option<Viewer<'_>>, body: Markup)
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Altafinex Dev Space" }
+                link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/assets/devspace.css";
                 script src="/assets/devspace.js" defer {}
             }

@@ -46,6 +46,28 @@ impl TotpSecret {
         Self(bytes)
     }
 
+    /// Parses the base32 form people type into authenticator apps (case, spaces and padding
+    /// ignored); `None` for any other character.
+    pub fn from_base32(text: &str) -> Option<Self> {
+        let mut out = Vec::new();
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for c in text.chars().filter(|c| !c.is_whitespace() && *c != '=') {
+            let v = match c.to_ascii_uppercase() {
+                u @ 'A'..='Z' => u32::from(u) - u32::from('A'),
+                d @ '2'..='7' => u32::from(d) - u32::from('2') + 26,
+                _ => return None,
+            };
+            buffer = (buffer << 5) | v;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push(u8::try_from((buffer >> bits) & 0xff).unwrap_or(0));
+            }
+            buffer &= (1 << bits) - 1;
+        }
+        Some(Self(out))
+    }
+
     /// The raw secret, for the backend to encrypt.
     pub fn expose(&self) -> &[u8] {
         &self.0
@@ -180,7 +202,12 @@ mod tests {
             &[("", ""), ("f", "MY"), ("fo", "MZXQ"), ("foo", "MZXW6"), ("foob", "MZXW6YQ"), ("foobar", "MZXW6YTBOI")];
         for (input, want) in cases {
             assert_eq!(base32(input.as_bytes()), *want);
+            assert_eq!(
+                TotpSecret::from_base32(&want.to_lowercase()).map(|s| s.expose().to_vec()),
+                Some(input.as_bytes().to_vec())
+            );
         }
+        assert!(TotpSecret::from_base32("MZ1").is_none());
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/alerts", get(alerts_page))
         .route("/assets/devspace.css", get(css))
         .route("/assets/devspace.js", get(js))
+        .route("/assets/favicon.svg", get(favicon))
         .fallback(not_found)
         .layer(middleware::map_response(security_headers))
         .with_state(ctx)
@@ -1095,6 +1096,13 @@ async fn css() -> Response {
 async fn js() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], JS)
         .into_response()
+}
+
+/// The tab icon (a browser asks for one; a 404 would be a console error on every page).
+pub const FAVICON: &str = include_str!("../assets/favicon.svg");
+
+async fn favicon() -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=86400")], FAVICON).into_response()
 }
 
 async fn not_found() -> PageError {
