@@ -3,7 +3,8 @@
 //! TOTP (the code computed from the setup key the page shows), creates a key and sees its
 //! secret once, signs out and back in with password + TOTP. Checks the session cookie's flags
 //! as the browser stores them, that no page logs a console error (a CSP violation would), that
-//! the stylesheet loads under the CSP, and keyboard access (skip link first). Screenshots of
+//! the stylesheet loads under the CSP, that axe-core finds no serious or critical violation,
+//! and keyboard access (skip link first). Screenshots of
 //! each main page go to `artifacts/devspace-*.png`.
 //!
 //! Prerequisites (the test FAILS when one is missing): `cargo build -p vault`, Debian
@@ -17,6 +18,7 @@ use anyhow::{Context as _, bail, ensure};
 use devspace::totp::{self, TotpSecret};
 use e2e::{Browser, DevSpaceEnv, Key};
 use fantoccini::Locator;
+use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery staple 42";
 
@@ -73,14 +75,47 @@ async fn check_page(b: &Browser, name: &str) -> anyhow::Result<()> {
     ensure!(layout["unlabelled"].as_array().is_some_and(Vec::is_empty), "{name}: inputs without a label: {layout}");
     let errors = b.severe_logs().await?;
     ensure!(errors.is_empty(), "{name}: console errors: {errors:#?}");
+    let violations = axe(b).await?;
+    ensure!(violations.is_empty(), "{name}: serious or critical accessibility violations: {violations:#?}");
     let path = b.screenshot(&format!("devspace-{name}")).await?;
     eprintln!("  screenshot {}", path.display());
     Ok(())
 }
 
+/// axe-core (npm, pinned in scripts/setup.sh) from `.tools`, injected by WebDriver into the
+/// page: the browser never fetches it. Returns the serious and critical violations.
+async fn axe(b: &Browser) -> anyhow::Result<Vec<Value>> {
+    static SOURCE: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let source = SOURCE.get_or_init(|| {
+        let path = e2e::workspace_root().join(".tools/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run scripts/setup.sh)", path.display()))
+    });
+    let source = source.as_ref().map_err(|e| anyhow::anyhow!("axe-core missing: {e}"))?;
+    b.js(&format!("{source}\n;return typeof axe;"), vec![]).await?;
+    let result = b
+        .js_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                                                        nodes: v.nodes.map(n => n.target.join(' ')) }))))
+               .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e) }]));",
+            vec![],
+        )
+        .await?;
+    let all = result.as_array().cloned().unwrap_or_default();
+    let ids: Vec<String> = all.iter().map(|v| format!("{}({})", v["id"], v["impact"])).collect();
+    eprintln!("  axe: {} violation(s) of any impact {ids:?}", all.len());
+    Ok(all.into_iter().filter(|v| v["impact"] == "serious" || v["impact"] == "critical").collect())
+}
+
 async fn run(env: &DevSpaceEnv, b: &Browser) -> anyhow::Result<()> {
     // 1. The one-time link: choose a password.
     b.client.goto(&env.owner_link).await?;
+    // The checker itself works here: an image without alternative text is reported.
+    b.js("const i = document.createElement('img'); i.id = 'axe-probe'; i.src = '/assets/favicon.svg'; document.body.append(i);", vec![]).await?;
+    let probe = axe(b).await?;
+    ensure!(probe.iter().any(|v| v["id"] == "image-alt"), "axe did not report the probe image: {probe:?}");
+    b.js("document.getElementById('axe-probe').remove();", vec![]).await?;
     check_page(b, "set-password").await?;
     fill(b, "#password", PASSWORD).await?;
     fill(b, "#confirm", PASSWORD).await?;
