@@ -5,7 +5,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::backend::{AlertRecord, AuditRow, KeyView};
+use crate::backend::{AlertRecord, AuditRow, KeyView, UserRecord};
 use crate::policy::{Action, Role, allows};
 
 /// The signed-in user, as the page chrome needs it.
@@ -19,7 +19,8 @@ pub struct Viewer<'a> {
     pub csrf: &'a str,
 }
 
-const NAV: &[(&str, &str)] = &[("/keys", "API keys"), ("/audit", "Audit log"), ("/alerts", "Security alerts")];
+const NAV: &[(&str, &str)] =
+    &[("/keys", "API keys"), ("/audit", "Audit log"), ("/alerts", "Security alerts"), ("/users", "People")];
 
 /// Wraps `body` in the page chrome. `path` marks the current navigation entry.
 pub fn layout(title: &str, path: &str, viewer: Option<Viewer<'_>>, body: Markup) -> Markup {
@@ -387,6 +388,89 @@ pub fn audit(
                             td { (r.key_id.as_deref().unwrap_or("")) } td { (r.ip.as_deref().unwrap_or("")) }
                             td { code { (r.detail) } }
                         }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// What the people page shows besides the list.
+#[derive(Debug, Default)]
+pub struct UsersExtras<'a> {
+    /// An invitation just made: (email, link), shown this once.
+    pub invited: Option<(&'a str, &'a str)>,
+    /// A confirmation line.
+    pub notice: Option<&'a str>,
+    /// Form errors.
+    pub errors: &'a [(&'a str, String)],
+}
+
+/// The people page: the merchant's users, invitations and roles.
+pub fn users(viewer: Viewer<'_>, list: &[UserRecord], extras: &UsersExtras<'_>) -> Markup {
+    let manage = allows(viewer.role, Action::ManageUsers);
+    let assignable: Vec<Role> =
+        Role::ALL.into_iter().filter(|r| *r != Role::Owner || viewer.role == Role::Owner).collect();
+    layout(
+        "People",
+        "/users",
+        Some(viewer),
+        html! {
+            @if let Some(n) = extras.notice { p.notice role="status" { (n) } }
+            @if let Some((email, link)) = extras.invited {
+                section.created aria-labelledby="invited-h" {
+                    h2 id="invited-h" { "Invitation for " (email) }
+                    p { "Send this link to them yourself: it is shown only once, works once and expires in 72 hours." }
+                    p { code.secret id="invite-link" { (link) } " " button type="button" data-copy="invite-link" { "Copy" } }
+                }
+            }
+            (error_box(extras.errors))
+            table {
+                caption { "People who can sign in to this account." }
+                thead { tr {
+                    th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Two-step verification" }
+                    th scope="col" { "Added" } @if manage { th scope="col" { "Change role" } }
+                } }
+                tbody {
+                    @for u in list {
+                        tr {
+                            th scope="row" { (u.email) }
+                            td { (u.role.as_str()) }
+                            td { @if u.totp_enrolled { "on" } @else { "not set up yet" } }
+                            td { (fmt_time(u.created)) }
+                            @if manage {
+                                td {
+                                    @if u.role != Role::Owner || viewer.role == Role::Owner {
+                                        form method="post" action={ "/users/" (u.id) "/role" } {
+                                            input type="hidden" name="csrf" value=(viewer.csrf);
+                                            label for={ "role-" (u.id) } { "Role of " (u.email) }
+                                            select id={ "role-" (u.id) } name="role" {
+                                                @for r in &assignable {
+                                                    option value=(r.as_str()) selected[*r == u.role] { (r.as_str()) }
+                                                }
+                                            }
+                                            button type="submit" { "Save" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if manage {
+                section aria-labelledby="invite-h" {
+                    h2 id="invite-h" { "Invite someone" }
+                    form method="post" action="/users" {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        (field("Email", "email", "email", "", "off", err(extras.errors, "email")))
+                        div.field {
+                            label for="invite-role" { "Role" }
+                            select id="invite-role" name="role" {
+                                @for r in &assignable { option value=(r.as_str()) selected[*r == Role::Viewer] { (r.as_str()) } }
+                            }
+                        }
+                        button type="submit" { "Create invitation link" }
                     }
                 }
             }

@@ -50,6 +50,8 @@ pub enum Action {
     ViewAudit,
     /// Read security alerts.
     ViewAlerts,
+    /// See who has access.
+    ViewUsers,
     /// Invite users, change roles.
     ManageUsers,
 }
@@ -63,6 +65,7 @@ pub const POLICY: &[(Action, [bool; 4])] = &[
     (Action::EditAllowlist, [true, true, false, false]),
     (Action::ViewAudit, [true, true, true, true]),
     (Action::ViewAlerts, [true, true, true, true]),
+    (Action::ViewUsers, [true, true, true, true]),
     (Action::ManageUsers, [true, true, false, false]),
 ];
 

@@ -87,6 +87,8 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/audit", get(audit_page))
         .route("/audit.csv", get(audit_csv))
         .route("/alerts", get(alerts_page))
+        .route("/users", get(users_page).post(invite_user))
+        .route("/users/{id}/role", post(change_role))
         .route("/assets/devspace.css", get(css))
         .route("/assets/devspace.js", get(js))
         .route("/assets/favicon.svg", get(favicon))
@@ -304,6 +306,35 @@ fn actor_of(user: &UserRecord, ip: &str) -> Actor {
 fn form_or_csrf<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
     // A body we cannot read as the form is no form we served: same answer as a bad token.
     form.map(|Form(f)| f).map_err(|_| PageError::Csrf)
+}
+
+/// A form that carries a CSRF token.
+trait CsrfForm {
+    fn csrf(&self) -> Option<&str>;
+}
+
+macro_rules! csrf_forms {
+    ($($t:ty),*) => { $(impl CsrfForm for $t { fn csrf(&self) -> Option<&str> { self.csrf.as_deref() } })* };
+}
+
+csrf_forms!(CodeForm, CsrfOnly, CreateKeyForm, AllowlistForm, RoleForm);
+
+/// A state-changing request from a full session: signed in, the form read, its CSRF token
+/// checked, then (when given) the role's permission for `action`, in that order.
+async fn signed_in_post<T: CsrfForm>(
+    ctx: &Ctx,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: &HeaderMap,
+    form: Result<Form<T>, FormRejection>,
+    action: Option<Action>,
+) -> Result<(SignedIn, T), PageError> {
+    let s = signed_in(ctx, headers, client_ip(ip)).await?;
+    let form = form_or_csrf(form)?;
+    s.check_csrf(form.csrf())?;
+    if let Some(action) = action {
+        s.require(action)?;
+    }
+    Ok((s, form))
 }
 
 async fn home(State(ctx): State<Ctx>, ip: Option<axum::Extension<ClientIp>>, headers: HeaderMap) -> Response {
@@ -665,10 +696,8 @@ async fn reauth_submit(
     headers: HeaderMap,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let ip = client_ip(ip);
-    let s = signed_in(&ctx, &headers, ip.clone()).await?;
-    let form = form_or_csrf(form)?;
-    s.check_csrf(form.csrf.as_deref())?;
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let ip = s.actor.ip.clone();
     if !ctx.backend.allow_attempt(AttemptBucket::Account, &s.user.email).await? {
         return Err(PageError::RateLimited);
     }
@@ -700,8 +729,7 @@ async fn sign_out(
     headers: HeaderMap,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    s.check_csrf(form_or_csrf(form)?.csrf.as_deref())?;
+    let (s, _) = signed_in_post(&ctx, ip, &headers, form, None).await?;
     ctx.backend.delete_session(&s.session.hash).await?;
     ctx.backend.audit(&s.actor, "devspace.sign_out", "success", None, json!({})).await?;
     Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)))
@@ -713,8 +741,7 @@ async fn sign_out_everywhere(
     headers: HeaderMap,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    s.check_csrf(form_or_csrf(form)?.csrf.as_deref())?;
+    let (s, _) = signed_in_post(&ctx, ip, &headers, form, None).await?;
     let n = ctx.backend.delete_user_sessions(&s.user.id).await?;
     ctx.backend.audit(&s.actor, "devspace.sign_out_everywhere", "success", None, json!({ "sessions": n })).await?;
     Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)))
@@ -767,9 +794,7 @@ async fn create_key(
     headers: HeaderMap,
     form: Result<Form<CreateKeyForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    let form = form_or_csrf(form)?;
-    s.check_csrf(form.csrf.as_deref())?;
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, None).await?;
     let mut errors: Vec<(&str, String)> = Vec::new();
     match form.mode.as_str() {
         "test" => s.require(Action::CreateTestKey)?,
@@ -823,9 +848,7 @@ async fn revoke_key(
     Path(id): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    s.check_csrf(form_or_csrf(form)?.csrf.as_deref())?;
-    s.require(Action::ManageKeys)?;
+    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageKeys)).await?;
     let key = own_key(&ctx, &s, &id).await?;
     ctx.backend.revoke_key(&s.actor, &key.id).await?;
     let notice = format!("Key {} revoked.", key.prefix);
@@ -846,10 +869,7 @@ async fn set_allowlist(
     Path(id): Path<String>,
     form: Result<Form<AllowlistForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    let form = form_or_csrf(form)?;
-    s.check_csrf(form.csrf.as_deref())?;
-    s.require(Action::EditAllowlist)?;
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::EditAllowlist)).await?;
     let key = own_key(&ctx, &s, &id).await?;
     let fresh = s.session.recently_reauthenticated(ctx.backend.now());
     match ctx.backend.set_ip_allowlist(&s.actor, &key.id, lines(&form.entries), fresh).await {
@@ -1082,6 +1102,127 @@ async fn alerts_page(
     s.require(Action::ViewAlerts)?;
     let list = ctx.backend.alerts(&s.user.merchant_id, 200).await?;
     Ok(html_response(StatusCode::OK, pages::alerts(s.viewer(), &list)))
+}
+
+async fn users_response(
+    ctx: &Ctx,
+    s: &SignedIn,
+    status: StatusCode,
+    extras: &pages::UsersExtras<'_>,
+) -> Result<Response, PageError> {
+    s.require(Action::ViewUsers)?;
+    let list = ctx.backend.users(&s.user.merchant_id).await?;
+    Ok(html_response(status, pages::users(s.viewer(), &list, extras)))
+}
+
+async fn users_page(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+    users_response(&ctx, &s, StatusCode::OK, &pages::UsersExtras::default()).await
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// The role `s` may hand out: any but owner, which only an owner gives.
+fn assignable(s: &SignedIn, role: &str) -> Result<Role, PageError> {
+    let role = Role::parse(role).ok_or(PageError::Forbidden)?;
+    if role == Role::Owner && s.user.role != Role::Owner { Err(PageError::Forbidden) } else { Ok(role) }
+}
+
+/// This origin as the browser reached it, for links shown to the person inviting.
+fn own_origin(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')))
+        .unwrap_or("localhost");
+    format!("https://{host}")
+}
+
+async fn invite_user(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    form: Result<Form<RoleForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let role = assignable(&s, &form.role)?;
+    let email = match parse_email(&form.email) {
+        Ok(e) => e,
+        Err(m) => {
+            let errors = [("email", m.to_owned())];
+            let extras = pages::UsersExtras { errors: &errors, ..pages::UsersExtras::default() };
+            return users_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await;
+        }
+    };
+    let (user, link, token) = new_user(&s.user.merchant_id, &email, role, ctx.backend.now())?;
+    match ctx.backend.insert_user(user.clone(), Some(link)).await {
+        Ok(()) => {}
+        Err(BackendError::Conflict) => {
+            let errors = [("email", "Someone with this email address already has access.".to_owned())];
+            let extras = pages::UsersExtras { errors: &errors, ..pages::UsersExtras::default() };
+            return users_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let detail = json!({ "user_id": user.id, "email": email, "role": role.as_str() });
+    ctx.backend.audit(&s.actor, "devspace.user_invited", "success", None, detail).await?;
+    let link = format!("{}/welcome/{}", own_origin(&headers), token.expose());
+    let extras = pages::UsersExtras { invited: Some((&email, &link)), ..pages::UsersExtras::default() };
+    users_response(&ctx, &s, StatusCode::OK, &extras).await
+}
+
+async fn change_role(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<RoleForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let role = assignable(&s, &form.role)?;
+    let mut target =
+        ctx.backend.user(&id).await?.filter(|u| u.merchant_id == s.user.merchant_id).ok_or(PageError::NotFound)?;
+    if target.role == Role::Owner && s.user.role != Role::Owner {
+        return Err(PageError::Forbidden);
+    }
+    let list = ctx.backend.users(&s.user.merchant_id).await?;
+    let owners = list.iter().filter(|u| u.role == Role::Owner).count();
+    if target.role == Role::Owner && role != Role::Owner && owners <= 1 {
+        let errors = [("role", "The account needs at least one owner: make someone else owner first.".to_owned())];
+        let extras = pages::UsersExtras { errors: &errors, ..pages::UsersExtras::default() };
+        return users_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await;
+    }
+    let previous = target.role;
+    target.role = role;
+    if !ctx.backend.update_user(target.clone()).await? {
+        return Err(PageError::Unavailable);
+    }
+    // A changed role takes effect at once: the person signs in again under it.
+    ctx.backend.delete_user_sessions(&target.id).await?;
+    let detail = json!({ "user_id": target.id, "email": target.email, "role": role.as_str(), "previous_role": previous.as_str() });
+    ctx.backend.audit(&s.actor, "devspace.role_changed", "success", None, detail).await?;
+    if target.id == s.user.id {
+        return Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)));
+    }
+    let notice = format!("{} is now {}.", target.email, role.as_str());
+    users_response(
+        &ctx,
+        &s,
+        StatusCode::OK,
+        &pages::UsersExtras { notice: Some(&notice), ..pages::UsersExtras::default() },
+    )
+    .await
 }
 
 /// The stylesheet.

@@ -547,3 +547,57 @@ async fn audit_log_filters_and_csv_export() {
     let none = b.get("/audit.csv?since=2026-11-21").await;
     assert_eq!(none.body.lines().count(), 1, "nothing after the day");
 }
+
+#[tokio::test]
+async fn invitations_by_link_and_role_changes_follow_the_roles() {
+    let app = spawn_app().await;
+    let mut owner = enrolled(&app, "boss@shop.example", Role::Owner, "203.0.113.100").await;
+    let mut admin = enrolled(&app, "ops@shop.example", Role::Admin, "203.0.113.101").await;
+    let mut dev = enrolled(&app, "dev@shop.example", Role::Developer, "203.0.113.102").await;
+
+    // A developer sees the people page but cannot invite or change roles, even by crafted POSTs.
+    let page = dev.get("/users").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("Invite someone"));
+    let csrf = page.csrf();
+    assert_eq!(
+        dev.post("/users", &[("csrf", &csrf), ("email", "x@shop.example"), ("role", "viewer")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let dev_id = app.store.devspace_user("dev@shop.example", true).await.unwrap().unwrap().id;
+    let r = dev.post(&format!("/users/{dev_id}/role"), &[("csrf", &csrf), ("role", "admin")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no self-promotion");
+
+    // An admin invites a viewer; the link is shown once and works in another browser.
+    let csrf = admin.get("/users").await.csrf();
+    let bad = admin.post("/users", &[("csrf", &csrf), ("email", "nope"), ("role", "viewer")]).await;
+    assert!(bad.body.contains("Enter an email address like name@example.com."));
+    let r = admin.post("/users", &[("csrf", &csrf), ("email", "new@shop.example"), ("role", "owner")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "only an owner makes owners");
+    let r = admin.post("/users", &[("csrf", &csrf), ("email", "New@shop.example"), ("role", "viewer")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let start = r.body.find("id=\"invite-link\">").unwrap() + "id=\"invite-link\">".len();
+    let link = r.body[start..].split('<').next().unwrap().to_owned();
+    let path = link.split_once("/welcome/").map(|(_, t)| format!("/welcome/{t}")).unwrap();
+    assert!(!admin.get("/users").await.body.contains(&path), "the link is shown once");
+    let dup = admin.post("/users", &[("csrf", &csrf), ("email", "new@shop.example"), ("role", "viewer")]).await;
+    assert!(dup.body.contains("already has access"));
+    let mut invited = Browser::new(&app, "203.0.113.103");
+    assert_eq!(invited.get(&path).await.status, StatusCode::OK);
+    assert_eq!(app.audit_events("devspace.user_invited").await.len(), 1);
+
+    // Roles: an admin cannot touch the owner; the owner cannot demote the last owner; a role
+    // change ends the person's sessions.
+    let boss_id = app.store.devspace_user("boss@shop.example", true).await.unwrap().unwrap().id;
+    let r = admin.post(&format!("/users/{boss_id}/role"), &[("csrf", &csrf), ("role", "viewer")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let ocsrf = owner.get("/users").await.csrf();
+    let r = owner.post(&format!("/users/{boss_id}/role"), &[("csrf", &ocsrf), ("role", "admin")]).await;
+    assert!(r.body.contains("at least one owner"), "{}", r.body);
+    let r = owner.post(&format!("/users/{dev_id}/role"), &[("csrf", &ocsrf), ("role", "viewer")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("dev@shop.example is now viewer."));
+    assert_eq!(dev.get("/keys").await.location(), "/sign-in", "the demoted person signs in again");
+    let changed = app.audit_events("devspace.role_changed").await;
+    assert_eq!(changed[0]["detail"]["previous_role"], "developer");
+}
