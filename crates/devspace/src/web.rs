@@ -38,6 +38,8 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 pub const LINK_SECONDS: i64 = 72 * 60 * 60;
 /// Failed sign-ins in a row that raise an alert (and every multiple of it).
 pub const FAILURE_ALERT_THRESHOLD: u32 = 5;
+/// Keys unused this many days are flagged (and the vault raises `key.unused`).
+pub const UNUSED_DAYS: i64 = 30;
 /// Addresses remembered per user for "new address" alerts.
 pub const KNOWN_IPS: usize = 20;
 
@@ -54,7 +56,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { issuer: "Altafinex Dev Space".into(), password_params: HashParams::OWASP, unused_days: 30 }
+        Self { issuer: "Altafinex Dev Space".into(), password_params: HashParams::OWASP, unused_days: UNUSED_DAYS }
     }
 }
 

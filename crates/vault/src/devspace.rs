@@ -162,6 +162,102 @@ fn audit_event(
     }
 }
 
+/// Stores a security alert and its `security.alert` events (to both modes' endpoints: webhook
+/// endpoints are per mode and an alert is about the whole account), logged at warn level.
+/// `Ok(false)` when an alert with this id exists: ids made from what the alert is about (a
+/// key and an hour, a key and "unused") raise it once across instances.
+///
+/// # Errors
+/// Storage errors.
+pub async fn store_alert(state: &AppState, alert: AlertRecord) -> Result<bool, StoreError> {
+    let object = json!({
+        "object": "security_alert",
+        "id": alert.id,
+        "kind": alert.kind,
+        "message": alert.message,
+        "created": alert.ts,
+        "detail": alert.detail,
+    });
+    let mut events = Vec::new();
+    for mode in [Mode::Live, Mode::Test] {
+        let e = crate::api::payments::new_event(&alert.merchant_id, mode, "security.alert", object.clone(), alert.ts)
+            .map_err(|_| StoreError::Database("could not make an event id".into()))?;
+        events.push(e);
+    }
+    let (kind, merchant, id) = (alert.kind.clone(), alert.merchant_id.clone(), alert.id.clone());
+    match state.store.devspace_insert_alert(alert, events).await {
+        Ok(()) => {
+            tracing::warn!(target: "vault::security", kind = %kind, merchant_id = %merchant, alert_id = %id, "security alert");
+            Ok(true)
+        }
+        Err(StoreError::Conflict) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Raises the "key used from a non-allowlisted address" alert, at most once per key and hour,
+/// without delaying the request that was refused.
+pub fn alert_non_allowlisted_use(state: &AppState, key: &ApiKeyRecord, ip: std::net::IpAddr) {
+    let now = state.now();
+    let alert = AlertRecord {
+        id: format!("alr_ipdeny_{}_{}", key.id, now.div_euclid(3600)),
+        merchant_id: key.merchant_id.clone(),
+        ts: now,
+        kind: "key.non_allowlisted_ip".into(),
+        message: format!("Key {} was used from {ip}, which its IP allowlist does not include.", key.prefix),
+        detail: json!({ "key_id": key.id, "ip": ip.to_string() }),
+    };
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store_alert(&state, alert).await {
+            tracing::error!(error = %e, "could not store a security alert");
+        }
+    });
+}
+
+/// How often the unused-key check runs (any instance; the alert ids make it idempotent).
+pub const UNUSED_CHECK_SECONDS: i64 = 3600;
+
+/// Raises `key.unused` once per active key not used for `days` days (never used: since its
+/// creation). Runs from the sweeper at most every [`UNUSED_CHECK_SECONDS`].
+///
+/// # Errors
+/// Storage errors.
+pub async fn unused_key_alerts(state: &AppState, days: i64) -> Result<u64, StoreError> {
+    let now = state.now();
+    let last: i64 = state.store.get_meta("devspace_unused_checked").await?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    if now - last < UNUSED_CHECK_SECONDS {
+        return Ok(0);
+    }
+    state.store.set_meta("devspace_unused_checked", &now.to_string()).await?;
+    let keys = state.store.list_api_keys().await?;
+    let mut raised = 0;
+    for merchant in state.store.list_merchants().await? {
+        let uses = state.store.key_last_uses(&merchant.id).await?;
+        for k in keys.iter().filter(|k| k.merchant_id == merchant.id && k.is_active(now)) {
+            let last_use = uses.iter().find(|u| u.0 == k.id).map_or(k.created, |u| u.1);
+            if now - last_use < days * 86_400 {
+                continue;
+            }
+            let alert = AlertRecord {
+                id: format!("alr_unused_{}", k.id),
+                merchant_id: k.merchant_id.clone(),
+                ts: now,
+                kind: "key.unused".into(),
+                message: format!(
+                    "Key {} ({}) has not been used for {days} days or more: disable it in Dev Space if nobody needs it.",
+                    k.prefix, k.label
+                ),
+                detail: json!({ "key_id": k.id, "last_used": uses.iter().find(|u| u.0 == k.id).map(|u| u.1) }),
+            };
+            if store_alert(state, alert).await? {
+                raised += 1;
+            }
+        }
+    }
+    Ok(raised)
+}
+
 impl VaultBackend {
     async fn own_key(state: &AppState, merchant_id: &str, key_id: &str) -> Result<ApiKeyRecord, BackendError> {
         let keys = state.store.list_api_keys().await.map_err(backend_err)?;
@@ -283,32 +379,7 @@ impl Backend for VaultBackend {
 
     fn raise_alert(&self, alert: AlertRecord) -> BackendFuture<()> {
         let state = self.state.clone();
-        Box::pin(async move {
-            tracing::warn!(target: "vault::security", kind = %alert.kind, merchant_id = %alert.merchant_id, alert_id = %alert.id, "security alert");
-            let object = json!({
-                "object": "security_alert",
-                "id": alert.id,
-                "kind": alert.kind,
-                "message": alert.message,
-                "created": alert.ts,
-                "detail": alert.detail,
-            });
-            // Webhook endpoints are per mode and an alert is about the whole account: both
-            // modes' endpoints that subscribe to `security.alert` receive it.
-            let mut events = Vec::new();
-            for mode in [Mode::Live, Mode::Test] {
-                let e = crate::api::payments::new_event(
-                    &alert.merchant_id,
-                    mode,
-                    "security.alert",
-                    object.clone(),
-                    alert.ts,
-                )
-                .map_err(|_| BackendError::Internal)?;
-                events.push(e);
-            }
-            state.store.devspace_insert_alert(alert, events).await.map_err(backend_err)
-        })
+        Box::pin(async move { store_alert(&state, alert).await.map(|_| ()).map_err(backend_err) })
     }
 
     fn alerts(&self, merchant_id: &str, limit: u32) -> BackendFuture<Vec<AlertRecord>> {

@@ -409,6 +409,7 @@ impl AppState {
                 s.detail = json!({ "reason": "key_used_from_non_allowlisted_ip" });
                 tracing::warn!(target: "vault::audit", ip = %p.ip, key_id = %p.key.id, "suspicious activity: key used from a non-allowlisted IP");
                 self.audit(s);
+                crate::devspace::alert_non_allowlisted_use(self, &p.key, p.ip);
                 return Err(ApiError::forbidden(
                     "ip_not_allowed",
                     "This API key may not be used from this IP address.",
@@ -537,6 +538,9 @@ impl AppState {
         let (idle, absolute) = (devspace::session::IDLE_SECONDS, devspace::session::ABSOLUTE_SECONDS);
         if let Err(e) = self.store.devspace_purge(now - idle, now - absolute, now).await {
             tracing::error!(error = %e, "dev space sweep failed");
+        }
+        if let Err(e) = crate::devspace::unused_key_alerts(self, devspace::web::UNUSED_DAYS).await {
+            tracing::error!(error = %e, "unused-key check failed");
         }
         self.key_limiter.prune();
         self.shared_limiter.prune();

@@ -601,3 +601,87 @@ async fn invitations_by_link_and_role_changes_follow_the_roles() {
     let changed = app.audit_events("devspace.role_changed").await;
     assert_eq!(changed[0]["detail"]["previous_role"], "developer");
 }
+
+#[tokio::test]
+async fn a_key_used_from_a_non_allowlisted_address_raises_one_alert_per_hour() {
+    let app = spawn_app().await;
+    let r = app
+        .post(
+            "/v1/keys",
+            &app.admin,
+            Some(serde_json::json!({ "kind": "secret", "role": "read_only", "label": "office", "ip_allowlist": ["198.51.100.0/24"] })),
+        )
+        .await;
+    let key = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        assert_eq!(app.get("/v1/audit_events", &key).await.status(), 403);
+    }
+    let alerts = || async {
+        let all = app.store.devspace_alerts(&app.merchant_id, 50).await.unwrap();
+        all.into_iter().filter(|a| a.kind == "key.non_allowlisted_ip").collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if !alerts().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let found = alerts().await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].message.contains("127.0.0.1"), "{}", found[0].message);
+    app.clock.advance(3600);
+    assert_eq!(app.get("/v1/audit_events", &key).await.status(), 403);
+    for _ in 0..100 {
+        if alerts().await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(alerts().await.len(), 2, "a new hour, a new alert");
+}
+
+#[tokio::test]
+async fn keys_unused_for_30_days_raise_one_alert_each_and_are_flagged_with_one_click_disable() {
+    let app = spawn_app().await;
+    app.clock.advance(20 * 86_400);
+    // The admin key is used on day 20; the others never.
+    assert_eq!(app.get("/v1/keys", &app.admin).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.clock.advance(11 * 86_400);
+    let unused = || async {
+        let all = app.store.devspace_alerts(&app.merchant_id, 50).await.unwrap();
+        all.into_iter()
+            .filter(|a| a.kind == "key.unused")
+            .map(|a| a.detail["key_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if unused().await.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let flagged = unused().await;
+    let admin_id = app
+        .store
+        .list_api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.role == Some(vault::keys::Role::Admin))
+        .unwrap()
+        .id;
+    assert_eq!(flagged.len(), 3, "{flagged:?}");
+    assert!(!flagged.contains(&admin_id));
+    // Running the check again raises nothing new.
+    app.clock.advance(2 * 3600);
+    assert_eq!(vault::devspace::unused_key_alerts(app.state(), 30).await.unwrap(), 0);
+    // The keys page flags them and disables one with one click.
+    let mut b = enrolled(&app, "tidy@shop.example", Role::Admin, "203.0.113.110").await;
+    let page = b.get("/keys").await;
+    assert_eq!(page.body.matches("Disable unused key").count(), 3, "{}", page.body);
+    let r = b.post(&format!("/keys/{}/revoke", flagged[0]), &[("csrf", &page.csrf())]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.matches("Disable unused key").count(), 2);
+}
