@@ -238,6 +238,66 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// A payment as Dev Space shows it: amounts, status and the masked card (brand and last 4,
+/// never more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentView {
+    /// `pay_…`.
+    pub id: String,
+    /// `test` or `live`.
+    pub mode: String,
+    /// Status.
+    pub status: String,
+    /// Amount in the currency's minor unit.
+    pub amount: i64,
+    /// Lowercase ISO 4217 code.
+    pub currency: String,
+    /// Captured so far.
+    pub amount_captured: i64,
+    /// Refunded so far.
+    pub amount_refunded: i64,
+    /// `visa •••• 4242`, or empty.
+    pub card: String,
+    /// Creation time.
+    pub created: i64,
+}
+
+/// A refund as Dev Space shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundView {
+    /// `re_…`.
+    pub id: String,
+    /// The refunded payment.
+    pub payment_id: String,
+    /// Amount.
+    pub amount: i64,
+    /// Currency.
+    pub currency: String,
+    /// Status.
+    pub status: String,
+    /// Creation time.
+    pub created: i64,
+}
+
+/// A webhook endpoint as Dev Space shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointView {
+    /// `we_…`.
+    pub id: String,
+    /// `test` or `live`.
+    pub mode: String,
+    /// Target URL.
+    pub url: String,
+    /// Event types, or `*`.
+    pub events: Vec<String>,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Since when every delivery failed.
+    pub failing_since: Option<i64>,
+    /// Creation time.
+    pub created: i64,
+}
+
 /// Which sign-in limiter an attempt is charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptBucket {
@@ -331,4 +391,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BackendFuture<bool>;
     /// The merchant's audit log, newest first.
     fn audit_log(&self, merchant_id: &str, query: AuditQuery) -> BackendFuture<Vec<AuditRow>>;
+    /// The merchant's payments and refunds in `mode` (`test` or `live`), newest first.
+    fn payments(&self, merchant_id: &str, mode: &str, limit: u32)
+    -> BackendFuture<(Vec<PaymentView>, Vec<RefundView>)>;
+    /// The merchant's webhook endpoints of both modes.
+    fn webhook_endpoints(&self, merchant_id: &str) -> BackendFuture<Vec<EndpointView>>;
 }

@@ -5,7 +5,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::backend::{AlertRecord, AuditRow, KeyView, UserRecord};
+use crate::backend::{AlertRecord, AuditRow, EndpointView, KeyView, PaymentView, RefundView, UserRecord};
 use crate::policy::{Action, Role, allows};
 
 /// The signed-in user, as the page chrome needs it.
@@ -19,8 +19,14 @@ pub struct Viewer<'a> {
     pub csrf: &'a str,
 }
 
-const NAV: &[(&str, &str)] =
-    &[("/keys", "API keys"), ("/audit", "Audit log"), ("/alerts", "Security alerts"), ("/users", "People")];
+const NAV: &[(&str, &str)] = &[
+    ("/keys", "API keys"),
+    ("/payments", "Payments"),
+    ("/webhooks", "Webhooks"),
+    ("/audit", "Audit log"),
+    ("/alerts", "Security alerts"),
+    ("/users", "People"),
+];
 
 /// Wraps `body` in the page chrome. `path` marks the current navigation entry.
 pub fn layout(title: &str, path: &str, viewer: Option<Viewer<'_>>, body: Markup) -> Markup {
@@ -478,6 +484,106 @@ pub fn users(viewer: Viewer<'_>, list: &[UserRecord], extras: &UsersExtras<'_>) 
     )
 }
 
+/// An amount in minor units with its currency, e.g. `12.50 EUR` (two decimals; zero-decimal
+/// currencies are shown in minor units, which is what they are).
+pub fn fmt_amount(amount: i64, currency: &str) -> String {
+    const ZERO_DECIMAL: &[&str] = &["jpy", "krw", "vnd", "clp", "isk", "xaf", "xof", "ugx", "pyg", "rwf"];
+    let code = currency.to_uppercase();
+    if ZERO_DECIMAL.contains(&currency) {
+        return format!("{amount} {code}");
+    }
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = amount.unsigned_abs();
+    format!("{sign}{}.{:02} {code}", abs / 100, abs % 100)
+}
+
+/// The payments page of one mode.
+pub fn payments(viewer: Viewer<'_>, mode: &str, list: &[PaymentView], refunds: &[RefundView]) -> Markup {
+    layout(
+        "Payments",
+        "/payments",
+        Some(viewer),
+        html! {
+            nav aria-label="Mode" {
+                ul.tabs {
+                    @for m in ["test", "live"] {
+                        li { a href={ "/payments?mode=" (m) } aria-current=[(m == mode).then_some("page")] class={ "badge " (m) } { (m.to_uppercase()) } }
+                    }
+                }
+            }
+            p { "Cards are shown masked (brand and last 4 digits); Dev Space never holds more." }
+            table {
+                caption { "Payments, newest first (" (mode) " mode)." }
+                thead { tr {
+                    th scope="col" { "Payment" } th scope="col" { "Status" } th scope="col" { "Amount" }
+                    th scope="col" { "Captured" } th scope="col" { "Refunded" } th scope="col" { "Card" } th scope="col" { "Created" }
+                } }
+                tbody {
+                    @for p in list {
+                        tr class={ "mode-" (p.mode) } {
+                            th scope="row" { code { (p.id) } }
+                            td { (p.status) } td { (fmt_amount(p.amount, &p.currency)) }
+                            td { (fmt_amount(p.amount_captured, &p.currency)) } td { (fmt_amount(p.amount_refunded, &p.currency)) }
+                            td { (p.card) } td { (fmt_time(p.created)) }
+                        }
+                    }
+                }
+            }
+            @if list.is_empty() { p { "No payments in " (mode) " mode yet." } }
+            h2 { "Refunds" }
+            table {
+                caption { "Refunds, newest first (" (mode) " mode)." }
+                thead { tr {
+                    th scope="col" { "Refund" } th scope="col" { "Payment" } th scope="col" { "Status" }
+                    th scope="col" { "Amount" } th scope="col" { "Created" }
+                } }
+                tbody {
+                    @for r in refunds {
+                        tr {
+                            th scope="row" { code { (r.id) } } td { code { (r.payment_id) } } td { (r.status) }
+                            td { (fmt_amount(r.amount, &r.currency)) } td { (fmt_time(r.created)) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The webhook endpoints page.
+pub fn webhooks(viewer: Viewer<'_>, list: &[EndpointView]) -> Markup {
+    layout(
+        "Webhook endpoints",
+        "/webhooks",
+        Some(viewer),
+        html! {
+            p { "Endpoints receive signed events, including " code { "security.alert" } ". Secrets are never shown here." }
+            table {
+                caption { "Endpoints of both modes." }
+                thead { tr {
+                    th scope="col" { "URL" } th scope="col" { "Mode" } th scope="col" { "Events" }
+                    th scope="col" { "Status" } th scope="col" { "Created" }
+                } }
+                tbody {
+                    @for e in list {
+                        tr class={ "mode-" (e.mode) } {
+                            th scope="row" { code { (e.url) } br; small { (e.id) } }
+                            td { span class={ "badge " (e.mode) } { (e.mode.to_uppercase()) } }
+                            td { (e.events.join(", ")) }
+                            td {
+                                (e.status)
+                                @if let Some(t) = e.failing_since { br; span.badge.unused { "failing since " (fmt_time(t)) } }
+                            }
+                            td { (fmt_time(e.created)) }
+                        }
+                    }
+                }
+            }
+            @if list.is_empty() { p { "No webhook endpoints yet." } }
+        },
+    )
+}
+
 /// The alerts page.
 pub fn alerts(viewer: Viewer<'_>, list: &[AlertRecord]) -> Markup {
     layout(
@@ -523,6 +629,14 @@ mod tests {
             let (y, m, dd) = civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);
         }
+    }
+
+    #[test]
+    fn amounts() {
+        assert_eq!(fmt_amount(1250, "eur"), "12.50 EUR");
+        assert_eq!(fmt_amount(5, "usd"), "0.05 USD");
+        assert_eq!(fmt_amount(-1250, "eur"), "-12.50 EUR");
+        assert_eq!(fmt_amount(500, "jpy"), "500 JPY");
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub enum Action {
     ViewAudit,
     /// Read security alerts.
     ViewAlerts,
+    /// Read payments and refunds (masked cards only).
+    ViewPayments,
+    /// Read webhook endpoints (never their secrets).
+    ViewWebhooks,
     /// See who has access.
     ViewUsers,
     /// Invite users, change roles.
@@ -65,6 +69,8 @@ pub const POLICY: &[(Action, [bool; 4])] = &[
     (Action::EditAllowlist, [true, true, false, false]),
     (Action::ViewAudit, [true, true, true, true]),
     (Action::ViewAlerts, [true, true, true, true]),
+    (Action::ViewPayments, [true, true, true, true]),
+    (Action::ViewWebhooks, [true, true, true, true]),
     (Action::ViewUsers, [true, true, true, true]),
     (Action::ManageUsers, [true, true, false, false]),
 ];

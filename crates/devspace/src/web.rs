@@ -90,6 +90,8 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/audit.csv", get(audit_csv))
         .route("/alerts", get(alerts_page))
         .route("/users", get(users_page).post(invite_user))
+        .route("/payments", get(payments_page))
+        .route("/webhooks", get(webhooks_page))
         .route("/users/{id}/role", post(change_role))
         .route("/assets/devspace.css", get(css))
         .route("/assets/devspace.js", get(js))
@@ -1104,6 +1106,37 @@ async fn alerts_page(
     s.require(Action::ViewAlerts)?;
     let list = ctx.backend.alerts(&s.user.merchant_id, 200).await?;
     Ok(html_response(StatusCode::OK, pages::alerts(s.viewer(), &list)))
+}
+
+#[derive(Deserialize, Default)]
+struct ModeParam {
+    #[serde(default)]
+    mode: String,
+}
+
+async fn payments_page(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    params: Result<Query<ModeParam>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+    s.require(Action::ViewPayments)?;
+    let mode = params.map(|Query(p)| p.mode).unwrap_or_default();
+    let mode = if mode == "live" { "live" } else { "test" };
+    let (list, refunds) = ctx.backend.payments(&s.user.merchant_id, mode, AUDIT_PAGE_ROWS).await?;
+    Ok(html_response(StatusCode::OK, pages::payments(s.viewer(), mode, &list, &refunds)))
+}
+
+async fn webhooks_page(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+    s.require(Action::ViewWebhooks)?;
+    let list = ctx.backend.webhook_endpoints(&s.user.merchant_id).await?;
+    Ok(html_response(StatusCode::OK, pages::webhooks(s.viewer(), &list)))
 }
 
 async fn users_response(

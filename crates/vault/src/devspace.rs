@@ -15,8 +15,8 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use devspace::backend::{
-    Actor, AlertRecord, AttemptBucket, AuditQuery, AuditRow, Backend, BackendError, BackendFuture, KeyView, LinkRecord,
-    NewKeyRequest, UserRecord,
+    Actor, AlertRecord, AttemptBucket, AuditQuery, AuditRow, Backend, BackendError, BackendFuture, EndpointView,
+    KeyView, LinkRecord, NewKeyRequest, PaymentView, RefundView, UserRecord,
 };
 use devspace::session::SessionRecord;
 use devspace::totp::TotpSecret;
@@ -27,7 +27,7 @@ use crate::api::ClientAddr;
 use crate::keys::{self, ApiKeyRecord, KeyError, KeyKind, KeySpec, Mode, Permission, Role};
 use crate::ratelimit::{Rate, RateLimiter};
 use crate::state::AppState;
-use crate::store::{AuditEvent, AuditFilter, StoreError};
+use crate::store::{AuditEvent, AuditFilter, ListFilter, PaymentRecord, StoreError};
 
 /// Sign-in attempts per account: a burst of 10, then one a minute.
 pub const ACCOUNT_RATE: Rate = Rate { per_second: 1.0 / 60.0, burst: 10.0 };
@@ -256,6 +256,19 @@ pub async fn unused_key_alerts(state: &AppState, days: i64) -> Result<u64, Store
         }
     }
     Ok(raised)
+}
+
+/// `visa •••• 4242` from a payment's stored card display data: brand and last 4 only, and only
+/// when the last 4 are exactly four digits.
+fn masked_card(p: &PaymentRecord) -> String {
+    let card = p.data.get("card");
+    let brand = card.and_then(|c| c.get("brand")).and_then(Value::as_str).unwrap_or_default();
+    let last4 = card.and_then(|c| c.get("last4")).and_then(Value::as_str).unwrap_or_default();
+    if last4.len() == 4 && last4.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{brand} •••• {last4}")
+    } else {
+        String::new()
+    }
 }
 
 impl VaultBackend {
@@ -532,6 +545,70 @@ impl Backend for VaultBackend {
             state.store.update_api_key(key, e).await.map_err(backend_err)?;
             state.api_keys.refresh(state.store.as_ref(), state.now()).await.map_err(backend_err)?;
             Ok(widens)
+        })
+    }
+
+    fn payments(
+        &self,
+        merchant_id: &str,
+        mode: &str,
+        limit: u32,
+    ) -> BackendFuture<(Vec<PaymentView>, Vec<RefundView>)> {
+        let mode = if mode == "live" { Mode::Live } else { Mode::Test };
+        let filter =
+            ListFilter { merchant_id: Some(merchant_id.to_owned()), mode: Some(mode), limit, ..ListFilter::default() };
+        let (payments, refunds) =
+            (self.state.store.list_payments(filter.clone()), self.state.store.list_refunds(filter));
+        Box::pin(async move {
+            let payments = payments.await.map_err(backend_err)?;
+            let refunds = refunds.await.map_err(backend_err)?;
+            let payments = payments
+                .iter()
+                .map(|p| PaymentView {
+                    id: p.id.clone(),
+                    mode: p.mode.as_str().to_owned(),
+                    status: p.status.clone(),
+                    amount: p.amount,
+                    currency: p.currency.clone(),
+                    amount_captured: p.amount_captured,
+                    amount_refunded: p.amount_refunded,
+                    card: masked_card(p),
+                    created: p.created,
+                })
+                .collect();
+            let refunds = refunds
+                .into_iter()
+                .map(|r| RefundView {
+                    currency: r.data.get("currency").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    id: r.id,
+                    payment_id: r.payment_id,
+                    amount: r.amount,
+                    status: r.status,
+                    created: r.created,
+                })
+                .collect();
+            Ok((payments, refunds))
+        })
+    }
+
+    fn webhook_endpoints(&self, merchant_id: &str) -> BackendFuture<Vec<EndpointView>> {
+        let live = self.state.store.list_webhook_endpoints(merchant_id, Mode::Live);
+        let test = self.state.store.list_webhook_endpoints(merchant_id, Mode::Test);
+        Box::pin(async move {
+            let mut all = live.await.map_err(backend_err)?;
+            all.extend(test.await.map_err(backend_err)?);
+            Ok(all
+                .into_iter()
+                .map(|e| EndpointView {
+                    id: e.id,
+                    mode: e.mode.as_str().to_owned(),
+                    url: e.url,
+                    events: e.enabled_events,
+                    status: e.status,
+                    failing_since: e.failing_since,
+                    created: e.created,
+                })
+                .collect())
         })
     }
 

@@ -168,8 +168,10 @@ async fn run(env: &DevSpaceEnv, b: &Browser) -> anyhow::Result<()> {
     ensure!(b.client.source().await?.contains("key.created"), "key creation not in the audit log");
     b.client.goto(&format!("{}/alerts", env.url)).await?;
     check_page(b, "alerts").await?;
-    b.client.goto(&format!("{}/users", env.url)).await?;
-    check_page(b, "users").await?;
+    for page in ["users", "payments", "webhooks"] {
+        b.client.goto(&format!("{}/{page}", env.url)).await?;
+        check_page(b, page).await?;
+    }
 
     // 7. Sign out, then in again with password + TOTP (the next step: the enrolment code is spent).
     submit(b, "/sign-out").await?;

@@ -685,3 +685,33 @@ async fn keys_unused_for_30_days_raise_one_alert_each_and_are_flagged_with_one_c
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body.matches("Disable unused key").count(), 2);
 }
+
+#[tokio::test]
+async fn payments_show_masked_cards_only_and_webhook_endpoints_no_secrets() {
+    let app = spawn_app().await;
+    let key = crate::payments::payments_key(&app).await;
+    let token = crate::payments::token_for(&app, crate::helpers::VISA.0).await;
+    let body = serde_json::json!({ "amount": 1999, "currency": "usd", "token": token, "description": "Order 42" });
+    let r = crate::payments::pay(&app, &key, "order-42", &body).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let endpoint =
+        crate::webhooks::create_endpoint(&app, "https://hooks.example.com/h", serde_json::json!(["security.alert"]))
+            .await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+
+    let mut b = enrolled(&app, "finance@shop.example", Role::Viewer, "203.0.113.120").await;
+    let page = b.get("/payments").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("19.99 USD"), "{}", page.body);
+    assert!(page.body.contains("visa •••• 4242"), "{}", page.body);
+    let pan = crate::helpers::VISA.0;
+    for leak in [pan, &pan[..6], &pan[pan.len() - 8..]] {
+        assert!(!page.body.contains(leak), "card data {leak} on the payments page");
+    }
+    let live = b.get("/payments?mode=live").await;
+    assert!(live.body.contains("No payments in live mode yet."));
+    let hooks = b.get("/webhooks").await;
+    assert_eq!(hooks.status, StatusCode::OK);
+    assert!(hooks.body.contains("https://hooks.example.com/h") && hooks.body.contains("security.alert"));
+    assert!(!hooks.body.contains(&secret) && !hooks.body.contains("whsec_"), "no webhook secret shown");
+}
