@@ -377,6 +377,9 @@ pub trait Backend: Send + Sync + 'static {
     fn list_keys(&self, merchant_id: &str) -> BackendFuture<Vec<KeyView>>;
     /// Creates a key; returns it and its secret (shown once).
     fn create_key(&self, actor: &Actor, request: NewKeyRequest) -> BackendFuture<(KeyView, Secret)>;
+    /// Rotates a key: a new key with the same attributes (returned with its secret, shown
+    /// once); the old one keeps working for `overlap_seconds`.
+    fn rotate_key(&self, actor: &Actor, key_id: &str, overlap_seconds: i64) -> BackendFuture<(KeyView, Secret)>;
     /// Revokes a key now.
     fn revoke_key(&self, actor: &Actor, key_id: &str) -> BackendFuture<()>;
     /// Replaces a secret key's IP allowlist (validated, audited); returns whether the new list

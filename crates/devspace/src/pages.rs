@@ -312,6 +312,20 @@ pub fn keys(viewer: Viewer<'_>, list: &[KeyView], now: i64, unused_days: i64, ex
                                             @if key_unused(k, now, unused_days) { "Disable unused key" } @else { "Revoke" }
                                         }
                                     }
+                                    details {
+                                        summary { "Rotate" }
+                                        form method="post" action={ "/keys/" (k.id) "/rotate" } {
+                                            input type="hidden" name="csrf" value=(viewer.csrf);
+                                            label for={ "overlap-" (k.id) } { "Old key keeps working" }
+                                            select id={ "overlap-" (k.id) } name="overlap" {
+                                                option value="0" { "stops now" }
+                                                option value="3600" selected { "1 hour" }
+                                                option value="86400" { "1 day" }
+                                                option value="604800" { "7 days" }
+                                            }
+                                            button type="submit" class=(k.mode) { "Rotate " (k.prefix) }
+                                        }
+                                    }
                                 }
                             }
                         }

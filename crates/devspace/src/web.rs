@@ -85,6 +85,7 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/sign-out-everywhere", post(sign_out_everywhere))
         .route("/keys", get(keys_page).post(create_key))
         .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/keys/{id}/rotate", post(rotate_key))
         .route("/keys/{id}/allowlist", post(set_allowlist))
         .route("/audit", get(audit_page))
         .route("/audit.csv", get(audit_csv))
@@ -321,7 +322,7 @@ macro_rules! csrf_forms {
     ($($t:ty),*) => { $(impl CsrfForm for $t { fn csrf(&self) -> Option<&str> { self.csrf.as_deref() } })* };
 }
 
-csrf_forms!(CodeForm, CsrfOnly, CreateKeyForm, AllowlistForm, RoleForm);
+csrf_forms!(CodeForm, CsrfOnly, CreateKeyForm, AllowlistForm, RoleForm, RotateForm);
 
 /// A state-changing request from a full session: signed in, the form read, its CSRF token
 /// checked, then (when given) the role's permission for `action`, in that order.
@@ -857,6 +858,51 @@ async fn revoke_key(
     ctx.backend.revoke_key(&s.actor, &key.id).await?;
     let notice = format!("Key {} revoked.", key.prefix);
     keys_response(&ctx, &s, StatusCode::OK, &KeysExtras { notice: Some(&notice), ..KeysExtras::default() }).await
+}
+
+#[derive(Deserialize)]
+struct RotateForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    overlap: String,
+}
+
+/// The overlaps the rotate form offers, in seconds.
+pub const ROTATE_OVERLAPS: [i64; 4] = [0, 3600, 86_400, 7 * 86_400];
+
+async fn rotate_key(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<RotateForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageKeys)).await?;
+    let key = own_key(&ctx, &s, &id).await?;
+    let Some(overlap) = form.overlap.parse::<i64>().ok().filter(|o| ROTATE_OVERLAPS.contains(o)) else {
+        let errors =
+            [("overlap", "Choose how long the old key keeps working: now, 1 hour, 1 day or 7 days.".to_owned())];
+        let extras = KeysExtras { errors: &errors, ..KeysExtras::default() };
+        return keys_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await;
+    };
+    // The new secret is shown: only right after a re-authentication.
+    if !s.session.recently_reauthenticated(ctx.backend.now()) {
+        return Ok(reauth_response(&s, StatusCode::OK, &[]));
+    }
+    match ctx.backend.rotate_key(&s.actor, &key.id, overlap).await {
+        Ok((new, secret)) => {
+            let notice = format!("{} replaced; the old key keeps working for {overlap} seconds.", key.prefix);
+            let extras =
+                KeysExtras { created: Some((&new, secret.expose())), notice: Some(&notice), ..KeysExtras::default() };
+            keys_response(&ctx, &s, StatusCode::OK, &extras).await
+        }
+        Err(BackendError::Invalid(message)) => {
+            let errors = [("overlap", message)];
+            let extras = KeysExtras { errors: &errors, ..KeysExtras::default() };
+            keys_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -480,6 +480,40 @@ impl Backend for VaultBackend {
         })
     }
 
+    fn rotate_key(&self, actor: &Actor, key_id: &str, overlap_seconds: i64) -> BackendFuture<(KeyView, Secret)> {
+        let state = self.state.clone();
+        let (actor, key_id) = (actor.clone(), key_id.to_owned());
+        Box::pin(async move {
+            if !(0..=crate::api::admin::MAX_OVERLAP_SECS).contains(&overlap_seconds) {
+                return Err(BackendError::Invalid("The overlap is between 0 seconds and 7 days.".into()));
+            }
+            let old = Self::own_key(&state, &actor.merchant_id, &key_id).await?;
+            if keys::allows(old.kind, old.role, Permission::Detokenize) {
+                return Err(BackendError::Invalid(
+                    "Keys that can detokenize are rotated only with the vault command line on the vault host.".into(),
+                ));
+            }
+            let now = state.now();
+            let events = |new: &ApiKeyRecord, old: &ApiKeyRecord| {
+                let created = json!({ "new_key_id": new.id, "rotation_of": old.id });
+                let rotated =
+                    json!({ "target_key_id": old.id, "new_key_id": new.id, "overlap_seconds": overlap_seconds });
+                (
+                    audit_event(now, &actor, "key.created", "success", Some(new), created),
+                    audit_event(now, &actor, "key.rotated", "success", Some(old), rotated),
+                )
+            };
+            match crate::api::admin::rotate_recorded(&state, old, overlap_seconds, events).await {
+                Ok((new, _)) => Ok((view(&new.record, now, None), Secret::new(new.plaintext.expose().to_owned()))),
+                Err(crate::api::admin::RotateError::Inactive) => {
+                    Err(BackendError::Invalid("Only an active key can be rotated.".into()))
+                }
+                Err(crate::api::admin::RotateError::Store(e)) => Err(backend_err(e)),
+                Err(crate::api::admin::RotateError::Crypto) => Err(BackendError::Internal),
+            }
+        })
+    }
+
     fn revoke_key(&self, actor: &Actor, key_id: &str) -> BackendFuture<()> {
         let state = self.state.clone();
         let (actor, key_id) = (actor.clone(), key_id.to_owned());

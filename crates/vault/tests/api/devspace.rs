@@ -715,3 +715,34 @@ async fn payments_show_masked_cards_only_and_webhook_endpoints_no_secrets() {
     assert!(hooks.body.contains("https://hooks.example.com/h") && hooks.body.contains("security.alert"));
     assert!(!hooks.body.contains(&secret) && !hooks.body.contains("whsec_"), "no webhook secret shown");
 }
+
+#[tokio::test]
+async fn rotating_a_key_shows_the_new_secret_once_and_keeps_the_old_one_for_the_overlap() {
+    let app = spawn_app().await;
+    let mut b = enrolled(&app, "rotor@shop.example", Role::Admin, "203.0.113.130").await;
+    let ro = app.key_id_with_role("read_only").await;
+    let csrf = b.get("/keys").await.csrf();
+    let bad = b.post(&format!("/keys/{ro}/rotate"), &[("csrf", &csrf), ("overlap", "99")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Choose how long the old key keeps working"));
+    let r = b.post(&format!("/keys/{ro}/rotate"), &[("csrf", &csrf), ("overlap", "3600")]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let start = r.body.find("id=\"new-secret\">").unwrap() + "id=\"new-secret\">".len();
+    let secret = r.body[start..].split('<').next().unwrap().to_owned();
+    assert!(secret.starts_with("sk_test_"), "{secret}");
+    // The new key works, the old one until the overlap ends.
+    assert_eq!(app.get("/v1/audit_events", &secret).await.status(), 200);
+    assert_eq!(app.get("/v1/audit_events", &app.ro).await.status(), 200);
+    let old = app.store.list_api_keys().await.unwrap().into_iter().find(|k| k.id == ro).unwrap();
+    assert_eq!(old.expires_at, Some(app.state().now() + 3600));
+    assert!(!b.get("/keys").await.body.contains(&secret));
+    // Detokenize-capable keys are rotated on the CLI only; a viewer cannot rotate at all.
+    let r = b.post(&format!("/keys/{}/rotate", app.sk_id), &[("csrf", &csrf), ("overlap", "0")]).await;
+    assert!(r.body.contains("only with the vault command line"), "{}", r.body);
+    let mut viewer = enrolled(&app, "look@shop.example", Role::Viewer, "203.0.113.131").await;
+    let vcsrf = viewer.get("/keys").await.csrf();
+    let r = viewer.post(&format!("/keys/{ro}/rotate"), &[("csrf", &vcsrf), ("overlap", "0")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let rotated = app.audit_events("key.rotated").await;
+    assert_eq!(rotated[0]["detail"]["actor"], "rotor@shop.example");
+}
