@@ -488,7 +488,9 @@ pub trait Store: Send + Sync + 'static {
     fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>>;
 
     /// The last successful use of each of the merchant's keys that has one: `(key id, time,
-    /// client address)`, from the audit log (key management events excluded).
+    /// client address)`, from the audit log (key management and Dev Space events excluded).
+    /// One index walk per key, newest first, stopping at the first use (`audit_merchant_key`),
+    /// so its cost does not grow with the audit log.
     fn key_last_uses(&self, merchant_id: &str) -> StoreFuture<Vec<(String, UnixSeconds, Option<String>)>>;
 
     /// Dev Space: inserts a user and, when given, its one-time link, in one transaction.

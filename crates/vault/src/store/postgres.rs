@@ -1774,11 +1774,12 @@ impl Store for PostgresStore {
             let c = Self::client(&pool).await?;
             let rows = c
                 .query(
-                    "SELECT a.key_id, a.ts, a.ip FROM audit_events a JOIN (
-                        SELECT key_id, MAX(id) AS id FROM audit_events
-                        WHERE merchant_id = $1 AND key_id IS NOT NULL AND outcome = 'success'
-                          AND event NOT LIKE 'key.%' AND event NOT LIKE 'devspace.%'
-                        GROUP BY key_id) m ON a.id = m.id",
+                    "SELECT a.key_id, a.ts, a.ip FROM audit_events a WHERE a.id IN (
+                        SELECT (SELECT u.id FROM audit_events u
+                                WHERE u.merchant_id = $1 AND u.key_id = k.id AND u.outcome = 'success'
+                                  AND u.event NOT LIKE 'key.%' AND u.event NOT LIKE 'devspace.%'
+                                ORDER BY u.id DESC LIMIT 1)
+                        FROM api_keys k WHERE k.merchant_id = $1)",
                     &[&merchant_id],
                 )
                 .await
