@@ -353,7 +353,7 @@ pub fn keys(viewer: Viewer<'_>, list: &[KeyView], now: i64, unused_days: i64, ex
                             select id="role" name="role" {
                                 option value="read_only" { "read_only" }
                                 option value="payments" { "payments" }
-                                option value="admin" { "admin" }
+                                @if allows(viewer.role, Action::ManageKeys) { option value="admin" { "admin" } }
                             }
                         }
                         (field("Label", "label", "text", "", "off", err(extras.errors, "label")))

@@ -806,6 +806,11 @@ async fn create_key(
         "live" => s.require(Action::CreateLiveKey)?,
         _ => errors.push(("mode", "Choose test or live.".to_owned())),
     }
+    // An admin API key manages keys: only people who may manage keys create one (a developer
+    // creating one would get, through the API, what their role does not allow here).
+    if form.kind == "secret" && form.role.as_deref() == Some("admin") {
+        s.require(Action::ManageKeys)?;
+    }
     if !matches!(form.kind.as_str(), "secret" | "publishable") {
         errors.push(("kind", "Choose secret or publishable.".to_owned()));
     }

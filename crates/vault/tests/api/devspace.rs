@@ -342,6 +342,17 @@ async fn each_role_can_do_exactly_its_own() {
         if !live_key {
             assert_eq!(r.status, StatusCode::FORBIDDEN);
         }
+        // An admin API key (it manages keys) only for those who manage keys.
+        let mut form: Vec<(&str, &str)> = create("test").to_vec();
+        form.retain(|(k, _)| *k != "role");
+        form.extend([("role", "admin"), ("csrf", csrf.as_str())]);
+        let r = b.post("/keys", &form).await;
+        assert_eq!(
+            r.status == StatusCode::OK && r.body.contains("sk_test_"),
+            revoke,
+            "{role:?} admin key: {}",
+            r.status
+        );
         // The read-only key of the suite's merchant: allowlist then revoke.
         let ro = app.key_id_with_role("read_only").await;
         let r = b.post(&format!("/keys/{ro}/allowlist"), &[("csrf", &csrf), ("entries", "198.51.100.0/24")]).await;
