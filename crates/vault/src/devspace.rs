@@ -195,24 +195,47 @@ pub async fn store_alert(state: &AppState, alert: AlertRecord) -> Result<bool, S
     }
 }
 
-/// Raises the "key used from a non-allowlisted address" alert, at most once per key and hour,
-/// without delaying the request that was refused.
-pub fn alert_non_allowlisted_use(state: &AppState, key: &ApiKeyRecord, ip: std::net::IpAddr) {
-    let now = state.now();
-    let alert = AlertRecord {
-        id: format!("alr_ipdeny_{}_{}", key.id, now.div_euclid(3600)),
-        merchant_id: key.merchant_id.clone(),
-        ts: now,
-        kind: "key.non_allowlisted_ip".into(),
-        message: format!("Key {} was used from {ip}, which its IP allowlist does not include.", key.prefix),
-        detail: json!({ "key_id": key.id, "ip": ip.to_string() }),
-    };
+/// Stores `alert` in the background (the request that caused it is not delayed).
+fn alert_in_background(state: &AppState, alert: AlertRecord) {
     let state = state.clone();
     tokio::spawn(async move {
         if let Err(e) = store_alert(&state, alert).await {
             tracing::error!(error = %e, "could not store a security alert");
         }
     });
+}
+
+/// Raises the "key used from a non-allowlisted address" alert, at most once per key and hour.
+pub fn alert_non_allowlisted_use(state: &AppState, key: &ApiKeyRecord, ip: std::net::IpAddr) {
+    let now = state.now();
+    alert_in_background(
+        state,
+        AlertRecord {
+            id: format!("alr_ipdeny_{}_{}", key.id, now.div_euclid(3600)),
+            merchant_id: key.merchant_id.clone(),
+            ts: now,
+            kind: "key.non_allowlisted_ip".into(),
+            message: format!("Key {} was used from {ip}, which its IP allowlist does not include.", key.prefix),
+            detail: json!({ "key_id": key.id, "ip": ip.to_string() }),
+        },
+    );
+}
+
+/// Raises the "authentication-failure burst" alert for a key's merchant, at most once per key
+/// and hour.
+pub fn alert_auth_failure_burst(state: &AppState, key: &ApiKeyRecord, ip: std::net::IpAddr, failures: u32) {
+    let now = state.now();
+    alert_in_background(
+        state,
+        AlertRecord {
+            id: format!("alr_authburst_{}_{}", key.id, now.div_euclid(3600)),
+            merchant_id: key.merchant_id.clone(),
+            ts: now,
+            kind: "auth.failure_burst".into(),
+            message: format!("{failures} failed authentications within a minute from {ip}, naming key {}.", key.prefix),
+            detail: json!({ "key_id": key.id, "ip": ip.to_string(), "failures": failures }),
+        },
+    );
 }
 
 /// How often the unused-key check runs (any instance; the alert ids make it idempotent).

@@ -356,6 +356,10 @@ impl AppState {
         e.detail = json!({ "reason": "repeated_authentication_failures", "failures": threshold, "window_secs": 60 });
         tracing::warn!(target: "vault::audit", ip = %ctx.ip, "suspicious activity: repeated authentication failures");
         self.audit(e);
+        // When the failures name a key (revoked, expired, wrong use), its merchant is told.
+        if let Some(key) = key {
+            crate::devspace::alert_auth_failure_burst(self, key, ctx.ip, threshold);
+        }
     }
 
     /// Authenticates the `Authorization: Bearer …` header.

@@ -757,3 +757,24 @@ async fn rotating_a_key_shows_the_new_secret_once_and_keeps_the_old_one_for_the_
     let rotated = app.audit_events("key.rotated").await;
     assert_eq!(rotated[0]["detail"]["actor"], "rotor@shop.example");
 }
+
+#[tokio::test]
+async fn a_burst_of_failures_with_a_revoked_key_alerts_its_merchant() {
+    let app = spawn_app().await;
+    let ro = app.key_id_with_role("read_only").await;
+    assert_eq!(app.post(&format!("/v1/keys/{ro}/revoke"), &app.admin, None).await.status(), 200);
+    for _ in 0..5 {
+        assert_eq!(app.get("/v1/audit_events", &app.ro).await.status(), 401);
+    }
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        found = app.store.devspace_alerts(&app.merchant_id, 10).await.unwrap();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].kind, "auth.failure_burst");
+    assert_eq!(found[0].detail["key_id"], ro.as_str());
+}
