@@ -205,37 +205,35 @@ fn alert_in_background(state: &AppState, alert: AlertRecord) {
     });
 }
 
-/// Raises the "key used from a non-allowlisted address" alert, at most once per key and hour.
-pub fn alert_non_allowlisted_use(state: &AppState, key: &ApiKeyRecord, ip: std::net::IpAddr) {
+/// Raises an alert about `key` at most once per key, `tag` and hour, in the background.
+fn hourly_key_alert(state: &AppState, key: &ApiKeyRecord, tag: &str, kind: &str, message: String, detail: Value) {
     let now = state.now();
     alert_in_background(
         state,
         AlertRecord {
-            id: format!("alr_ipdeny_{}_{}", key.id, now.div_euclid(3600)),
+            id: format!("alr_{tag}_{}_{}", key.id, now.div_euclid(3600)),
             merchant_id: key.merchant_id.clone(),
             ts: now,
-            kind: "key.non_allowlisted_ip".into(),
-            message: format!("Key {} was used from {ip}, which its IP allowlist does not include.", key.prefix),
-            detail: json!({ "key_id": key.id, "ip": ip.to_string() }),
+            kind: kind.to_owned(),
+            message,
+            detail,
         },
     );
+}
+
+/// Raises the "key used from a non-allowlisted address" alert, at most once per key and hour.
+pub fn alert_non_allowlisted_use(state: &AppState, key: &ApiKeyRecord, ip: std::net::IpAddr) {
+    let message = format!("Key {} was used from {ip}, which its IP allowlist does not include.", key.prefix);
+    let detail = json!({ "key_id": key.id, "ip": ip.to_string() });
+    hourly_key_alert(state, key, "ipdeny", "key.non_allowlisted_ip", message, detail);
 }
 
 /// Raises the "authentication-failure burst" alert for a key's merchant, at most once per key
 /// and hour.
 pub fn alert_auth_failure_burst(state: &AppState, key: &ApiKeyRecord, ip: std::net::IpAddr, failures: u32) {
-    let now = state.now();
-    alert_in_background(
-        state,
-        AlertRecord {
-            id: format!("alr_authburst_{}_{}", key.id, now.div_euclid(3600)),
-            merchant_id: key.merchant_id.clone(),
-            ts: now,
-            kind: "auth.failure_burst".into(),
-            message: format!("{failures} failed authentications within a minute from {ip}, naming key {}.", key.prefix),
-            detail: json!({ "key_id": key.id, "ip": ip.to_string(), "failures": failures }),
-        },
-    );
+    let message = format!("{failures} failed authentications within a minute from {ip}, naming key {}.", key.prefix);
+    let detail = json!({ "key_id": key.id, "ip": ip.to_string(), "failures": failures });
+    hourly_key_alert(state, key, "authburst", "auth.failure_burst", message, detail);
 }
 
 /// How often the unused-key check runs (any instance; the alert ids make it idempotent).
