@@ -399,4 +399,13 @@ pub trait Backend: Send + Sync + 'static {
     -> BackendFuture<(Vec<PaymentView>, Vec<RefundView>)>;
     /// The merchant's webhook endpoints of both modes.
     fn webhook_endpoints(&self, merchant_id: &str) -> BackendFuture<Vec<EndpointView>>;
+    /// Creates a webhook endpoint in `mode` for `events` (`*` for all); returns it and its
+    /// signing secret (shown once). [`BackendError::Invalid`] says which field is wrong.
+    fn create_webhook_endpoint(
+        &self,
+        actor: &Actor,
+        mode: &str,
+        url: &str,
+        events: Vec<String>,
+    ) -> BackendFuture<(EndpointView, Secret)>;
 }

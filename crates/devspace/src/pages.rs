@@ -104,6 +104,28 @@ fn err<'a>(errors: &'a [(&str, String)], name: &str) -> Option<&'a str> {
     errors.iter().find(|(n, _)| *n == name).map(|(_, m)| m.as_str())
 }
 
+/// A value shown once (a new secret, an invitation link) with a copy button.
+fn shown_once(heading: &str, note: &str, value: &str) -> Markup {
+    html! {
+        section.created aria-labelledby="shown-once-h" {
+            h2 id="shown-once-h" { (heading) }
+            p { (note) }
+            p { code.secret id="new-secret" { (value) } " " button type="button" data-copy="new-secret" { "Copy" } }
+        }
+    }
+}
+
+/// The mode choice of a create form (live only when `live` is allowed).
+fn mode_choice(live: bool) -> Markup {
+    html! {
+        fieldset {
+            legend { "Mode" }
+            label { input type="radio" name="mode" value="test" checked; " Test" }
+            @if live { label.live { input type="radio" name="mode" value="live"; " Live" } }
+        }
+    }
+}
+
 /// The sign-in form.
 pub fn sign_in(csrf: &str, email: &str, errors: &[(&str, String)]) -> Markup {
     layout(
@@ -257,11 +279,7 @@ pub fn keys(viewer: Viewer<'_>, list: &[KeyView], now: i64, unused_days: i64, ex
         html! {
             @if let Some(n) = extras.notice { p.notice role="status" { (n) } }
             @if let Some((k, secret)) = extras.created {
-                section.created aria-labelledby="created-h" {
-                    h2 id="created-h" { "New key " (k.prefix) }
-                    p { "Copy the secret now: it is shown only once and cannot be retrieved later." }
-                    p { code.secret id="new-secret" { (secret) } " " button type="button" data-copy="new-secret" { "Copy" } }
-                }
+                (shown_once(&format!("New key {}", k.prefix), "Copy the secret now: it is shown only once and cannot be retrieved later.", secret))
             }
             (error_box(extras.errors))
             table {
@@ -338,11 +356,7 @@ pub fn keys(viewer: Viewer<'_>, list: &[KeyView], now: i64, unused_days: i64, ex
                     p { "You will be asked to confirm your password and code before the secret is shown." }
                     form method="post" action="/keys" {
                         input type="hidden" name="csrf" value=(viewer.csrf);
-                        fieldset {
-                            legend { "Mode" }
-                            label { input type="radio" name="mode" value="test" checked; " Test" }
-                            @if create_live { label.live { input type="radio" name="mode" value="live"; " Live (real cards)" } }
-                        }
+                        (mode_choice(create_live))
                         fieldset {
                             legend { "Kind" }
                             label { input type="radio" name="kind" value="secret" checked; " Secret (server)" }
@@ -438,11 +452,7 @@ pub fn users(viewer: Viewer<'_>, list: &[UserRecord], extras: &UsersExtras<'_>) 
         html! {
             @if let Some(n) = extras.notice { p.notice role="status" { (n) } }
             @if let Some((email, link)) = extras.invited {
-                section.created aria-labelledby="invited-h" {
-                    h2 id="invited-h" { "Invitation for " (email) }
-                    p { "Send this link to them yourself: it is shown only once, works once and expires in 72 hours." }
-                    p { code.secret id="invite-link" { (link) } " " button type="button" data-copy="invite-link" { "Copy" } }
-                }
+                (shown_once(&format!("Invitation for {email}"), "Send this link to them yourself: it is shown only once, works once and expires in 72 hours.", link))
             }
             (error_box(extras.errors))
             table {
@@ -564,14 +574,23 @@ pub fn payments(viewer: Viewer<'_>, mode: &str, list: &[PaymentView], refunds: &
     )
 }
 
-/// The webhook endpoints page.
-pub fn webhooks(viewer: Viewer<'_>, list: &[EndpointView]) -> Markup {
+/// The webhook endpoints page; `created` is an endpoint just made with its secret, shown once.
+pub fn webhooks(
+    viewer: Viewer<'_>,
+    list: &[EndpointView],
+    created: Option<(&EndpointView, &str)>,
+    errors: &[(&str, String)],
+) -> Markup {
     layout(
         "Webhook endpoints",
         "/webhooks",
         Some(viewer),
         html! {
-            p { "Endpoints receive signed events, including " code { "security.alert" } ". Secrets are never shown here." }
+            p { "Endpoints receive signed events, including " code { "security.alert" } ". Secrets are shown once, when made." }
+            @if let Some((e, secret)) = created {
+                (shown_once(&format!("New endpoint {}", e.url), "Copy the signing secret now: it is shown only once.", secret))
+            }
+            (error_box(errors))
             table {
                 caption { "Endpoints of both modes." }
                 thead { tr {
@@ -594,6 +613,19 @@ pub fn webhooks(viewer: Viewer<'_>, list: &[EndpointView]) -> Markup {
                 }
             }
             @if list.is_empty() { p { "No webhook endpoints yet." } }
+            @if allows(viewer.role, Action::ManageWebhooks) {
+                section aria-labelledby="create-endpoint-h" {
+                    h2 id="create-endpoint-h" { "Add an endpoint" }
+                    p { "You will be asked to confirm your password and code before the secret is shown." }
+                    form method="post" action="/webhooks" {
+                        input type="hidden" name="csrf" value=(viewer.csrf);
+                        (mode_choice(true))
+                        (field("URL (https://)", "url", "url", "", "off", err(errors, "url")))
+                        (field("Event types, comma-separated (* for all)", "events", "text", "security.alert", "off", err(errors, "events")))
+                        button type="submit" { "Add endpoint" }
+                    }
+                }
+            }
         },
     )
 }

@@ -54,6 +54,8 @@ pub enum Action {
     ViewPayments,
     /// Read webhook endpoints (never their secrets).
     ViewWebhooks,
+    /// Create webhook endpoints.
+    ManageWebhooks,
     /// See who has access.
     ViewUsers,
     /// Invite users, change roles.
@@ -71,6 +73,7 @@ pub const POLICY: &[(Action, [bool; 4])] = &[
     (Action::ViewAlerts, [true, true, true, true]),
     (Action::ViewPayments, [true, true, true, true]),
     (Action::ViewWebhooks, [true, true, true, true]),
+    (Action::ManageWebhooks, [true, true, false, false]),
     (Action::ViewUsers, [true, true, true, true]),
     (Action::ManageUsers, [true, true, false, false]),
 ];

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::backend::{
-    Actor, AlertRecord, AttemptBucket, AuditQuery, Backend, BackendError, KeyView, LinkPurpose, LinkRecord,
-    NewKeyRequest, UserRecord,
+    Actor, AlertRecord, AttemptBucket, AuditQuery, Backend, BackendError, EndpointView, KeyView, LinkPurpose,
+    LinkRecord, NewKeyRequest, UserRecord,
 };
 use crate::pages::{self, KeysExtras, Viewer};
 use crate::password::{self, HashParams};
@@ -92,7 +92,7 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/alerts", get(alerts_page))
         .route("/users", get(users_page).post(invite_user))
         .route("/payments", get(payments_page))
-        .route("/webhooks", get(webhooks_page))
+        .route("/webhooks", get(webhooks_page).post(create_webhook))
         .route("/users/{id}/role", post(change_role))
         .route("/assets/devspace.css", get(css))
         .route("/assets/devspace.js", get(js))
@@ -322,7 +322,7 @@ macro_rules! csrf_forms {
     ($($t:ty),*) => { $(impl CsrfForm for $t { fn csrf(&self) -> Option<&str> { self.csrf.as_deref() } })* };
 }
 
-csrf_forms!(CodeForm, CsrfOnly, CreateKeyForm, AllowlistForm, RoleForm, RotateForm);
+csrf_forms!(CodeForm, CsrfOnly, CreateKeyForm, AllowlistForm, RoleForm, RotateForm, WebhookForm);
 
 /// A state-changing request from a full session: signed in, the form read, its CSRF token
 /// checked, then (when given) the role's permission for `action`, in that order.
@@ -1179,15 +1179,70 @@ async fn payments_page(
     Ok(html_response(StatusCode::OK, pages::payments(s.viewer(), mode, &list, &refunds)))
 }
 
+async fn webhooks_response(
+    ctx: &Ctx,
+    s: &SignedIn,
+    status: StatusCode,
+    created: Option<(&EndpointView, &str)>,
+    errors: &[(&str, String)],
+) -> Result<Response, PageError> {
+    s.require(Action::ViewWebhooks)?;
+    let list = ctx.backend.webhook_endpoints(&s.user.merchant_id).await?;
+    Ok(html_response(status, pages::webhooks(s.viewer(), &list, created, errors)))
+}
+
 async fn webhooks_page(
     State(ctx): State<Ctx>,
     ip: Option<axum::Extension<ClientIp>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    s.require(Action::ViewWebhooks)?;
-    let list = ctx.backend.webhook_endpoints(&s.user.merchant_id).await?;
-    Ok(html_response(StatusCode::OK, pages::webhooks(s.viewer(), &list)))
+    webhooks_response(&ctx, &s, StatusCode::OK, None, &[]).await
+}
+
+#[derive(Deserialize)]
+struct WebhookForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    events: String,
+}
+
+async fn create_webhook(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    form: Result<Form<WebhookForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let events: Vec<String> =
+        form.events.split([',', ' ', '\n']).map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+    let mut errors: Vec<(&str, String)> = Vec::new();
+    if form.url.trim().is_empty() {
+        errors.push(("url", "Enter the https:// URL that receives the events.".to_owned()));
+    }
+    if events.is_empty() {
+        errors.push(("events", "Name at least one event type, or * for all.".to_owned()));
+    }
+    if !errors.is_empty() {
+        return webhooks_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await;
+    }
+    // The signing secret is shown: only right after a re-authentication.
+    if !s.session.recently_reauthenticated(ctx.backend.now()) {
+        return Ok(reauth_response(&s, StatusCode::OK, &[]));
+    }
+    match ctx.backend.create_webhook_endpoint(&s.actor, &form.mode, form.url.trim(), events).await {
+        Ok((endpoint, secret)) => {
+            webhooks_response(&ctx, &s, StatusCode::OK, Some((&endpoint, secret.expose())), &[]).await
+        }
+        Err(BackendError::Invalid(message)) => {
+            webhooks_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, None, &[("url", message)]).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn users_response(

@@ -292,6 +292,19 @@ fn masked_card(p: &PaymentRecord) -> String {
     }
 }
 
+/// A webhook endpoint as Dev Space shows it.
+fn endpoint_view(e: crate::store::WebhookEndpointRecord) -> EndpointView {
+    EndpointView {
+        id: e.id,
+        mode: e.mode.as_str().to_owned(),
+        url: e.url,
+        events: e.enabled_events,
+        status: e.status,
+        failing_since: e.failing_since,
+        created: e.created,
+    }
+}
+
 impl VaultBackend {
     async fn own_key(state: &AppState, merchant_id: &str, key_id: &str) -> Result<ApiKeyRecord, BackendError> {
         let keys = state.store.list_api_keys().await.map_err(backend_err)?;
@@ -652,18 +665,45 @@ impl Backend for VaultBackend {
         Box::pin(async move {
             let mut all = live.await.map_err(backend_err)?;
             all.extend(test.await.map_err(backend_err)?);
-            Ok(all
-                .into_iter()
-                .map(|e| EndpointView {
-                    id: e.id,
-                    mode: e.mode.as_str().to_owned(),
-                    url: e.url,
-                    events: e.enabled_events,
-                    status: e.status,
-                    failing_since: e.failing_since,
-                    created: e.created,
-                })
-                .collect())
+            Ok(all.into_iter().map(endpoint_view).collect())
+        })
+    }
+
+    fn create_webhook_endpoint(
+        &self,
+        actor: &Actor,
+        mode: &str,
+        url: &str,
+        events: Vec<String>,
+    ) -> BackendFuture<(EndpointView, Secret)> {
+        let state = self.state.clone();
+        let (actor, url, mode) = (actor.clone(), url.to_owned(), Mode::parse(mode));
+        Box::pin(async move {
+            let mode = mode.ok_or_else(|| BackendError::Invalid("Choose test or live.".into()))?;
+            let now = state.now();
+            let events = Value::from(events);
+            let audit = |id: &str| {
+                let mut e =
+                    audit_event(now, &actor, "webhook_endpoint.created", "success", None, json!({ "endpoint": id }));
+                e.mode = Some(mode);
+                e
+            };
+            let created = crate::api::webhooks::create_endpoint(
+                &state,
+                &actor.merchant_id,
+                mode,
+                &url,
+                Some(&events),
+                None,
+                audit,
+            )
+            .await;
+            match created {
+                Ok((e, secret)) => Ok((endpoint_view(e), Secret::new(secret.expose().to_owned()))),
+                Err(e) if e.status.is_client_error() => Err(BackendError::Invalid(e.message.to_owned())),
+                Err(e) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => Err(BackendError::Unavailable),
+                Err(_) => Err(BackendError::Internal),
+            }
         })
     }
 

@@ -587,7 +587,7 @@ async fn invitations_by_link_and_role_changes_follow_the_roles() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "only an owner makes owners");
     let r = admin.post("/users", &[("csrf", &csrf), ("email", "New@shop.example"), ("role", "viewer")]).await;
     assert_eq!(r.status, StatusCode::OK);
-    let start = r.body.find("id=\"invite-link\">").unwrap() + "id=\"invite-link\">".len();
+    let start = r.body.find("id=\"new-secret\">").unwrap() + "id=\"new-secret\">".len();
     let link = r.body[start..].split('<').next().unwrap().to_owned();
     let path = link.split_once("/welcome/").map(|(_, t)| format!("/welcome/{t}")).unwrap();
     assert!(!admin.get("/users").await.body.contains(&path), "the link is shown once");
@@ -777,4 +777,37 @@ async fn a_burst_of_failures_with_a_revoked_key_alerts_its_merchant() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].kind, "auth.failure_burst");
     assert_eq!(found[0].detail["key_id"], ro.as_str());
+}
+
+#[tokio::test]
+async fn webhook_endpoints_are_added_with_the_secret_shown_once() {
+    let app = spawn_app().await;
+    let mut admin = enrolled(&app, "hooks@shop.example", Role::Admin, "203.0.113.140").await;
+    let csrf = admin.get("/webhooks").await.csrf();
+    let r = add_endpoint(&mut admin, &csrf, ("http://hooks.example.com/h", "security.alert")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("https"), "{}", r.body);
+    let r = add_endpoint(&mut admin, &csrf, ("https://hooks.example.com/h", "no.such.event")).await;
+    assert!(r.body.contains("Unknown event type."), "{}", r.body);
+    let r = add_endpoint(&mut admin, &csrf, ("https://hooks.example.com/h", "security.alert, payment.succeeded")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let start = r.body.find("id=\"new-secret\">").unwrap() + "id=\"new-secret\">".len();
+    let secret = r.body[start..].split('<').next().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let list = admin.get("/webhooks").await;
+    assert!(list.body.contains("https://hooks.example.com/h") && !list.body.contains(&secret));
+    let stored = app.store.list_webhook_endpoints(&app.merchant_id, vault::keys::Mode::Test).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].enabled_events, ["security.alert", "payment.succeeded"]);
+    let audited = app.audit_events("webhook_endpoint.created").await;
+    assert_eq!(audited[0]["detail"]["actor"], "hooks@shop.example");
+    // A developer cannot add one, even by a crafted POST.
+    let mut dev = enrolled(&app, "devhooks@shop.example", Role::Developer, "203.0.113.141").await;
+    let dcsrf = dev.get("/webhooks").await.csrf();
+    let r = add_endpoint(&mut dev, &dcsrf, ("https://hooks.example.com/x", "*")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+async fn add_endpoint(b: &mut Browser, csrf: &str, (url, events): (&str, &str)) -> Page {
+    b.post("/webhooks", &[("csrf", csrf), ("mode", "test"), ("url", url), ("events", events)]).await
 }
