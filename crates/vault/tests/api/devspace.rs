@@ -811,3 +811,39 @@ async fn webhook_endpoints_are_added_with_the_secret_shown_once() {
 async fn add_endpoint(b: &mut Browser, csrf: &str, (url, events): (&str, &str)) -> Page {
     b.post("/webhooks", &[("csrf", csrf), ("mode", "test"), ("url", url), ("events", events)]).await
 }
+
+/// The whole path of an alert: a sign-in from a second address shows on `/alerts` and reaches
+/// a real webhook receiver as a signed `security.alert` event.
+#[tokio::test]
+async fn a_new_address_alert_is_delivered_to_a_webhook_receiver() {
+    let app = crate::helpers::spawn_app_with(crate::webhooks::fast).await;
+    let receiver = crate::webhooks::Receiver::start(&[], 200).await;
+    let endpoint = crate::webhooks::create_endpoint(&app, &receiver.url(), serde_json::json!(["security.alert"])).await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    let _ = enrolled(&app, "roam@shop.example", Role::Owner, "203.0.113.150").await;
+    let mut elsewhere = Browser::new(&app, "198.51.100.150");
+    let page = elsewhere.get("/sign-in").await;
+    elsewhere.post("/sign-in", &[("csrf", &page.csrf()), ("email", "roam@shop.example"), ("password", PASSWORD)]).await;
+    app.clock.advance(30);
+    let code = current_code(&app, "roam@shop.example").await;
+    let page = elsewhere.get("/sign-in/code").await;
+    assert_eq!(elsewhere.post("/sign-in/code", &[("csrf", &page.csrf()), ("code", &code)]).await.location(), "/keys");
+    assert!(elsewhere.get("/alerts").await.body.contains("198.51.100.150"));
+    for _ in 0..200 {
+        if receiver.count() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let hits = receiver.hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), 1, "one security.alert delivered (test-mode endpoint)");
+    let (headers, body) = &hits[0];
+    let event: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(event["type"], "security.alert");
+    assert_eq!(event["data"]["object"]["kind"], "signin.new_ip");
+    assert_eq!(event["data"]["object"]["detail"]["ip"], "198.51.100.150");
+    // Signed like every delivery: the merchant verifies it with the endpoint's secret.
+    let parsed = webhook_signature::Secret::parse(&secret).unwrap();
+    let now = app.state().now();
+    assert!(webhook_signature::verify(body, headers, &parsed, webhook_signature::DEFAULT_TOLERANCE, now).is_ok());
+}
