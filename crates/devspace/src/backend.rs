@@ -298,6 +298,19 @@ pub struct EndpointView {
     pub created: i64,
 }
 
+/// An event of the outbox with its delivery attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventView {
+    /// `evt_…`.
+    pub id: String,
+    /// Event type.
+    pub event_type: String,
+    /// Creation time.
+    pub created: i64,
+    /// Attempts, oldest first: (endpoint id, HTTP status or error class, time).
+    pub attempts: Vec<(String, String, i64)>,
+}
+
 /// Which sign-in limiter an attempt is charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptBucket {
@@ -399,6 +412,10 @@ pub trait Backend: Send + Sync + 'static {
     -> BackendFuture<(Vec<PaymentView>, Vec<RefundView>)>;
     /// The merchant's webhook endpoints of both modes.
     fn webhook_endpoints(&self, merchant_id: &str) -> BackendFuture<Vec<EndpointView>>;
+    /// The merchant's newest events in `mode` with their delivery attempts.
+    fn events(&self, merchant_id: &str, mode: &str, limit: u32) -> BackendFuture<Vec<EventView>>;
+    /// Schedules a new delivery of an event to every endpoint that wants it; returns how many.
+    fn resend_event(&self, actor: &Actor, mode: &str, event_id: &str) -> BackendFuture<u64>;
     /// Creates a webhook endpoint in `mode` for `events` (`*` for all); returns it and its
     /// signing secret (shown once). [`BackendError::Invalid`] says which field is wrong.
     fn create_webhook_endpoint(

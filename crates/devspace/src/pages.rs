@@ -5,7 +5,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::backend::{AlertRecord, AuditRow, EndpointView, KeyView, PaymentView, RefundView, UserRecord};
+use crate::backend::{AlertRecord, AuditRow, EndpointView, EventView, KeyView, PaymentView, RefundView, UserRecord};
 use crate::policy::{Action, Role, allows};
 
 /// The signed-in user, as the page chrome needs it.
@@ -528,13 +528,7 @@ pub fn payments(viewer: Viewer<'_>, mode: &str, list: &[PaymentView], refunds: &
         "/payments",
         Some(viewer),
         html! {
-            nav aria-label="Mode" {
-                ul.tabs {
-                    @for m in ["test", "live"] {
-                        li { a href={ "/payments?mode=" (m) } aria-current=[(m == mode).then_some("page")] class={ "badge " (m) } { (m.to_uppercase()) } }
-                    }
-                }
-            }
+            (mode_tabs("/payments", mode))
             p { "Cards are shown masked (brand and last 4 digits); Dev Space never holds more." }
             table {
                 caption { "Payments, newest first (" (mode) " mode)." }
@@ -587,6 +581,7 @@ pub fn webhooks(
         Some(viewer),
         html! {
             p { "Endpoints receive signed events, including " code { "security.alert" } ". Secrets are shown once, when made." }
+            p { a href="/webhooks/events" { "Events, delivery attempts and resending" } }
             @if let Some((e, secret)) = created {
                 (shown_once(&format!("New endpoint {}", e.url), "Copy the signing secret now: it is shown only once.", secret))
             }
@@ -628,6 +623,61 @@ pub fn webhooks(
             }
         },
     )
+}
+
+/// The events of one mode with their delivery attempts, and a resend button.
+pub fn events(viewer: Viewer<'_>, mode: &str, list: &[EventView], notice: Option<&str>) -> Markup {
+    let manage = allows(viewer.role, Action::ManageWebhooks);
+    layout(
+        "Events and deliveries",
+        "/webhooks",
+        Some(viewer),
+        html! {
+            @if let Some(n) = notice { p.notice role="status" { (n) } }
+            (mode_tabs("/webhooks/events", mode))
+            table {
+                caption { "Newest events (" (mode) " mode) and every delivery attempt." }
+                thead { tr {
+                    th scope="col" { "Event" } th scope="col" { "Type" } th scope="col" { "Created" }
+                    th scope="col" { "Attempts (endpoint: status)" } @if manage { th scope="col" { "Resend" } }
+                } }
+                tbody {
+                    @for e in list {
+                        tr {
+                            th scope="row" { code { (e.id) } }
+                            td { (e.event_type) } td { (fmt_time(e.created)) }
+                            td {
+                                @if e.attempts.is_empty() { "none yet" }
+                                ul { @for (endpoint, outcome, t) in &e.attempts { li { (endpoint) ": " (outcome) " at " (fmt_time(*t)) } } }
+                            }
+                            @if manage {
+                                td {
+                                    form method="post" action={ "/webhooks/events/" (e.id) "/resend?mode=" (mode) } {
+                                        input type="hidden" name="csrf" value=(viewer.csrf);
+                                        button type="submit" aria-label={ "Resend " (e.id) } { "Resend" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if list.is_empty() { p { "No events in " (mode) " mode yet." } }
+        },
+    )
+}
+
+/// Test / live tabs linking to `path?mode=…`.
+fn mode_tabs(path: &str, mode: &str) -> Markup {
+    html! {
+        nav aria-label="Mode" {
+            ul.tabs {
+                @for m in ["test", "live"] {
+                    li { a href={ (path) "?mode=" (m) } aria-current=[(m == mode).then_some("page")] class={ "badge " (m) } { (m.to_uppercase()) } }
+                }
+            }
+        }
+    }
 }
 
 /// The alerts page.

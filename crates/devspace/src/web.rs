@@ -93,6 +93,8 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/users", get(users_page).post(invite_user))
         .route("/payments", get(payments_page))
         .route("/webhooks", get(webhooks_page).post(create_webhook))
+        .route("/webhooks/events", get(events_page))
+        .route("/webhooks/events/{id}/resend", post(resend_event))
         .route("/users/{id}/role", post(change_role))
         .route("/assets/devspace.css", get(css))
         .route("/assets/devspace.js", get(js))
@@ -1169,14 +1171,61 @@ async fn payments_page(
     State(ctx): State<Ctx>,
     ip: Option<axum::Extension<ClientIp>>,
     headers: HeaderMap,
-    params: Result<Query<ModeParam>, axum::extract::rejection::QueryRejection>,
+    params: ModeQuery,
 ) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    s.require(Action::ViewPayments)?;
-    let mode = params.map(|Query(p)| p.mode).unwrap_or_default();
-    let mode = if mode == "live" { "live" } else { "test" };
+    let (s, mode) = signed_in_mode(&ctx, ip, &headers, params, Action::ViewPayments).await?;
     let (list, refunds) = ctx.backend.payments(&s.user.merchant_id, mode, AUDIT_PAGE_ROWS).await?;
     Ok(html_response(StatusCode::OK, pages::payments(s.viewer(), mode, &list, &refunds)))
+}
+
+type ModeQuery = Result<Query<ModeParam>, axum::extract::rejection::QueryRejection>;
+
+fn mode_of(params: ModeQuery) -> &'static str {
+    if params.is_ok_and(|Query(p)| p.mode == "live") { "live" } else { "test" }
+}
+
+/// A signed-in page of one mode (`?mode=live`, else test) that `action` allows.
+async fn signed_in_mode(
+    ctx: &Ctx,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: &HeaderMap,
+    params: ModeQuery,
+    action: Action,
+) -> Result<(SignedIn, &'static str), PageError> {
+    let s = signed_in(ctx, headers, client_ip(ip)).await?;
+    s.require(action)?;
+    Ok((s, mode_of(params)))
+}
+
+async fn events_page(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    params: ModeQuery,
+) -> Result<Response, PageError> {
+    let (s, mode) = signed_in_mode(&ctx, ip, &headers, params, Action::ViewWebhooks).await?;
+    let list = ctx.backend.events(&s.user.merchant_id, mode, 50).await?;
+    Ok(html_response(StatusCode::OK, pages::events(s.viewer(), mode, &list, None)))
+}
+
+async fn resend_event(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    params: ModeQuery,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let mode = mode_of(params);
+    let valid = id.strip_prefix("evt_").is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !valid {
+        return Err(PageError::NotFound);
+    }
+    let n = ctx.backend.resend_event(&s.actor, mode, &id).await?;
+    let notice = format!("{id}: {n} new delivery(ies) scheduled.");
+    let list = ctx.backend.events(&s.user.merchant_id, mode, 50).await?;
+    Ok(html_response(StatusCode::OK, pages::events(s.viewer(), mode, &list, Some(&notice))))
 }
 
 async fn webhooks_response(

@@ -16,7 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use devspace::backend::{
     Actor, AlertRecord, AttemptBucket, AuditQuery, AuditRow, Backend, BackendError, BackendFuture, EndpointView,
-    KeyView, LinkRecord, NewKeyRequest, PaymentView, RefundView, UserRecord,
+    EventView, KeyView, LinkRecord, NewKeyRequest, PaymentView, RefundView, UserRecord,
 };
 use devspace::session::SessionRecord;
 use devspace::totp::TotpSecret;
@@ -666,6 +666,59 @@ impl Backend for VaultBackend {
             let mut all = live.await.map_err(backend_err)?;
             all.extend(test.await.map_err(backend_err)?);
             Ok(all.into_iter().map(endpoint_view).collect())
+        })
+    }
+
+    fn events(&self, merchant_id: &str, mode: &str, limit: u32) -> BackendFuture<Vec<EventView>> {
+        let mode = if mode == "live" { Mode::Live } else { Mode::Test };
+        let state = self.state.clone();
+        let filter =
+            ListFilter { merchant_id: Some(merchant_id.to_owned()), mode: Some(mode), limit, ..ListFilter::default() };
+        Box::pin(async move {
+            let events = state.store.list_events(filter).await.map_err(backend_err)?;
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                let attempts = state.store.list_attempts(&e.id).await.map_err(backend_err)?;
+                out.push(EventView {
+                    attempts: attempts
+                        .into_iter()
+                        .map(|a| {
+                            let outcome =
+                                a.status_code.map_or_else(|| a.error_class.unwrap_or_default(), |c| c.to_string());
+                            (a.endpoint_id, outcome, a.created)
+                        })
+                        .collect(),
+                    id: e.id,
+                    event_type: e.event_type,
+                    created: e.created,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn resend_event(&self, actor: &Actor, mode: &str, event_id: &str) -> BackendFuture<u64> {
+        let mode = if mode == "live" { Mode::Live } else { Mode::Test };
+        let (state, actor, event_id) = (self.state.clone(), actor.clone(), event_id.to_owned());
+        Box::pin(async move {
+            let now = state.now();
+            let n = state
+                .store
+                .redeliver_event(&event_id, &actor.merchant_id, mode, None, now)
+                .await
+                .map_err(backend_err)?;
+            let mut e = audit_event(
+                now,
+                &actor,
+                "event.redelivered",
+                "success",
+                None,
+                json!({ "event": event_id, "deliveries": n }),
+            );
+            e.mode = Some(mode);
+            state.log_audit(&e);
+            state.store.append_audit(vec![e]).await.map_err(backend_err)?;
+            Ok(n)
         })
     }
 

@@ -168,9 +168,9 @@ async fn run(env: &DevSpaceEnv, b: &Browser) -> anyhow::Result<()> {
     ensure!(b.client.source().await?.contains("key.created"), "key creation not in the audit log");
     b.client.goto(&format!("{}/alerts", env.url)).await?;
     check_page(b, "alerts").await?;
-    for page in ["users", "payments", "webhooks"] {
+    for page in ["users", "payments", "webhooks", "webhooks/events"] {
         b.client.goto(&format!("{}/{page}", env.url)).await?;
-        check_page(b, page).await?;
+        check_page(b, &page.replace('/', "-")).await?;
     }
 
     // 7. Sign out, then in again with password + TOTP (the next step: the enrolment code is spent).

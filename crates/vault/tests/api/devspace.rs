@@ -820,7 +820,7 @@ async fn a_new_address_alert_is_delivered_to_a_webhook_receiver() {
     let receiver = crate::webhooks::Receiver::start(&[], 200).await;
     let endpoint = crate::webhooks::create_endpoint(&app, &receiver.url(), serde_json::json!(["security.alert"])).await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
-    let _ = enrolled(&app, "roam@shop.example", Role::Owner, "203.0.113.150").await;
+    let mut owner = enrolled(&app, "roam@shop.example", Role::Owner, "203.0.113.150").await;
     let mut elsewhere = Browser::new(&app, "198.51.100.150");
     let page = elsewhere.get("/sign-in").await;
     elsewhere.post("/sign-in", &[("csrf", &page.csrf()), ("email", "roam@shop.example"), ("password", PASSWORD)]).await;
@@ -846,4 +846,21 @@ async fn a_new_address_alert_is_delivered_to_a_webhook_receiver() {
     let parsed = webhook_signature::Secret::parse(&secret).unwrap();
     let now = app.state().now();
     assert!(webhook_signature::verify(body, headers, &parsed, webhook_signature::DEFAULT_TOLERANCE, now).is_ok());
+
+    // The events page shows the delivery; resending delivers it again.
+    let events = owner.get("/webhooks/events").await;
+    assert_eq!(events.status, StatusCode::OK, "{}", events.body);
+    assert!(events.body.contains("security.alert") && events.body.contains(": 200 at "), "{}", events.body);
+    let event_id = event["id"].as_str().unwrap();
+    let r = owner.post(&format!("/webhooks/events/{event_id}/resend?mode=test"), &[("csrf", &events.csrf())]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("1 new delivery(ies) scheduled."), "{}", r.body);
+    for _ in 0..200 {
+        if receiver.count() > 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(receiver.count(), 2, "resent once");
+    assert_eq!(app.audit_events("event.redelivered").await[0]["detail"]["actor"], "roam@shop.example");
 }
