@@ -337,6 +337,8 @@ pub trait Backend: Send + Sync + 'static {
     fn update_user(&self, user: UserRecord) -> BackendFuture<bool>;
     /// A merchant's users.
     fn users(&self, merchant_id: &str) -> BackendFuture<Vec<UserRecord>>;
+    /// Removes a user with their sessions and links; `false` if there was no such user.
+    fn delete_user(&self, id: &str) -> BackendFuture<bool>;
 
     /// Inserts a session.
     fn insert_session(&self, session: SessionRecord) -> BackendFuture<()>;

@@ -481,6 +481,12 @@ pub fn users(viewer: Viewer<'_>, list: &[UserRecord], extras: &UsersExtras<'_>) 
                                             }
                                             button type="submit" { "Save" }
                                         }
+                                        @if u.email != viewer.email {
+                                            form method="post" action={ "/users/" (u.id) "/remove" } {
+                                                input type="hidden" name="csrf" value=(viewer.csrf);
+                                                button type="submit" class="danger" aria-label={ "Remove " (u.email) } { "Remove access" }
+                                            }
+                                        }
                                     }
                                 }
                             }

@@ -96,6 +96,7 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/webhooks/events", get(events_page))
         .route("/webhooks/events/{id}/resend", post(resend_event))
         .route("/users/{id}/role", post(change_role))
+        .route("/users/{id}/remove", post(remove_user))
         .route("/assets/devspace.css", get(css))
         .route("/assets/devspace.js", get(js))
         .route("/assets/favicon.svg", get(favicon))
@@ -1381,14 +1382,8 @@ async fn change_role(
 ) -> Result<Response, PageError> {
     let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
     let role = assignable(&s, &form.role)?;
-    let mut target =
-        ctx.backend.user(&id).await?.filter(|u| u.merchant_id == s.user.merchant_id).ok_or(PageError::NotFound)?;
-    if target.role == Role::Owner && s.user.role != Role::Owner {
-        return Err(PageError::Forbidden);
-    }
-    let list = ctx.backend.users(&s.user.merchant_id).await?;
-    let owners = list.iter().filter(|u| u.role == Role::Owner).count();
-    if target.role == Role::Owner && role != Role::Owner && owners <= 1 {
+    let mut target = manageable_user(&ctx, &s, &id).await?;
+    if target.role == Role::Owner && role != Role::Owner && !has_other_owner(&ctx, &s, &target).await? {
         let errors = [("role", "The account needs at least one owner: make someone else owner first.".to_owned())];
         let extras = pages::UsersExtras { errors: &errors, ..pages::UsersExtras::default() };
         return users_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await;
@@ -1406,6 +1401,56 @@ async fn change_role(
         return Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)));
     }
     let notice = format!("{} is now {}.", target.email, role.as_str());
+    users_response(
+        &ctx,
+        &s,
+        StatusCode::OK,
+        &pages::UsersExtras { notice: Some(&notice), ..pages::UsersExtras::default() },
+    )
+    .await
+}
+
+/// A user of the signed-in person's merchant whom they may manage (owners only by owners).
+async fn manageable_user(ctx: &Ctx, s: &SignedIn, id: &str) -> Result<UserRecord, PageError> {
+    let target =
+        ctx.backend.user(id).await?.filter(|u| u.merchant_id == s.user.merchant_id).ok_or(PageError::NotFound)?;
+    if target.role == Role::Owner && s.user.role != Role::Owner {
+        return Err(PageError::Forbidden);
+    }
+    Ok(target)
+}
+
+/// Whether the merchant has an owner besides `target`.
+async fn has_other_owner(ctx: &Ctx, s: &SignedIn, target: &UserRecord) -> Result<bool, PageError> {
+    let list = ctx.backend.users(&s.user.merchant_id).await?;
+    Ok(list.iter().any(|u| u.role == Role::Owner && u.id != target.id))
+}
+
+async fn remove_user(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let target = manageable_user(&ctx, &s, &id).await?;
+    let refusal = if target.id == s.user.id {
+        Some("You cannot remove yourself: ask another owner or admin.")
+    } else if target.role == Role::Owner && !has_other_owner(&ctx, &s, &target).await? {
+        Some("The account needs at least one owner.")
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
+        let errors = [("remove", message.to_owned())];
+        let extras = pages::UsersExtras { errors: &errors, ..pages::UsersExtras::default() };
+        return users_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await;
+    }
+    ctx.backend.delete_user(&target.id).await?;
+    let detail = json!({ "user_id": target.id, "email": target.email, "role": target.role.as_str() });
+    ctx.backend.audit(&s.actor, "devspace.user_removed", "success", None, detail).await?;
+    let notice = format!("{} no longer has access; their sessions ended.", target.email);
     users_response(
         &ctx,
         &s,

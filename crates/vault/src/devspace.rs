@@ -337,6 +337,10 @@ impl Backend for VaultBackend {
         boxed(self.state.store.devspace_users(merchant_id))
     }
 
+    fn delete_user(&self, id: &str) -> BackendFuture<bool> {
+        boxed(self.state.store.devspace_delete_user(id))
+    }
+
     fn insert_session(&self, session: SessionRecord) -> BackendFuture<()> {
         boxed(self.state.store.devspace_put_session(session))
     }

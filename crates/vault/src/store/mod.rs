@@ -501,6 +501,9 @@ pub trait Store: Send + Sync + 'static {
     /// Dev Space: writes the user only if its stored version is `user.version`, storing
     /// `version + 1`. `false` (nothing written) if it changed meanwhile.
     fn devspace_update_user(&self, user: UserRecord) -> StoreFuture<bool>;
+    /// Dev Space: deletes a user with their sessions and links, in one transaction; `false` if
+    /// there was no such user.
+    fn devspace_delete_user(&self, id: &str) -> StoreFuture<bool>;
     /// Dev Space: a merchant's users, oldest first.
     fn devspace_users(&self, merchant_id: &str) -> StoreFuture<Vec<UserRecord>>;
     /// Dev Space: inserts or replaces a session (by hash).

@@ -1873,6 +1873,22 @@ impl Store for PostgresStore {
         })
     }
 
+    fn devspace_delete_user(&self, id: &str) -> StoreFuture<bool> {
+        let (pool, id) = (self.pool.clone(), id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            for sql in
+                ["DELETE FROM devspace_sessions WHERE user_id = $1", "DELETE FROM devspace_links WHERE user_id = $1"]
+            {
+                tx.execute(sql, &[&id]).await.map_err(|e| pg_err(&e))?;
+            }
+            let n = tx.execute("DELETE FROM devspace_users WHERE id = $1", &[&id]).await.map_err(|e| pg_err(&e))?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(n == 1)
+        })
+    }
+
     fn devspace_users(&self, merchant_id: &str) -> StoreFuture<Vec<UserRecord>> {
         let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
         bounded(OP_TIMEOUT, async move {

@@ -1715,6 +1715,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn devspace_delete_user(&self, id: &str) -> StoreFuture<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM devspace_sessions WHERE user_id = ?1", [&id]).map_err(db_err)?;
+            c.execute("DELETE FROM devspace_links WHERE user_id = ?1", [&id]).map_err(db_err)?;
+            let n = c.execute("DELETE FROM devspace_users WHERE id = ?1", [&id]).map_err(db_err)?;
+            Ok(n == 1)
+        })
+    }
+
     fn devspace_users(&self, merchant_id: &str) -> StoreFuture<Vec<UserRecord>> {
         let merchant_id = merchant_id.to_owned();
         self.read(move |c| {

@@ -611,6 +611,20 @@ async fn invitations_by_link_and_role_changes_follow_the_roles() {
     assert_eq!(dev.get("/keys").await.location(), "/sign-in", "the demoted person signs in again");
     let changed = app.audit_events("devspace.role_changed").await;
     assert_eq!(changed[0]["detail"]["previous_role"], "developer");
+
+    // Removing access: not oneself, not the last owner, owners only by owners; the removed
+    // person's sessions end and the email can be invited again.
+    let ops_id = app.store.devspace_user("ops@shop.example", true).await.unwrap().unwrap().id;
+    let r = admin.post(&format!("/users/{boss_id}/remove"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = owner.post(&format!("/users/{boss_id}/remove"), &[("csrf", &ocsrf)]).await;
+    assert!(r.body.contains("You cannot remove yourself"), "{}", r.body);
+    let r = owner.post(&format!("/users/{ops_id}/remove"), &[("csrf", &ocsrf)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("ops@shop.example no longer has access"), "{}", r.body);
+    assert_eq!(admin.get("/keys").await.location(), "/sign-in");
+    assert!(app.store.devspace_user("ops@shop.example", true).await.unwrap().is_none());
+    assert_eq!(app.audit_events("devspace.user_removed").await.len(), 1);
 }
 
 #[tokio::test]

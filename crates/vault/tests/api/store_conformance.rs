@@ -682,6 +682,11 @@ async fn devspace_users_sessions_links_and_alerts(s: Arc<dyn Store>) {
     assert_eq!(s.devspace_session("s2").await.unwrap(), None);
     assert_eq!(s.devspace_purge(NOW + 1, NOW - 10, NOW).await.unwrap(), 1, "s3 idle since NOW");
     assert_eq!(s.devspace_delete_sessions(None, Some(user.id.clone())).await.unwrap(), 1);
+    s.devspace_put_session(session("s4", NOW)).await.unwrap();
+    assert!(s.devspace_delete_user(&user.id).await.unwrap(), "with its sessions");
+    assert!(!s.devspace_delete_user(&user.id).await.unwrap());
+    assert_eq!(s.devspace_session("s4").await.unwrap(), None);
+    assert_eq!(s.devspace_user("a@shop.example", true).await.unwrap(), None);
 
     // Alerts with their events, newest first and per merchant.
     for (i, kind) in ["signin.new_ip", "allowlist.widened"].iter().enumerate() {
