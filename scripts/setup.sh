@@ -7,6 +7,7 @@ WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=..."` pin in C
 TRUNK_VERSION="0.21.14"        # trunk 0.22 needs a newer rustc than this machine has
 BINARYEN_VERSION="132"         # Debian's binaryen 108 corrupts current rustc output
 TYPESCRIPT_VERSION="5.9.3"     # type-checks web/loader.d.ts and the documented examples
+AXE_CORE_VERSION="4.10.3"      # accessibility check of Dev Space pages in the browser tests (MPL-2.0, test only)
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -54,6 +55,14 @@ if ! "$tools/node_modules/.bin/tsc" --version 2>/dev/null | grep -qx "Version $T
   npm install --prefix "$tools" --no-audit --no-fund --silent "typescript@$TYPESCRIPT_VERSION"
 fi
 
+# axe-core from npm, kept inside the project: the Dev Space browser test injects it into each
+# page (never fetched by the browser from anywhere).
+if ! grep -qs "\"version\": \"$AXE_CORE_VERSION\"" "$tools/node_modules/axe-core/package.json"; then
+  say "installing axe-core@$AXE_CORE_VERSION from npm"
+  [ -f "$tools/package.json" ] || echo '{"private":true}' >"$tools/package.json"
+  npm install --prefix "$tools" --no-audit --no-fund --silent "axe-core@$AXE_CORE_VERSION"
+fi
+
 # Debian's Chromium and its driver for the browser tests (never a test tool's own download).
 if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
   say "installing chromium and chromium-driver from Debian"
@@ -86,7 +95,7 @@ if ! { command -v openssl >/dev/null && command -v curl >/dev/null; }; then
   need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl
 fi
 
-# npm packages (binaryen, typescript): every tarball installed above must be the one reviewed
+# npm packages (binaryen, typescript, axe-core): every tarball installed above must be the one reviewed
 # and pinned in scripts/reliability/npm/package-lock.json (same version and sha512 integrity;
 # none has dependencies or install scripts, see RELIABILITY.md). Offline: compares npm's own
 # record of what it installed. No `npm audit`: the registry here has no advisory endpoint.

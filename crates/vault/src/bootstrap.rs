@@ -53,6 +53,10 @@ pub enum BootstrapError {
     BadOverlap(i64),
     /// A merchant name that looks like a card number, is empty or too long.
     BadMerchantName,
+    /// A Dev Space user's email address is malformed (the text says how).
+    BadEmail(&'static str),
+    /// A Dev Space user with this email address exists.
+    UserExists,
 }
 
 impl fmt::Display for BootstrapError {
@@ -66,6 +70,8 @@ impl fmt::Display for BootstrapError {
             }
             Self::WrongMasterKey => f.write_str("the master key does not match this data directory"),
             Self::AlreadyInitialized(p) => write!(f, "{} already holds an initialised vault", p.display()),
+            Self::BadEmail(why) => write!(f, "--email: {why}"),
+            Self::UserExists => f.write_str("a Dev Space user with this email address exists"),
             Self::NotInitialized(p) => write!(f, "{} is not an initialised vault (run `vault init`)", p.display()),
             Self::Key(e) => write!(f, "{e}"),
             Self::UnknownMerchant(m) => write!(f, "unknown merchant {m:?}"),
@@ -565,4 +571,39 @@ pub async fn rotate_key(
     );
     store.update_api_key(old.clone(), e).await?;
     Ok((new, old))
+}
+
+/// Creates a Dev Space user of `merchant` and its one-time set-password link (valid
+/// [`devspace::web::LINK_SECONDS`]), audited as `devspace.user_created`. Returns the user and
+/// the link's token: shown once (it is stored hashed only).
+///
+/// # Errors
+/// [`BootstrapError::BadEmail`], [`BootstrapError::UserExists`], storage errors.
+pub async fn create_devspace_user(
+    store: &dyn Store,
+    merchant: &MerchantRecord,
+    email: &str,
+    role: devspace::Role,
+    now: UnixSeconds,
+) -> Result<(devspace::backend::UserRecord, devspace::session::OpaqueId), BootstrapError> {
+    let email = devspace::web::parse_email(email).map_err(BootstrapError::BadEmail)?;
+    if crate::text::looks_like_card_number(&email) {
+        return Err(BootstrapError::BadEmail("this looks like it contains a card number"));
+    }
+    let (user, link, token) = devspace::web::new_user(&merchant.id, &email, role, now)
+        .map_err(|_| BootstrapError::Crypto(CryptoError::Random))?;
+    match store.devspace_insert_user(user.clone(), Some(link)).await {
+        Err(StoreError::Conflict) => return Err(BootstrapError::UserExists),
+        other => other?,
+    }
+    store
+        .append_audit(vec![cli_event(
+            "devspace.user_created",
+            now,
+            Some(&merchant.id),
+            None,
+            serde_json::json!({ "user_id": user.id, "email": user.email, "role": role.as_str(), "via": "cli" }),
+        )])
+        .await?;
+    Ok((user, token))
 }

@@ -78,6 +78,8 @@ pub struct Config {
     pub webhook_backoff_base: Duration,
     /// Time allowed for a delivery (connect to the end of the answer).
     pub webhook_timeout: Duration,
+    /// Where Dev Space listens (TLS, its own origin); `None`: not served.
+    pub devspace_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -109,6 +111,7 @@ impl Default for Config {
             webhook_poll_interval: Duration::from_millis(250),
             webhook_backoff_base: Duration::from_secs(30),
             webhook_timeout: Duration::from_secs(10),
+            devspace_listen: None,
         }
     }
 }

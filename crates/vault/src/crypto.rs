@@ -187,6 +187,31 @@ impl MasterKey {
         Ok(())
     }
 
+    /// The key of [`MasterKey::seal_durable`]: derived from the hashing keys, which a
+    /// master-key rotation carries over, so what it sealed stays readable after a rotation.
+    fn durable_key(&self) -> Result<LessSafeKey, CryptoError> {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"vault durable seal v1").extract(&*self.hashing.raw);
+        let key = derive(&prk, b"durable-seal")?;
+        Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &*key).map_err(|_| CryptoError::Encrypt)?))
+    }
+
+    /// Encrypts a small secret that is not card data (Dev Space TOTP secrets) with AES-256-GCM,
+    /// `context` bound as associated data (e.g. the user id, so a row cannot be moved).
+    ///
+    /// # Errors
+    /// [`CryptoError::Encrypt`] or a random-generator failure.
+    pub fn seal_durable(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>, CryptoError> {
+        seal_with(&self.durable_key()?, plaintext, context.as_bytes())
+    }
+
+    /// Opens what [`MasterKey::seal_durable`] sealed with the same `context`.
+    ///
+    /// # Errors
+    /// [`CryptoError::Decrypt`] if it was sealed under another key or context, or altered.
+    pub fn open_durable(&self, sealed: &[u8], context: &str) -> Result<SecretBytes, CryptoError> {
+        open_with(&self.durable_key()?, sealed, context.as_bytes())
+    }
+
     /// Parses base64 (standard or URL-safe, padding optional) of exactly 32 bytes.
     pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
         let text = text.trim();

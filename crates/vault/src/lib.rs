@@ -25,6 +25,7 @@ pub mod bootstrap;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod devspace;
 pub mod keyring;
 pub mod keys;
 pub mod processor;
@@ -75,10 +76,13 @@ impl std::error::Error for StartError {}
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// Dev Space's bound address, when `config.devspace_listen` was set.
+    pub devspace_addr: Option<SocketAddr>,
     /// Shared state.
     pub state: AppState,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    devspace_server: Option<tokio::task::JoinHandle<()>>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -91,9 +95,12 @@ impl Running {
     async fn stop(&mut self) {
         self.state.draining.store(true, std::sync::atomic::Ordering::Release);
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some(server) = self.devspace_server.take() {
             let _ = server.await;
         }
         for task in self.background.drain(..) {
@@ -105,7 +112,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         for task in self.background.drain(..) {
             task.abort();
@@ -133,9 +140,24 @@ pub async fn start(
     let state = AppState::new(store, master, clock, config).await.map_err(StartError::Keys)?;
     let background = state.spawn_background();
     let router = app(state.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(listener, tls, router, timeouts, limits, async move {
-        let _ = rx.await;
-    }));
-    Ok(Running { addr, state, shutdown: Some(tx), server: Some(server), background })
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let (mut devspace_addr, mut devspace_server) = (None, None);
+    if let Some(listen) = state.config.devspace_listen {
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| StartError::Bind(listen, e))?;
+        devspace_addr = Some(listener.local_addr().map_err(|e| StartError::Bind(listen, e))?);
+        let router = devspace::router(state.clone(), ::devspace::Settings::default());
+        devspace_server = Some(tokio::spawn(server::serve(
+            listener,
+            Arc::clone(&tls),
+            router,
+            timeouts,
+            limits,
+            stopped(rx.clone()),
+        )));
+    }
+    let server = tokio::spawn(server::serve(listener, tls, router, timeouts, limits, stopped(rx)));
+    Ok(Running { addr, devspace_addr, state, shutdown: Some(tx), server: Some(server), devspace_server, background })
 }

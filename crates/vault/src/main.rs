@@ -107,6 +107,32 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Dev Space users (the merchant console).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a Dev Space user and print a one-time link to set their password (shown once).
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Merchant id or name.
+        #[arg(long)]
+        merchant: String,
+        /// The person's email address (their sign-in name).
+        #[arg(long)]
+        email: String,
+        /// owner | admin | developer | viewer
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// Dev Space's public URL, for the printed link.
+        #[arg(long, env = "VAULT_DEVSPACE_URL", default_value = "https://127.0.0.1:8444")]
+        devspace_url: String,
+    },
 }
 
 #[derive(Args)]
@@ -116,6 +142,9 @@ struct ServeArgs {
     /// Address to listen on (TLS only). Port 0 picks a free port.
     #[arg(long, env = "VAULT_LISTEN", default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
+    /// Serve Dev Space (the merchant console) on this address, its own origin (TLS only).
+    #[arg(long, env = "VAULT_DEVSPACE_LISTEN")]
+    devspace_listen: Option<SocketAddr>,
     /// Directory with the frame build (index.html, loader.js, frame files).
     #[arg(long, env = "VAULT_FRAME_DIR", default_value = "dist")]
     frame_dir: PathBuf,
@@ -430,6 +459,25 @@ async fn run(cli: Cli, env_key: Option<SecretString>) -> Result<()> {
             .to_string())?;
         }
         Command::Serve(args) => serve(*args, env).await?,
+        Command::Users { command: UsersCommand::Create { common, merchant, email, role, devspace_url } } => {
+            init_logging("text");
+            let role = devspace::Role::parse(&role).context("--role must be owner, admin, developer or viewer")?;
+            let (store, _, _) = open(&common, env).await?;
+            let merchant = bootstrap::find_merchant(store.as_ref(), &merchant).await?;
+            let (user, token) =
+                bootstrap::create_devspace_user(store.as_ref(), &merchant, &email, role, clock.now()).await?;
+            let base = devspace_url.trim_end_matches('/');
+            out(&json!({
+                "user_id": user.id,
+                "email": user.email,
+                "role": role.as_str(),
+                "merchant": merchant.id,
+                "set_password_link": format!("{base}/welcome/{}", token.expose()),
+                "link_expires_at": clock.now() + devspace::web::LINK_SECONDS,
+            })
+            .to_string())?;
+            store.close();
+        }
         Command::Keys { command } => {
             init_logging("text");
             keys_command(command, clock.now(), env).await?;
@@ -519,7 +567,9 @@ async fn run(cli: Cli, env_key: Option<SecretString>) -> Result<()> {
             };
             let token_ref = token.map(|t| master.token_ref(&t));
             let scan = if token_ref.is_some() { 100_000 } else { limit };
-            let events = store.list_audit(AuditFilter { merchant_id, event, before_id: None, limit: scan }).await?;
+            let events = store
+                .list_audit(AuditFilter { merchant_id, event, before_id: None, limit: scan, ..AuditFilter::default() })
+                .await?;
             let matching = events.into_iter().filter(|e| {
                 token_ref.as_deref().is_none_or(|r| e.detail.get("token_ref").and_then(|v| v.as_str()) == Some(r))
             });
@@ -633,6 +683,7 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
         sweep_interval: std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
         webhook_backoff_base: std::time::Duration::from_millis(args.webhook_backoff_ms),
         webhook_timeout: std::time::Duration::from_secs(args.webhook_timeout_secs.clamp(1, 10)),
+        devspace_listen: args.devspace_listen,
         ..Config::default()
     };
     let running =
@@ -643,6 +694,10 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
     };
     tracing::info!(addr = %running.addr, "listening");
     out(&format!("listening on {shown}"))?;
+    if let Some(addr) = running.devspace_addr {
+        tracing::info!(addr = %addr, "dev space listening");
+        out(&format!("dev space on https://{addr}"))?;
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;

@@ -356,6 +356,10 @@ impl AppState {
         e.detail = json!({ "reason": "repeated_authentication_failures", "failures": threshold, "window_secs": 60 });
         tracing::warn!(target: "vault::audit", ip = %ctx.ip, "suspicious activity: repeated authentication failures");
         self.audit(e);
+        // When the failures name a key (revoked, expired, wrong use), its merchant is told.
+        if let Some(key) = key {
+            crate::devspace::alert_auth_failure_burst(self, key, ctx.ip, threshold);
+        }
     }
 
     /// Authenticates the `Authorization: Bearer …` header.
@@ -409,6 +413,7 @@ impl AppState {
                 s.detail = json!({ "reason": "key_used_from_non_allowlisted_ip" });
                 tracing::warn!(target: "vault::audit", ip = %p.ip, key_id = %p.key.id, "suspicious activity: key used from a non-allowlisted IP");
                 self.audit(s);
+                crate::devspace::alert_non_allowlisted_use(self, &p.key, p.ip);
                 return Err(ApiError::forbidden(
                     "ip_not_allowed",
                     "This API key may not be used from this IP address.",
@@ -535,6 +540,14 @@ impl AppState {
                 }
             }
             Err(e) => tracing::error!(error = %e, "sweeper failed"),
+        }
+        // Dev Space sessions past their idle or absolute timeout, and expired one-time links.
+        let (idle, absolute) = (devspace::session::IDLE_SECONDS, devspace::session::ABSOLUTE_SECONDS);
+        if let Err(e) = self.store.devspace_purge(now - idle, now - absolute, now).await {
+            tracing::error!(error = %e, "dev space sweep failed");
+        }
+        if let Err(e) = crate::devspace::unused_key_alerts(self, devspace::web::UNUSED_DAYS).await {
+            tracing::error!(error = %e, "unused-key check failed");
         }
         self.key_limiter.prune();
         self.shared_limiter.prune();

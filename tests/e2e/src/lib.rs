@@ -380,48 +380,181 @@ impl Env {
     /// # Errors
     /// When chromedriver refuses the session.
     pub async fn browser(&self) -> anyhow::Result<Browser> {
-        let profile = self._profiles.path().join(format!("p{}", free_port()?));
-        std::fs::create_dir_all(&profile)?;
-        let mut args = vec![
-            "--headless".to_owned(),
-            "--no-sandbox".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--disable-quic".to_owned(),
-            "--no-first-run".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--window-size=800,1000".to_owned(),
-            "--lang=en-US".to_owned(),
-            format!("--user-data-dir={}", profile.display()),
-        ];
-        // Trust exactly the vault's development certificate (by its public key), instead of
-        // ignoring certificate errors: with an error, Chromium would refuse to cache anything
-        // from the vault, unlike a merchant's customers' browsers facing a real certificate.
-        if let Some(cert) = &self.vault_cert {
-            args.push(format!("--ignore-certificate-errors-spki-list={}", spki_sha256(cert)?));
-        }
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-            "goog:loggingPrefs": { "browser": "ALL" },
-        });
-        let Value::Object(caps) = caps else { bail!("capabilities are not an object") };
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.webdriver_url)
-            .await
-            .map_err(|e| anyhow!("chromedriver refused a session: {e}"))?;
-        client
-            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-                Some(Duration::from_secs(30)),
-                Some(Duration::from_secs(30)),
-                Some(Duration::ZERO),
-            ))
-            .await?;
-        Ok(Browser { client })
+        open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref()).await
     }
+}
+
+/// A new headless Chromium session with a fresh profile under `profiles`, trusting exactly the
+/// vault's development certificate `cert` (by its public key).
+///
+/// # Errors
+/// When chromedriver refuses the session.
+async fn open_chromium(webdriver_url: &str, profiles: &Path, cert: Option<&Path>) -> anyhow::Result<Browser> {
+    let profile = profiles.join(format!("p{}", free_port()?));
+    std::fs::create_dir_all(&profile)?;
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-quic".to_owned(),
+        "--no-first-run".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--window-size=800,1000".to_owned(),
+        "--lang=en-US".to_owned(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    // Trust exactly the vault's development certificate (by its public key), instead of
+    // ignoring certificate errors: with an error, Chromium would refuse to cache anything
+    // from the vault, unlike a merchant's customers' browsers facing a real certificate.
+    if let Some(cert) = cert {
+        args.push(format!("--ignore-certificate-errors-spki-list={}", spki_sha256(cert)?));
+    }
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
+    let Value::Object(caps) = caps else { bail!("capabilities are not an object") };
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(webdriver_url)
+        .await
+        .map_err(|e| anyhow!("chromedriver refused a session: {e}"))?;
+    client
+        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+            Some(Duration::from_secs(30)),
+            Some(Duration::from_secs(30)),
+            Some(Duration::ZERO),
+        ))
+        .await?;
+    Ok(Browser { client })
+}
+
+/// Dev Space on its own origin: a fresh vault (`vault init`), a first owner made with `vault
+/// users create` (its one-time link), `vault serve --devspace-listen`, and chromedriver. Needs
+/// only the vault binary and Chromium (no frame build, no demo merchant).
+pub struct DevSpaceEnv {
+    /// Dev Space's base URL (`https://127.0.0.1:P`).
+    pub url: String,
+    /// The first owner's email.
+    pub owner_email: String,
+    /// The first owner's one-time set-password link.
+    pub owner_link: String,
+    /// The vault binary, for more `vault users create` calls.
+    pub vault_bin: PathBuf,
+    /// The vault's data directory.
+    pub data_dir: PathBuf,
+    /// The vault's development certificate (PEM).
+    pub vault_cert: Option<PathBuf>,
+    /// ChromeDriver's URL.
+    pub webdriver_url: String,
+    pub vault: Proc,
+    pub chromedriver: Proc,
+    _data_dir: tempfile::TempDir,
+    _profiles: tempfile::TempDir,
+}
+
+impl DevSpaceEnv {
+    /// Starts the vault with Dev Space and chromedriver.
+    ///
+    /// # Errors
+    /// When a prerequisite is missing or a process does not come up.
+    pub async fn start() -> anyhow::Result<Self> {
+        for bin in [CHROMIUM, CHROMEDRIVER] {
+            ensure!(
+                Path::new(bin).is_file(),
+                "missing {bin}: run scripts/setup.sh (installs Debian chromium + chromium-driver)"
+            );
+        }
+        let vault_bin = find_binary("vault", "E2E_VAULT_BIN")?;
+        let dir = tempfile::Builder::new().prefix("e2e-devspace-").tempdir()?;
+        let profiles = tempfile::Builder::new().prefix("e2e-chromium-").tempdir()?;
+        let data_dir = dir.path().to_owned();
+        let run = |args: &[&str]| {
+            let mut cmd = Command::new(&vault_bin);
+            cmd.args(args).arg("--data-dir").arg(&data_dir);
+            cmd
+        };
+        let init = run(&["init", "--merchant", "e2e-devspace"]).output().await.context("running vault init")?;
+        ensure!(init.status.success(), "vault init failed: {}", String::from_utf8_lossy(&init.stderr));
+        let port = free_port()?;
+        let url = format!("https://127.0.0.1:{port}");
+        let owner_email = "owner@shop.example".to_owned();
+        let owner_link = users_create(&vault_bin, &data_dir, &url, &owner_email, "owner").await?;
+        let frames = data_dir.join("no-frame");
+        std::fs::create_dir_all(&frames)?;
+        let mut cmd = run(&["serve", "--listen", "127.0.0.1:0", "--devspace-listen", &format!("127.0.0.1:{port}")]);
+        cmd.arg("--frame-dir").arg(&frames).env("RUST_LOG", "info");
+        let (vault, shown) = spawn_until(cmd, "vault-devspace", "dev space on ", Duration::from_secs(60)).await?;
+        ensure!(shown == url, "dev space is on {shown}, expected {url}");
+        let cert = data_dir.join("tls").join("cert.pem");
+        let vault_cert = cert.is_file().then_some(cert);
+        let wd_port = free_port()?;
+        let mut cmd = Command::new(CHROMEDRIVER);
+        cmd.arg(format!("--port={wd_port}"));
+        let (chromedriver, _) =
+            spawn_until(cmd, "chromedriver-devspace", "ChromeDriver was started successfully", Duration::from_secs(30))
+                .await?;
+        Ok(Self {
+            url,
+            owner_email,
+            owner_link,
+            vault_bin,
+            data_dir,
+            vault_cert,
+            webdriver_url: format!("http://127.0.0.1:{wd_port}"),
+            vault,
+            chromedriver,
+            _data_dir: dir,
+            _profiles: profiles,
+        })
+    }
+
+    /// Another user of the merchant; returns their one-time link.
+    ///
+    /// # Errors
+    /// When `vault users create` fails.
+    pub async fn create_user(&self, email: &str, role: &str) -> anyhow::Result<String> {
+        users_create(&self.vault_bin, &self.data_dir, &self.url, email, role).await
+    }
+
+    /// A new headless Chromium session with a fresh profile.
+    ///
+    /// # Errors
+    /// When chromedriver refuses the session.
+    pub async fn browser(&self) -> anyhow::Result<Browser> {
+        open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref()).await
+    }
+}
+
+async fn users_create(vault: &Path, data_dir: &Path, url: &str, email: &str, role: &str) -> anyhow::Result<String> {
+    let out = Command::new(vault)
+        .args([
+            "users",
+            "create",
+            "--merchant",
+            "e2e-devspace",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--devspace-url",
+            url,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .await
+        .context("running vault users create")?;
+    ensure!(out.status.success(), "vault users create failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let start = text.find('{').unwrap_or(0);
+    let json: Value = serde_json::from_str(text.get(start..).unwrap_or_default().trim())
+        .with_context(|| format!("vault users create did not print JSON: {text}"))?;
+    json.get("set_password_link").and_then(Value::as_str).map(str::to_owned).context("no set_password_link")
 }
 
 /// A WebDriver session with helpers for the demo page.

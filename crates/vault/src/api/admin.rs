@@ -302,29 +302,65 @@ pub async fn rotate_key(
 
 async fn rotate(
     state: &AppState,
-    mut old: ApiKeyRecord,
+    old: ApiKeyRecord,
     overlap: i64,
     ctx: &RequestCtx,
     p: &Principal,
 ) -> Result<(keys::NewKey, ApiKeyRecord), ApiError> {
-    if !old.is_active(state.now()) {
-        return Err(ApiError::invalid("key_inactive", "Only an active key can be rotated."));
+    let events = |new: &ApiKeyRecord, old: &ApiKeyRecord| {
+        let mut created = state.event("key.created", "success", ctx, Some(&p.key));
+        created.detail = json!({ "new_key_id": new.id, "rotation_of": old.id });
+        let mut rotated = state.event("key.rotated", "success", ctx, Some(&p.key));
+        rotated.detail = json!({ "target_key_id": old.id, "new_key_id": new.id, "overlap_seconds": overlap });
+        (created, rotated)
+    };
+    match rotate_recorded(state, old, overlap, events).await {
+        Ok(done) => Ok(done),
+        Err(RotateError::Inactive) => Err(ApiError::invalid("key_inactive", "Only an active key can be rotated.")),
+        Err(RotateError::Crypto) => Err(ApiError::internal()),
+        Err(RotateError::Store(e)) => Err(e.into()),
     }
-    let spec = KeySpec::replacing(&old);
-    let master = state.master.clone();
+}
+
+/// Why a rotation did not happen.
+#[derive(Debug)]
+pub enum RotateError {
+    /// The key is revoked or expired.
+    Inactive,
+    /// Generating the new key failed.
+    Crypto,
+    /// Storage failed.
+    Store(crate::store::StoreError),
+}
+
+/// Rotates `old`: a new key with the same attributes is stored, and `old` stops working after
+/// `overlap` seconds (never later than it would have), each write with the audit event
+/// `events(new, old)` gives (`key.created`, `key.rotated`); then the key cache is reloaded.
+/// Shared by the API and Dev Space.
+///
+/// # Errors
+/// [`RotateError`].
+pub async fn rotate_recorded(
+    state: &AppState,
+    mut old: ApiKeyRecord,
+    overlap: i64,
+    events: impl FnOnce(&ApiKeyRecord, &ApiKeyRecord) -> (crate::store::AuditEvent, crate::store::AuditEvent),
+) -> Result<(keys::NewKey, ApiKeyRecord), RotateError> {
     let now = state.now();
-    let new = keys::generate(spec, now, |k| master.hash_api_key(k)).map_err(|_| ApiError::internal())?;
+    if !old.is_active(now) {
+        return Err(RotateError::Inactive);
+    }
+    let master = state.master.clone();
+    let new =
+        keys::generate(KeySpec::replacing(&old), now, |k| master.hash_api_key(k)).map_err(|_| RotateError::Crypto)?;
     let until = now + overlap;
     old.expires_at = Some(old.expires_at.map_or(until, |t| t.min(until)));
-    let mut created = state.event("key.created", "success", ctx, Some(&p.key));
-    created.detail = json!({ "new_key_id": new.record.id, "rotation_of": old.id });
-    let mut rotated = state.event("key.rotated", "success", ctx, Some(&p.key));
-    rotated.detail = json!({ "target_key_id": old.id, "new_key_id": new.record.id, "overlap_seconds": overlap });
+    let (created, rotated) = events(&new.record, &old);
     state.log_audit(&created);
     state.log_audit(&rotated);
-    state.store.insert_api_key(new.record.clone(), created).await?;
-    state.store.update_api_key(old.clone(), rotated).await?;
-    state.api_keys.refresh(state.store.as_ref(), now).await?;
+    state.store.insert_api_key(new.record.clone(), created).await.map_err(RotateError::Store)?;
+    state.store.update_api_key(old.clone(), rotated).await.map_err(RotateError::Store)?;
+    state.api_keys.refresh(state.store.as_ref(), now).await.map_err(RotateError::Store)?;
     Ok((new, old))
 }
 
@@ -356,8 +392,13 @@ pub async fn list_audit(
     if q.event.as_ref().is_some_and(|e| e.is_empty() || e.len() > 64) {
         return Err(ApiError::invalid("parameter_invalid", "event must be 1–64 characters.").param("event"));
     }
-    let filter =
-        AuditFilter { merchant_id: Some(p.key.merchant_id.clone()), event: q.event, before_id: q.before, limit };
+    let filter = AuditFilter {
+        merchant_id: Some(p.key.merchant_id.clone()),
+        event: q.event,
+        before_id: q.before,
+        limit,
+        ..AuditFilter::default()
+    };
     let mode = p.key.mode;
     let events: Vec<_> =
         state.store.list_audit(filter).await?.into_iter().filter(|e| e.mode.is_none_or(|m| m == mode)).collect();

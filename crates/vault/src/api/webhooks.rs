@@ -207,44 +207,67 @@ pub async fn create(
     let Some(Value::String(url)) = map.get("url") else {
         return Err(ApiError::invalid("parameter_missing", "A required parameter is missing.").param("url"));
     };
-    let url = check_url(url, p.key.mode)?;
-    let enabled_events = events_of(map.get("enabled_events"))?;
     let description = match map.get("description") {
         None | Some(Value::Null) => None,
-        Some(Value::String(d)) => {
-            if d.chars().count() > 500 || d.chars().any(char::is_control) {
-                return Err(invalid("description"));
-            }
-            if crate::text::looks_like_card_number(d) {
-                return Err(ApiError::card_number_in_text("description"));
-            }
-            Some(d.clone())
-        }
+        Some(Value::String(d)) => Some(d.as_str()),
         Some(_) => return Err(invalid("description")),
     };
-    let now = state.now();
-    let id = format!("we_{}", random_base62(24)?);
-    let (secret, secret_record) = new_secret(&state, &id, &p.key.merchant_id, p.key.mode, 1, now)?;
-    let endpoint = WebhookEndpointRecord {
-        id: id.clone(),
-        merchant_id: p.key.merchant_id.clone(),
-        mode: p.key.mode,
-        url: url.to_string(),
-        enabled_events,
-        status: "enabled".into(),
-        description,
-        created: now,
-        failing_since: None,
-    };
     let mut audit = state.event("webhook_endpoint.created", "success", &ctx, Some(&p.key));
-    audit.detail = json!({ "endpoint": id });
-    state.log_audit(&audit);
-    state.store.insert_webhook_endpoint(endpoint.clone(), secret_record, audit).await?;
+    let (endpoint, secret) =
+        create_endpoint(&state, &p.key.merchant_id, p.key.mode, url, map.get("enabled_events"), description, |id| {
+            audit.detail = json!({ "endpoint": id });
+            audit
+        })
+        .await?;
     let mut out = endpoint_json(&endpoint);
     if let Value::Object(o) = &mut out {
         o.insert("secret".into(), Value::String(secret.expose().to_owned()));
     }
     Ok(respond(StatusCode::CREATED, &out))
+}
+
+/// Validates and stores a new endpoint of `merchant` in `mode` with its first secret (returned,
+/// to be shown once) and the audit event `audit(endpoint id)`. Shared by the API and Dev Space.
+///
+/// # Errors
+/// The API error of the first invalid field, or a storage error.
+pub async fn create_endpoint(
+    state: &AppState,
+    merchant: &str,
+    mode: Mode,
+    url: &str,
+    enabled_events: Option<&Value>,
+    description: Option<&str>,
+    audit: impl FnOnce(&str) -> crate::store::AuditEvent,
+) -> Result<(WebhookEndpointRecord, Secret), ApiError> {
+    let url = check_url(url, mode)?;
+    let enabled_events = events_of(enabled_events)?;
+    if let Some(d) = description {
+        if d.chars().count() > 500 || d.chars().any(char::is_control) {
+            return Err(invalid("description"));
+        }
+        if crate::text::looks_like_card_number(d) {
+            return Err(ApiError::card_number_in_text("description"));
+        }
+    }
+    let now = state.now();
+    let id = format!("we_{}", random_base62(24)?);
+    let (secret, secret_record) = new_secret(state, &id, merchant, mode, 1, now)?;
+    let endpoint = WebhookEndpointRecord {
+        id: id.clone(),
+        merchant_id: merchant.to_owned(),
+        mode,
+        url: url.to_string(),
+        enabled_events,
+        status: "enabled".into(),
+        description: description.map(str::to_owned),
+        created: now,
+        failing_since: None,
+    };
+    let audit = audit(&id);
+    state.log_audit(&audit);
+    state.store.insert_webhook_endpoint(endpoint.clone(), secret_record, audit).await?;
+    Ok((endpoint, secret))
 }
 
 fn valid_endpoint_id(id: &str) -> bool {

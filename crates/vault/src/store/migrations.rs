@@ -192,6 +192,54 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX refunds_processing ON refunds (seq) WHERE status = 'processing';
     ",
     },
+    Migration {
+        // Dev Space (issue 10): its users (password hash, sealed TOTP secret, last TOTP step,
+        // recovery-code hashes), sessions and one-time links stored by hash only, and security
+        // alerts; an index for the audit log's per-key filter and "last used".
+        name: "dev space users, sessions, links and alerts",
+        sqlite: r"
+    CREATE TABLE devspace_users (
+        id TEXT PRIMARY KEY, merchant_id TEXT NOT NULL REFERENCES merchants(id), email TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL, password_hash TEXT, totp_sealed BLOB, totp_enrolled INTEGER NOT NULL DEFAULT 0,
+        totp_last_step INTEGER NOT NULL DEFAULT 0, recovery_hashes TEXT NOT NULL, known_ips TEXT NOT NULL,
+        failed_signins INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, version INTEGER NOT NULL);
+    CREATE INDEX devspace_users_merchant ON devspace_users (merchant_id);
+    CREATE TABLE devspace_sessions (
+        hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES devspace_users(id), stage TEXT NOT NULL,
+        created INTEGER NOT NULL, last_seen INTEGER NOT NULL, reauth_at INTEGER, ip TEXT NOT NULL);
+    CREATE INDEX devspace_sessions_user ON devspace_sessions (user_id);
+    CREATE INDEX devspace_sessions_seen ON devspace_sessions (last_seen);
+    CREATE TABLE devspace_links (
+        hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES devspace_users(id), purpose TEXT NOT NULL,
+        created INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+    CREATE TABLE devspace_alerts (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, ts INTEGER NOT NULL,
+        kind TEXT NOT NULL, message TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE INDEX devspace_alerts_merchant ON devspace_alerts (merchant_id, seq);
+    CREATE INDEX audit_merchant_key ON audit_events (merchant_id, key_id, id);
+    ",
+        postgres: r"
+    CREATE TABLE devspace_users (
+        id TEXT PRIMARY KEY, merchant_id TEXT NOT NULL REFERENCES merchants(id), email TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL, password_hash TEXT, totp_sealed BYTEA, totp_enrolled BIGINT NOT NULL DEFAULT 0,
+        totp_last_step BIGINT NOT NULL DEFAULT 0, recovery_hashes TEXT NOT NULL, known_ips TEXT NOT NULL,
+        failed_signins BIGINT NOT NULL DEFAULT 0, created BIGINT NOT NULL, version BIGINT NOT NULL);
+    CREATE INDEX devspace_users_merchant ON devspace_users (merchant_id);
+    CREATE TABLE devspace_sessions (
+        hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES devspace_users(id), stage TEXT NOT NULL,
+        created BIGINT NOT NULL, last_seen BIGINT NOT NULL, reauth_at BIGINT, ip TEXT NOT NULL);
+    CREATE INDEX devspace_sessions_user ON devspace_sessions (user_id);
+    CREATE INDEX devspace_sessions_seen ON devspace_sessions (last_seen);
+    CREATE TABLE devspace_links (
+        hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES devspace_users(id), purpose TEXT NOT NULL,
+        created BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+    CREATE TABLE devspace_alerts (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, ts BIGINT NOT NULL,
+        kind TEXT NOT NULL, message TEXT NOT NULL, detail TEXT NOT NULL);
+    CREATE INDEX devspace_alerts_merchant ON devspace_alerts (merchant_id, seq);
+    CREATE INDEX audit_merchant_key ON audit_events (merchant_id, key_id, id);
+    ",
+    },
 ];
 
 /// The schema version this binary writes and understands.

@@ -5,6 +5,7 @@
 //! implementation (N vault instances sharing one database) implements the same trait; the
 //! semantics each method must keep are written on the method.
 
+pub mod devspace;
 pub mod migrations;
 pub mod payments;
 pub mod postgres;
@@ -18,6 +19,8 @@ use serde::Serialize;
 
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, Mode};
+pub use ::devspace::backend::{AlertRecord, LinkRecord, UserRecord};
+pub use ::devspace::session::SessionRecord;
 pub use payments::{
     AttemptRecord, DeliveryJob, DeliveryNext, EventRecord, ListFilter, PaymentRecord, RefundRecord, RefundReservation,
     WebhookEndpointRecord, WebhookSecretRecord,
@@ -212,6 +215,16 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     /// Maximum number of events.
     pub limit: u32,
+    /// Only this API key's events.
+    pub key_id: Option<String>,
+    /// Only events from this client address.
+    pub ip: Option<String>,
+    /// Only events a Dev Space user made (`detail.actor`, their email).
+    pub actor: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<UnixSeconds>,
+    /// Only events before this time.
+    pub until: Option<UnixSeconds>,
 }
 
 /// Counts from [`Store::purge_expired`].
@@ -473,4 +486,49 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<Option<Option<UnixSeconds>>>;
     /// Every attempt to deliver an event, oldest first.
     fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>>;
+
+    /// The last successful use of each of the merchant's keys that has one: `(key id, time,
+    /// client address)`, from the audit log (key management and Dev Space events excluded).
+    /// One index walk per key, newest first, stopping at the first use (`audit_merchant_key`),
+    /// so its cost does not grow with the audit log.
+    fn key_last_uses(&self, merchant_id: &str) -> StoreFuture<Vec<(String, UnixSeconds, Option<String>)>>;
+
+    /// Dev Space: inserts a user and, when given, its one-time link, in one transaction.
+    /// [`StoreError::Conflict`] if the email exists.
+    fn devspace_insert_user(&self, user: UserRecord, link: Option<LinkRecord>) -> StoreFuture<()>;
+    /// Dev Space: a user by id (`by_email` false) or by lower-case email.
+    fn devspace_user(&self, key: &str, by_email: bool) -> StoreFuture<Option<UserRecord>>;
+    /// Dev Space: writes the user only if its stored version is `user.version`, storing
+    /// `version + 1`. `false` (nothing written) if it changed meanwhile.
+    fn devspace_update_user(&self, user: UserRecord) -> StoreFuture<bool>;
+    /// Dev Space: deletes a user with their sessions and links, in one transaction; `false` if
+    /// there was no such user.
+    fn devspace_delete_user(&self, id: &str) -> StoreFuture<bool>;
+    /// Dev Space: a merchant's users, oldest first.
+    fn devspace_users(&self, merchant_id: &str) -> StoreFuture<Vec<UserRecord>>;
+    /// Dev Space: inserts or replaces a session (by hash).
+    fn devspace_put_session(&self, session: SessionRecord) -> StoreFuture<()>;
+    /// Dev Space: a session by id hash.
+    fn devspace_session(&self, hash: &str) -> StoreFuture<Option<SessionRecord>>;
+    /// Dev Space: deletes one session (`hash`) or every session of a user (`user_id`);
+    /// returns how many.
+    fn devspace_delete_sessions(&self, hash: Option<String>, user_id: Option<String>) -> StoreFuture<u64>;
+    /// Dev Space: deletes sessions idle since before `idle_before` or created before
+    /// `created_before`, and links expired at `now`.
+    fn devspace_purge(
+        &self,
+        idle_before: UnixSeconds,
+        created_before: UnixSeconds,
+        now: UnixSeconds,
+    ) -> StoreFuture<u64>;
+    /// Dev Space: inserts a one-time link.
+    fn devspace_insert_link(&self, link: LinkRecord) -> StoreFuture<()>;
+    /// Dev Space: the link with this hash unexpired at `now`; with `take`, it is deleted in the
+    /// same statement, so exactly one caller gets it.
+    fn devspace_link(&self, hash: &str, now: UnixSeconds, take: bool) -> StoreFuture<Option<LinkRecord>>;
+    /// Dev Space: stores an alert and, when given, its `security.alert` events (with their
+    /// deliveries), in one transaction.
+    fn devspace_insert_alert(&self, alert: AlertRecord, events: Vec<EventRecord>) -> StoreFuture<()>;
+    /// Dev Space: a merchant's alerts, newest first.
+    fn devspace_alerts(&self, merchant_id: &str, limit: u32) -> StoreFuture<Vec<AlertRecord>>;
 }

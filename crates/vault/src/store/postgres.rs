@@ -27,12 +27,13 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
+use super::devspace::{RawUser, SESSION_COLUMNS, USER_COLUMNS, purpose, session_fields, stage};
 use super::payments::{events_column, events_of_column};
 use super::{
-    AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext, EventRecord,
-    IdempotencyRecord, KeyPurpose, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts, RefundRecord,
-    RefundReservation, Store, StoreError, StoreFuture, TokenRecord, WebhookEndpointRecord, WebhookSecretRecord,
-    WrappedKeyRecord,
+    AlertRecord, AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext,
+    EventRecord, IdempotencyRecord, KeyPurpose, LinkRecord, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts,
+    RefundRecord, RefundReservation, SessionRecord, Store, StoreError, StoreFuture, TokenRecord, UserRecord,
+    WebhookEndpointRecord, WebhookSecretRecord, WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -1243,8 +1244,21 @@ impl Store for PostgresStore {
                     "SELECT id, ts, event, outcome, merchant_id, mode, key_id, ip, request_id, detail FROM audit_events
                      WHERE ($1::TEXT IS NULL OR merchant_id = $1) AND ($2::TEXT IS NULL OR event = $2)
                        AND ($3::BIGINT IS NULL OR id < $3)
+                       AND ($5::TEXT IS NULL OR key_id = $5) AND ($6::TEXT IS NULL OR ip = $6)
+                       AND ($7::TEXT IS NULL OR detail::jsonb ->> 'actor' = $7)
+                       AND ($8::BIGINT IS NULL OR ts >= $8) AND ($9::BIGINT IS NULL OR ts < $9)
                      ORDER BY id DESC LIMIT $4",
-                    &[&filter.merchant_id, &filter.event, &filter.before_id, &i64::from(filter.limit)],
+                    &[
+                        &filter.merchant_id,
+                        &filter.event,
+                        &filter.before_id,
+                        &i64::from(filter.limit),
+                        &filter.key_id,
+                        &filter.ip,
+                        &filter.actor,
+                        &filter.since,
+                        &filter.until,
+                    ],
                 )
                 .await
                 .map_err(|e| pg_err(&e))?;
@@ -1779,6 +1793,327 @@ impl Store for PostgresStore {
                 .collect()
         })
     }
+
+    fn key_last_uses(&self, merchant_id: &str) -> StoreFuture<Vec<(String, UnixSeconds, Option<String>)>> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT a.key_id, a.ts, a.ip FROM audit_events a WHERE a.id IN (
+                        SELECT (SELECT u.id FROM audit_events u
+                                WHERE u.merchant_id = $1 AND u.key_id = k.id AND u.outcome = 'success'
+                                  AND u.event NOT LIKE 'key.%' AND u.event NOT LIKE 'devspace.%'
+                                ORDER BY u.id DESC LIMIT 1)
+                        FROM api_keys k WHERE k.merchant_id = $1)",
+                    &[&merchant_id],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(get)?, r.try_get(1).map_err(get)?, r.try_get(2).map_err(get)?)))
+                .collect()
+        })
+    }
+
+    fn devspace_insert_user(&self, user: UserRecord, link: Option<LinkRecord>) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            let u = RawUser::of(&user);
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO devspace_users ({USER_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+                ),
+                &[
+                    &u.id,
+                    &u.merchant_id,
+                    &u.email,
+                    &u.role,
+                    &u.password_hash,
+                    &u.totp_sealed,
+                    &u.totp_enrolled,
+                    &u.totp_last_step,
+                    &u.recovery_hashes,
+                    &u.known_ips,
+                    &u.failed_signins,
+                    &u.created,
+                    &u.version,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            if let Some(l) = link {
+                tx.execute(
+                    "INSERT INTO devspace_links (hash, user_id, purpose, created, expires_at) VALUES ($1,$2,$3,$4,$5)",
+                    &[&l.hash, &l.user_id, &l.purpose.as_str(), &l.created, &l.expires_at],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            }
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn devspace_user(&self, key: &str, by_email: bool) -> StoreFuture<Option<UserRecord>> {
+        let (pool, key) = (self.pool.clone(), key.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let sql = if by_email {
+                format!("SELECT {USER_COLUMNS} FROM devspace_users WHERE email = $1")
+            } else {
+                format!("SELECT {USER_COLUMNS} FROM devspace_users WHERE id = $1")
+            };
+            let row = c.query_opt(&sql, &[&key]).await.map_err(|e| pg_err(&e))?;
+            row.map(|r| pg_user(&r).and_then(RawUser::decode)).transpose()
+        })
+    }
+
+    fn devspace_update_user(&self, user: UserRecord) -> StoreFuture<bool> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            let u = RawUser::of(&user);
+            let n = Self::execute(
+                pool,
+                "UPDATE devspace_users SET role = $2, password_hash = $3, totp_sealed = $4, totp_enrolled = $5,
+                    totp_last_step = $6, recovery_hashes = $7, known_ips = $8, failed_signins = $9,
+                    version = version + 1
+                 WHERE id = $1 AND version = $10",
+                vec![
+                    Box::new(u.id),
+                    Box::new(u.role),
+                    Box::new(u.password_hash),
+                    Box::new(u.totp_sealed),
+                    Box::new(u.totp_enrolled),
+                    Box::new(u.totp_last_step),
+                    Box::new(u.recovery_hashes),
+                    Box::new(u.known_ips),
+                    Box::new(u.failed_signins),
+                    Box::new(u.version),
+                ],
+            )
+            .await?;
+            Ok(n == 1)
+        })
+    }
+
+    fn devspace_delete_user(&self, id: &str) -> StoreFuture<bool> {
+        let (pool, id) = (self.pool.clone(), id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            for sql in
+                ["DELETE FROM devspace_sessions WHERE user_id = $1", "DELETE FROM devspace_links WHERE user_id = $1"]
+            {
+                tx.execute(sql, &[&id]).await.map_err(|e| pg_err(&e))?;
+            }
+            let n = tx.execute("DELETE FROM devspace_users WHERE id = $1", &[&id]).await.map_err(|e| pg_err(&e))?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(n == 1)
+        })
+    }
+
+    fn devspace_users(&self, merchant_id: &str) -> StoreFuture<Vec<UserRecord>> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    &format!("SELECT {USER_COLUMNS} FROM devspace_users WHERE merchant_id = $1 ORDER BY created, id"),
+                    &[&merchant_id],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            rows.iter().map(|r| pg_user(r).and_then(RawUser::decode)).collect()
+        })
+    }
+
+    fn devspace_put_session(&self, session: SessionRecord) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            let (hash, user_id, stage, created, last_seen, reauth_at, ip) = session_fields(&session);
+            let c = Self::client(&pool).await?;
+            c.execute(
+                &format!(
+                    "INSERT INTO devspace_sessions ({SESSION_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7)
+                     ON CONFLICT (hash) DO UPDATE SET stage = excluded.stage, last_seen = excluded.last_seen,
+                     reauth_at = excluded.reauth_at"
+                ),
+                &[&hash, &user_id, &stage, &created, &last_seen, &reauth_at, &ip],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            Ok(())
+        })
+    }
+
+    fn devspace_session(&self, hash: &str) -> StoreFuture<Option<SessionRecord>> {
+        let (pool, hash) = (self.pool.clone(), hash.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let row = c
+                .query_opt(&format!("SELECT {SESSION_COLUMNS} FROM devspace_sessions WHERE hash = $1"), &[&hash])
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            row.map(|r| {
+                Ok(SessionRecord {
+                    hash: r.try_get(0).map_err(get)?,
+                    user_id: r.try_get(1).map_err(get)?,
+                    stage: stage(r.try_get(2).map_err(get)?)?,
+                    created: r.try_get(3).map_err(get)?,
+                    last_seen: r.try_get(4).map_err(get)?,
+                    reauth_at: r.try_get(5).map_err(get)?,
+                    ip: r.try_get(6).map_err(get)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn devspace_delete_sessions(&self, hash: Option<String>, user_id: Option<String>) -> StoreFuture<u64> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            Self::execute(
+                pool,
+                "DELETE FROM devspace_sessions
+                 WHERE ($1::TEXT IS NOT NULL AND hash = $1) OR ($2::TEXT IS NOT NULL AND user_id = $2)",
+                vec![Box::new(hash), Box::new(user_id)],
+            )
+            .await
+        })
+    }
+
+    fn devspace_purge(
+        &self,
+        idle_before: UnixSeconds,
+        created_before: UnixSeconds,
+        now: UnixSeconds,
+    ) -> StoreFuture<u64> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            let sessions = Self::execute(
+                pool.clone(),
+                "DELETE FROM devspace_sessions WHERE last_seen < $1 OR created < $2",
+                vec![Box::new(idle_before), Box::new(created_before)],
+            )
+            .await?;
+            let links =
+                Self::execute(pool, "DELETE FROM devspace_links WHERE expires_at <= $1", vec![Box::new(now)]).await?;
+            Ok(sessions + links)
+        })
+    }
+
+    fn devspace_insert_link(&self, l: LinkRecord) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            Self::execute(
+                pool,
+                "INSERT INTO devspace_links (hash, user_id, purpose, created, expires_at) VALUES ($1,$2,$3,$4,$5)",
+                vec![
+                    Box::new(l.hash),
+                    Box::new(l.user_id),
+                    Box::new(l.purpose.as_str()),
+                    Box::new(l.created),
+                    Box::new(l.expires_at),
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn devspace_link(&self, hash: &str, now: UnixSeconds, take: bool) -> StoreFuture<Option<LinkRecord>> {
+        let (pool, hash) = (self.pool.clone(), hash.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let sql = if take {
+                "DELETE FROM devspace_links WHERE hash = $1 AND expires_at > $2
+                 RETURNING hash, user_id, purpose, created, expires_at"
+            } else {
+                "SELECT hash, user_id, purpose, created, expires_at FROM devspace_links WHERE hash = $1 AND expires_at > $2"
+            };
+            let row = c.query_opt(sql, &[&hash, &now]).await.map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            row.map(|r| {
+                Ok(LinkRecord {
+                    hash: r.try_get(0).map_err(get)?,
+                    user_id: r.try_get(1).map_err(get)?,
+                    purpose: purpose(r.try_get(2).map_err(get)?)?,
+                    created: r.try_get(3).map_err(get)?,
+                    expires_at: r.try_get(4).map_err(get)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn devspace_insert_alert(&self, alert: AlertRecord, events: Vec<EventRecord>) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                "INSERT INTO devspace_alerts (id, merchant_id, ts, kind, message, detail) VALUES ($1,$2,$3,$4,$5,$6)",
+                &[&alert.id, &alert.merchant_id, &alert.ts, &alert.kind, &alert.message, &alert.detail.to_string()],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            for e in &events {
+                insert_event(&tx, e).await?;
+            }
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn devspace_alerts(&self, merchant_id: &str, limit: u32) -> StoreFuture<Vec<AlertRecord>> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT id, merchant_id, ts, kind, message, detail FROM devspace_alerts
+                     WHERE merchant_id = $1 ORDER BY seq DESC LIMIT $2",
+                    &[&merchant_id, &i64::from(limit)],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            rows.iter()
+                .map(|r| {
+                    Ok(AlertRecord {
+                        id: r.try_get(0).map_err(get)?,
+                        merchant_id: r.try_get(1).map_err(get)?,
+                        ts: r.try_get(2).map_err(get)?,
+                        kind: r.try_get(3).map_err(get)?,
+                        message: r.try_get(4).map_err(get)?,
+                        detail: serde_json::from_str(r.try_get(5).map_err(get)?).unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+fn pg_user(r: &tokio_postgres::Row) -> Result<RawUser, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(RawUser {
+        id: r.try_get(0).map_err(get)?,
+        merchant_id: r.try_get(1).map_err(get)?,
+        email: r.try_get(2).map_err(get)?,
+        role: r.try_get(3).map_err(get)?,
+        password_hash: r.try_get(4).map_err(get)?,
+        totp_sealed: r.try_get(5).map_err(get)?,
+        totp_enrolled: r.try_get(6).map_err(get)?,
+        totp_last_step: r.try_get(7).map_err(get)?,
+        recovery_hashes: r.try_get(8).map_err(get)?,
+        known_ips: r.try_get(9).map_err(get)?,
+        failed_signins: r.try_get(10).map_err(get)?,
+        created: r.try_get(11).map_err(get)?,
+        version: r.try_get(12).map_err(get)?,
+    })
 }
 
 #[cfg(test)]

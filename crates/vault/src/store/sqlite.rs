@@ -19,12 +19,13 @@ use ipnet::IpNet;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::oneshot;
 
+use super::devspace::{RawUser, SESSION_COLUMNS, USER_COLUMNS, purpose, session_fields, stage};
 use super::payments::{events_column, events_of_column};
 use super::{
-    AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext, EventRecord,
-    IdempotencyRecord, KeyPurpose, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts, RefundRecord,
-    RefundReservation, Store, StoreError, StoreFuture, TokenRecord, WebhookEndpointRecord, WebhookSecretRecord,
-    WrappedKeyRecord,
+    AlertRecord, AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext,
+    EventRecord, IdempotencyRecord, KeyPurpose, LinkRecord, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts,
+    RefundRecord, RefundReservation, SessionRecord, Store, StoreError, StoreFuture, TokenRecord, UserRecord,
+    WebhookEndpointRecord, WebhookSecretRecord, WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -1112,11 +1113,25 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "SELECT id, ts, event, outcome, merchant_id, mode, key_id, ip, request_id, detail FROM audit_events
                      WHERE (?1 IS NULL OR merchant_id = ?1) AND (?2 IS NULL OR event = ?2) AND (?3 IS NULL OR id < ?3)
+                       AND (?5 IS NULL OR key_id = ?5) AND (?6 IS NULL OR ip = ?6)
+                       AND (?7 IS NULL OR json_extract(detail, '$.actor') = ?7)
+                       AND (?8 IS NULL OR ts >= ?8) AND (?9 IS NULL OR ts < ?9)
                      ORDER BY id DESC LIMIT ?4",
                 )
                 .map_err(db_err)?;
+            let args = params![
+                filter.merchant_id,
+                filter.event,
+                filter.before_id,
+                filter.limit,
+                filter.key_id,
+                filter.ip,
+                filter.actor,
+                filter.since,
+                filter.until
+            ];
             let rows = s
-                .query_map(params![filter.merchant_id, filter.event, filter.before_id, filter.limit], |r| {
+                .query_map(args, |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, i64>(1)?,
@@ -1629,6 +1644,277 @@ impl Store for SqliteStore {
             rows.map(|r| r.map_err(db_err)).collect()
         })
     }
+
+    fn key_last_uses(&self, merchant_id: &str) -> StoreFuture<Vec<(String, UnixSeconds, Option<String>)>> {
+        let merchant_id = merchant_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT a.key_id, a.ts, a.ip FROM audit_events a WHERE a.id IN (
+                        SELECT (SELECT u.id FROM audit_events u
+                                WHERE u.merchant_id = ?1 AND u.key_id = k.id AND u.outcome = 'success'
+                                  AND u.event NOT LIKE 'key.%' AND u.event NOT LIKE 'devspace.%'
+                                ORDER BY u.id DESC LIMIT 1)
+                        FROM api_keys k WHERE k.merchant_id = ?1)",
+                )
+                .map_err(db_err)?;
+            let rows = s.query_map([&merchant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err)).collect()
+        })
+    }
+
+    fn devspace_insert_user(&self, user: UserRecord, link: Option<LinkRecord>) -> StoreFuture<()> {
+        self.write(move |c| {
+            let u = RawUser::of(&user);
+            c.execute(
+                &format!("INSERT INTO devspace_users ({USER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                params![
+                    u.id, u.merchant_id, u.email, u.role, u.password_hash, u.totp_sealed, u.totp_enrolled,
+                    u.totp_last_step, u.recovery_hashes, u.known_ips, u.failed_signins, u.created, u.version
+                ],
+            )
+            .map_err(db_err)?;
+            if let Some(l) = link {
+                insert_devspace_link(c, &l)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn devspace_user(&self, key: &str, by_email: bool) -> StoreFuture<Option<UserRecord>> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            let column = if by_email { "email" } else { "id" };
+            let raw = c
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM devspace_users WHERE {column} = ?1"))
+                .and_then(|mut s| s.query_row([&key], sqlite_user).optional())
+                .map_err(db_err)?;
+            raw.map(RawUser::decode).transpose()
+        })
+    }
+
+    fn devspace_update_user(&self, user: UserRecord) -> StoreFuture<bool> {
+        self.write(move |c| {
+            let u = RawUser::of(&user);
+            let n = c
+                .execute(
+                    "UPDATE devspace_users SET role = ?2, password_hash = ?3, totp_sealed = ?4, totp_enrolled = ?5,
+                        totp_last_step = ?6, recovery_hashes = ?7, known_ips = ?8, failed_signins = ?9,
+                        version = version + 1
+                     WHERE id = ?1 AND version = ?10",
+                    params![
+                        u.id,
+                        u.role,
+                        u.password_hash,
+                        u.totp_sealed,
+                        u.totp_enrolled,
+                        u.totp_last_step,
+                        u.recovery_hashes,
+                        u.known_ips,
+                        u.failed_signins,
+                        u.version
+                    ],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn devspace_delete_user(&self, id: &str) -> StoreFuture<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM devspace_sessions WHERE user_id = ?1", [&id]).map_err(db_err)?;
+            c.execute("DELETE FROM devspace_links WHERE user_id = ?1", [&id]).map_err(db_err)?;
+            let n = c.execute("DELETE FROM devspace_users WHERE id = ?1", [&id]).map_err(db_err)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn devspace_users(&self, merchant_id: &str) -> StoreFuture<Vec<UserRecord>> {
+        let merchant_id = merchant_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM devspace_users WHERE merchant_id = ?1 ORDER BY created, id"
+                ))
+                .map_err(db_err)?;
+            let rows = s.query_map([&merchant_id], sqlite_user).map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err).and_then(RawUser::decode)).collect()
+        })
+    }
+
+    fn devspace_put_session(&self, session: SessionRecord) -> StoreFuture<()> {
+        self.write(move |c| {
+            let (hash, user_id, stage, created, last_seen, reauth_at, ip) = session_fields(&session);
+            c.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO devspace_sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![hash, user_id, stage, created, last_seen, reauth_at, ip],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn devspace_session(&self, hash: &str) -> StoreFuture<Option<SessionRecord>> {
+        let hash = hash.to_owned();
+        self.read(move |c| {
+            let raw = c
+                .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM devspace_sessions WHERE hash = ?1"))
+                .and_then(|mut s| {
+                    s.query_row([&hash], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, Option<i64>>(5)?,
+                            r.get::<_, String>(6)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(db_err)?;
+            raw.map(|(hash, user_id, stage_text, created, last_seen, reauth_at, ip)| {
+                Ok(SessionRecord { hash, user_id, stage: stage(&stage_text)?, created, last_seen, reauth_at, ip })
+            })
+            .transpose()
+        })
+    }
+
+    fn devspace_delete_sessions(&self, hash: Option<String>, user_id: Option<String>) -> StoreFuture<u64> {
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM devspace_sessions WHERE (?1 IS NOT NULL AND hash = ?1) OR (?2 IS NOT NULL AND user_id = ?2)",
+                    params![hash, user_id],
+                )
+                .map_err(db_err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn devspace_purge(
+        &self,
+        idle_before: UnixSeconds,
+        created_before: UnixSeconds,
+        now: UnixSeconds,
+    ) -> StoreFuture<u64> {
+        self.write(move |c| {
+            let sessions = c
+                .execute(
+                    "DELETE FROM devspace_sessions WHERE last_seen < ?1 OR created < ?2",
+                    params![idle_before, created_before],
+                )
+                .map_err(db_err)?;
+            let links = c.execute("DELETE FROM devspace_links WHERE expires_at <= ?1", [now]).map_err(db_err)?;
+            Ok(u64::try_from(sessions + links).unwrap_or(0))
+        })
+    }
+
+    fn devspace_insert_link(&self, link: LinkRecord) -> StoreFuture<()> {
+        self.write(move |c| insert_devspace_link(c, &link))
+    }
+
+    fn devspace_link(&self, hash: &str, now: UnixSeconds, take: bool) -> StoreFuture<Option<LinkRecord>> {
+        let hash = hash.to_owned();
+        let run = move |c: &Connection| {
+            let sql = if take {
+                "DELETE FROM devspace_links WHERE hash = ?1 AND expires_at > ?2
+                 RETURNING hash, user_id, purpose, created, expires_at"
+            } else {
+                "SELECT hash, user_id, purpose, created, expires_at FROM devspace_links WHERE hash = ?1 AND expires_at > ?2"
+            };
+            let raw = c
+                .prepare_cached(sql)
+                .and_then(|mut s| {
+                    s.query_row(params![hash, now], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(db_err)?;
+            raw.map(|(hash, user_id, p, created, expires_at)| {
+                Ok(LinkRecord { hash, user_id, purpose: purpose(&p)?, created, expires_at })
+            })
+            .transpose()
+        };
+        if take { self.write(run) } else { self.read(run) }
+    }
+
+    fn devspace_insert_alert(&self, alert: AlertRecord, events: Vec<EventRecord>) -> StoreFuture<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO devspace_alerts (id, merchant_id, ts, kind, message, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![alert.id, alert.merchant_id, alert.ts, alert.kind, alert.message, alert.detail.to_string()],
+            )
+            .map_err(db_err)?;
+            for e in &events {
+                insert_event(c, e)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn devspace_alerts(&self, merchant_id: &str, limit: u32) -> StoreFuture<Vec<AlertRecord>> {
+        let merchant_id = merchant_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT id, merchant_id, ts, kind, message, detail FROM devspace_alerts
+                     WHERE merchant_id = ?1 ORDER BY seq DESC LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let rows = s
+                .query_map(params![merchant_id, limit], |r| {
+                    Ok(AlertRecord {
+                        id: r.get(0)?,
+                        merchant_id: r.get(1)?,
+                        ts: r.get(2)?,
+                        kind: r.get(3)?,
+                        message: r.get(4)?,
+                        detail: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null),
+                    })
+                })
+                .map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err)).collect()
+        })
+    }
+}
+
+fn sqlite_user(r: &Row<'_>) -> rusqlite::Result<RawUser> {
+    Ok(RawUser {
+        id: r.get(0)?,
+        merchant_id: r.get(1)?,
+        email: r.get(2)?,
+        role: r.get(3)?,
+        password_hash: r.get(4)?,
+        totp_sealed: r.get(5)?,
+        totp_enrolled: r.get(6)?,
+        totp_last_step: r.get(7)?,
+        recovery_hashes: r.get(8)?,
+        known_ips: r.get(9)?,
+        failed_signins: r.get(10)?,
+        created: r.get(11)?,
+        version: r.get(12)?,
+    })
+}
+
+fn insert_devspace_link(c: &Connection, l: &LinkRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO devspace_links (hash, user_id, purpose, created, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![l.hash, l.user_id, l.purpose.as_str(), l.created, l.expires_at],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
 
 #[cfg(test)]

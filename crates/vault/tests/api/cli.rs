@@ -318,3 +318,39 @@ async fn three_processes_on_one_postgres_survive_a_kill_9() {
     }
     assert!(acknowledged.len() >= 40, "{}", acknowledged.len());
 }
+
+#[tokio::test]
+async fn users_create_prints_a_one_time_link_and_stores_only_its_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), &[]);
+    let d = tmp.path().to_str().unwrap();
+    let create = |email: &str, role: &str| {
+        run(&["users", "create", "--data-dir", d, "--merchant", "Shop", "--email", email, "--role", role])
+    };
+    let o = create("Owner@Shop.example", "owner");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["email"], "owner@shop.example");
+    assert_eq!(out["role"], "owner");
+    let link = out["set_password_link"].as_str().unwrap();
+    let token = link.strip_prefix("https://127.0.0.1:8444/welcome/").unwrap_or_else(|| panic!("{link}"));
+    assert_eq!(token.len(), 43);
+    // Refusals with a precise reason.
+    let o = create("owner@shop.example", "admin");
+    assert!(!o.status.success() && stderr(&o).contains("exists"), "{}", stderr(&o));
+    let o = create("not-an-email", "admin");
+    assert!(stderr(&o).contains("Enter an email address"), "{}", stderr(&o));
+    let o = create("dev@shop.example", "superuser");
+    assert!(stderr(&o).contains("--role must be owner, admin, developer or viewer"), "{}", stderr(&o));
+    // The database holds the token's hash, never the token.
+    let db = rusqlite::Connection::open(tmp.path().join("vault.db")).unwrap();
+    let (hash, n): (String, i64) =
+        db.query_row("SELECT max(hash), count(*) FROM devspace_links", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!(n, 1);
+    assert_ne!(hash, token);
+    assert_eq!(hash, devspace::secret::sha256_hex(token.as_bytes()));
+    let audited: i64 = db
+        .query_row("SELECT count(*) FROM audit_events WHERE event = 'devspace.user_created'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(audited, 1);
+}

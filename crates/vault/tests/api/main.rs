@@ -10,6 +10,7 @@ mod helpers;
 mod admin;
 mod cli;
 mod cluster;
+mod devspace;
 mod faults;
 mod findings;
 mod frame;

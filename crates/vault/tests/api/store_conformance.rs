@@ -340,6 +340,7 @@ async fn audit_is_filtered_newest_first(s: Arc<dyn Store>) {
             event: Some("a".into()),
             limit: 10,
             before_id: None,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -629,6 +630,83 @@ async fn webhook_secrets_rotate_with_overlap(s: Arc<dyn Store>) {
     assert_eq!(s.get_webhook_endpoint("we_1", "mer_a", Mode::Test).await.unwrap(), None);
 }
 
+async fn devspace_users_sessions_links_and_alerts(s: Arc<dyn Store>) {
+    use devspace::Role as UserRole;
+    use devspace::session::{SessionRecord, Stage};
+    s.create_merchant(merchant("mer_a")).await.unwrap();
+    let (user, link, token) = devspace::web::new_user("mer_a", "a@shop.example", UserRole::Admin, NOW).unwrap();
+    s.devspace_insert_user(user.clone(), Some(link.clone())).await.unwrap();
+    let (dup, _, _) = devspace::web::new_user("mer_a", "a@shop.example", UserRole::Viewer, NOW).unwrap();
+    assert_eq!(s.devspace_insert_user(dup, None).await, Err(StoreError::Conflict), "emails are unique");
+    assert_eq!(s.devspace_user("a@shop.example", true).await.unwrap(), Some(user.clone()));
+    assert_eq!(s.devspace_user(&user.id, false).await.unwrap(), Some(user.clone()));
+    assert_eq!(s.devspace_users("mer_a").await.unwrap().len(), 1);
+
+    // Optimistic concurrency: of two writers holding version 0, one wins.
+    let mut first = user.clone();
+    first.totp_last_step = 7;
+    first.recovery_hashes = vec!["h1".into()];
+    first.known_ips = vec!["203.0.113.1".into()];
+    first.totp_sealed = Some(vec![1, 2, 3]);
+    assert!(s.devspace_update_user(first.clone()).await.unwrap());
+    assert!(!s.devspace_update_user(user.clone()).await.unwrap(), "stale version");
+    let stored = s.devspace_user(&user.id, false).await.unwrap().unwrap();
+    assert_eq!(stored, devspace::backend::UserRecord { version: 1, ..first });
+
+    // Links: readable until taken, taken once, never after expiry.
+    assert_eq!(s.devspace_link(&link.hash, NOW, false).await.unwrap(), Some(link.clone()));
+    assert_eq!(s.devspace_link(&link.hash, link.expires_at, false).await.unwrap(), None);
+    let (a, b) = tokio::join!(s.devspace_link(&link.hash, NOW, true), s.devspace_link(&link.hash, NOW, true));
+    assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|l| l.is_some()).count(), 1);
+    assert!(!token.expose().is_empty());
+
+    // Sessions: put, update, delete one, delete all of a user, purge by timeouts.
+    let session = |hash: &str, seen: i64| SessionRecord {
+        hash: hash.into(),
+        user_id: user.id.clone(),
+        stage: Stage::Full,
+        created: NOW,
+        last_seen: seen,
+        reauth_at: None,
+        ip: "203.0.113.1".into(),
+    };
+    for h in ["s1", "s2", "s3"] {
+        s.devspace_put_session(session(h, NOW)).await.unwrap();
+    }
+    let mut s1 = session("s1", NOW + 5);
+    s1.reauth_at = Some(NOW + 5);
+    s1.stage = Stage::Password;
+    s.devspace_put_session(s1.clone()).await.unwrap();
+    assert_eq!(s.devspace_session("s1").await.unwrap(), Some(s1));
+    assert_eq!(s.devspace_delete_sessions(Some("s2".into()), None).await.unwrap(), 1);
+    assert_eq!(s.devspace_session("s2").await.unwrap(), None);
+    assert_eq!(s.devspace_purge(NOW + 1, NOW - 10, NOW).await.unwrap(), 1, "s3 idle since NOW");
+    assert_eq!(s.devspace_delete_sessions(None, Some(user.id.clone())).await.unwrap(), 1);
+    s.devspace_put_session(session("s4", NOW)).await.unwrap();
+    assert!(s.devspace_delete_user(&user.id).await.unwrap(), "with its sessions");
+    assert!(!s.devspace_delete_user(&user.id).await.unwrap());
+    assert_eq!(s.devspace_session("s4").await.unwrap(), None);
+    assert_eq!(s.devspace_user("a@shop.example", true).await.unwrap(), None);
+
+    // Alerts with their events, newest first and per merchant.
+    for (i, kind) in ["signin.new_ip", "allowlist.widened"].iter().enumerate() {
+        let alert = devspace::backend::AlertRecord {
+            id: format!("alr_{i}"),
+            merchant_id: "mer_a".into(),
+            ts: NOW + i64::try_from(i).unwrap(),
+            kind: (*kind).into(),
+            message: "m".into(),
+            detail: json!({ "i": i }),
+        };
+        s.devspace_insert_alert(alert, vec![event(&format!("evt_alert{i}"), "security.alert")]).await.unwrap();
+    }
+    let alerts = s.devspace_alerts("mer_a", 10).await.unwrap();
+    assert_eq!(alerts.iter().map(|a| a.kind.as_str()).collect::<Vec<_>>(), ["allowlist.widened", "signin.new_ip"]);
+    assert_eq!(alerts[0].detail, json!({ "i": 1 }));
+    assert!(s.devspace_alerts("mer_b", 10).await.unwrap().is_empty());
+    assert_eq!(s.list_events(page(Some("security.alert"), None, 10)).await.unwrap().len(), 2);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod on_sqlite {
@@ -666,6 +744,7 @@ conformance!(
     refunds_never_exceed_the_captured_amount,
     deliveries_have_one_holder_and_survive_a_dead_one,
     webhook_secrets_rotate_with_overlap,
+    devspace_users_sessions_links_and_alerts,
 );
 
 #[tokio::test]

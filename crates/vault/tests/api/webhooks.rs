@@ -70,7 +70,7 @@ pub async fn create_endpoint(app: &TestApp, url: &str, events: Value) -> Value {
     r.json().await.unwrap()
 }
 
-fn fast(c: &mut vault::config::Config) {
+pub fn fast(c: &mut vault::config::Config) {
     c.webhook_backoff_base = Duration::ZERO;
     c.webhook_poll_interval = Duration::from_millis(50);
 }
