@@ -42,7 +42,7 @@ cargo test --workspace --locked
 
 step "the vault's HTTP integration suite again, on Postgres (file-level SQLite checks excluded)"
 VAULT_TEST_ENGINE=postgres cargo test -p vault --test api --locked -- \
-  tokens:: admin:: security:: findings:: frame:: tls:: lifecycle:: payments:: webhooks:: --skip findings::finding_08
+  tokens:: admin:: security:: findings:: frame:: tls:: lifecycle:: payments:: webhooks:: devspace:: --skip findings::finding_08
 
 step "frame DOM tests in headless Chromium (wasm-bindgen-test)"
 CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
