@@ -236,16 +236,17 @@ impl Style {
             let allowed = if variant == Variant::Placeholder { PLACEHOLDER_ALLOWED } else { ALLOWED };
             for (name, value) in &declarations.0 {
                 let property = normalize_property(name).and_then(|p| allowed.iter().copied().find(|a| *a == p));
-                match property {
-                    Some(property) if value_is_safe(value) => {
-                        let mut value = value.trim().to_owned();
-                        if PX_PROPERTIES.contains(&property) && is_bare_number(&value) {
-                            value.push_str("px");
-                        }
-                        if let Some(list) = style.variants.get_mut(variant.index()) {
-                            list.push(Declaration { property, value });
-                        }
+                let kept = property.filter(|_| value_is_safe(value)).and_then(|property| {
+                    let mut value = value.trim().to_owned();
+                    if PX_PROPERTIES.contains(&property) && is_bare_number(&value) {
+                        value.push_str("px");
                     }
+                    // Checked again: the unit must not take a value past the length limit
+                    // (the fuzz target frame_style found a 199-digit number kept as 201 bytes).
+                    value_is_safe(&value).then_some(Declaration { property, value })
+                });
+                match (kept, style.variants.get_mut(variant.index())) {
+                    (Some(declaration), Some(list)) => list.push(declaration),
                     _ => rejected.push([variant_name.as_str(), ".", name.as_str()].concat()),
                 }
             }
@@ -449,6 +450,12 @@ mod tests {
         }
         let long = "1".repeat(MAX_VALUE_LEN + 1);
         assert!(!value_is_safe(&long));
+        // A bare number at the limit gains "px" and would pass it: dropped, not kept too long.
+        let at_limit = "1".repeat(MAX_VALUE_LEN);
+        let (style, rejected) = Style::sanitize(&raw(&[("base", "padding", &at_limit), ("base", "padding-top", "4")]));
+        assert_eq!(rejected, vec!["base.padding".to_owned()]);
+        let kept: Vec<_> = style.get(Variant::Base).iter().map(|d| d.value.as_str()).collect();
+        assert_eq!(kept, vec!["4px"]);
         let good = [
             "#32325d",
             "rgba(0, 0, 0, 0.5)",
