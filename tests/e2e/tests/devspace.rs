@@ -53,8 +53,17 @@ async fn wait_path(b: &Browser, path: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The text of the first `css` element, waiting (up to 15 s) for it to appear: a click on a
+/// submit button returns before the next page has loaded.
 async fn text_of(b: &Browser, css: &str) -> anyhow::Result<String> {
+    wait_css(b, css).await?;
     Ok(b.client.find(Locator::Css(css)).await.with_context(|| format!("no {css}"))?.text().await?)
+}
+
+/// Waits (up to 15 s) until the page has an element matching `css`.
+async fn wait_css(b: &Browser, css: &str) -> anyhow::Result<()> {
+    let script = format!("return document.querySelector({css:?}) ? true : null;");
+    b.wait_js(&format!("an element {css}"), &script, Duration::from_secs(15)).await.map(|_| ())
 }
 
 /// Checks what every Dev Space page must have in the browser: the stylesheet applied under the
@@ -129,6 +138,7 @@ async fn run(env: &DevSpaceEnv, b: &Browser) -> anyhow::Result<()> {
     let enrol_step = totp::step_at(unix_now());
     fill(b, "#code", &totp::code(&secret, enrol_step)).await?;
     submit(b, "/enrol").await?;
+    wait_css(b, "ul.codes li").await?;
     let codes = b.js("return document.querySelectorAll('ul.codes li').length", vec![]).await?;
     ensure!(codes == 10, "expected 10 recovery codes, got {codes}");
     check_page(b, "recovery-codes").await?;
