@@ -91,7 +91,7 @@ echo "schemathesis: $mode run against ${location[0]} ($examples examples per ope
 set +e
 cd "$tmp"
 # shellcheck disable=SC2086
-nice -n 5 "$st" run "${location[@]}" \
+nice -n 5 "$st" --config-file "$here/schemathesis/schemathesis.toml" run "${location[@]}" \
   --tls-verify "$cert" \
   --phases "$phases" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,no_card_data_echoed \

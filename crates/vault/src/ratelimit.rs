@@ -146,7 +146,9 @@ const COUNT_FAILURE: &str =
 /// Rate-limit buckets shared by every vault instance through Redis (`--redis-url`). One
 /// script call per check. A failed or slow call (Redis down) returns `None`: the caller falls
 /// back to its own per-instance limiter (fail-open to local limits, logged and counted), never
-/// to an error answer.
+/// to an error answer. After a failure the limiter stops asking Redis for [`BREAKER_OPEN`]
+/// (a circuit breaker): while Redis is down, requests do not each wait out
+/// [`SHARED_TIMEOUT`] first; the first call after that period tries Redis again.
 pub struct SharedLimiter {
     manager: redis::aio::ConnectionManager,
     script: redis::Script,
@@ -154,6 +156,11 @@ pub struct SharedLimiter {
     prefix: String,
     /// Checks that fell back to the local limiter because Redis did not answer.
     pub failures: std::sync::atomic::AtomicU64,
+    /// Checks that did not ask Redis because the breaker was open.
+    pub skipped: std::sync::atomic::AtomicU64,
+    /// Milliseconds after `epoch` until which Redis is not asked (0: closed).
+    open_until_ms: std::sync::atomic::AtomicU64,
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for SharedLimiter {
@@ -164,6 +171,9 @@ impl std::fmt::Debug for SharedLimiter {
 
 /// How long a shared check may take before the local limiter decides instead.
 pub const SHARED_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// How long the limiter leaves Redis alone after a failed call.
+pub const BREAKER_OPEN: Duration = Duration::from_secs(1);
 
 impl SharedLimiter {
     /// A limiter on the Redis at `url`; connects lazily (a Redis that is down at start-up is
@@ -185,7 +195,23 @@ impl SharedLimiter {
             failure_script: redis::Script::new(COUNT_FAILURE),
             prefix: prefix.to_owned(),
             failures: std::sync::atomic::AtomicU64::new(0),
+            skipped: std::sync::atomic::AtomicU64::new(0),
+            open_until_ms: std::sync::atomic::AtomicU64::new(0),
+            epoch: Instant::now(),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether Redis is being left alone after a recent failure (the call is counted).
+    fn breaker_open(&self) -> bool {
+        let open = self.now_ms() < self.open_until_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if open {
+            self.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        open
     }
 
     /// Takes one request from the shared bucket `name:key` with `rate`; `None` if Redis did not
@@ -194,6 +220,9 @@ impl SharedLimiter {
         let interval_us =
             if rate.per_second > 0.0 { (1_000_000.0 / rate.per_second).ceil() as u64 } else { u64::MAX / 4 };
         let burst = rate.burst.max(1.0) as u64;
+        if self.breaker_open() {
+            return None;
+        }
         let mut manager = self.manager.clone();
         let mut invocation = self.script.key(format!("{}:{name}:{key}", self.prefix));
         invocation.arg(interval_us).arg(burst);
@@ -223,6 +252,9 @@ impl SharedLimiter {
     /// Counts an authentication failure from `client` in a one-minute window shared by every
     /// instance; the count so far, or `None` if Redis did not answer.
     pub async fn count_failure(&self, client: &str) -> Option<u64> {
+        if self.breaker_open() {
+            return None;
+        }
         let mut manager = self.manager.clone();
         let invocation = self.failure_script.key(format!("{}:authfail:{client}", self.prefix));
         let call = invocation.invoke_async::<u64>(&mut manager);
@@ -240,6 +272,8 @@ impl SharedLimiter {
     }
 
     fn note_failure(&self, why: &str) {
+        let until = self.now_ms().saturating_add(u64::try_from(BREAKER_OPEN.as_millis()).unwrap_or(u64::MAX));
+        self.open_until_ms.store(until, std::sync::atomic::Ordering::Relaxed);
         let n = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         // Logged on the first failure and then every 1000th, so an outage does not flood logs.
         if n == 1 || n % 1000 == 0 {
@@ -277,5 +311,25 @@ mod tests {
         assert!(l.check("k0").allowed);
         // Newcomers share one bucket of burst 2: it is empty by now.
         assert!(!l.check("k5000").allowed);
+    }
+
+    #[tokio::test]
+    async fn an_unanswering_redis_is_left_alone_until_the_breaker_closes() {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Nothing listens on port 1: every call to this Redis fails.
+        let l = SharedLimiter::new("redis://127.0.0.1:1", "t").unwrap();
+        let rate = Rate { per_second: 1.0, burst: 1.0 };
+        assert!(l.check("key", "a", rate).await.is_none());
+        assert_eq!((l.failures.load(Relaxed), l.skipped.load(Relaxed)), (1, 0));
+        for _ in 0..10 {
+            assert!(l.check("key", "a", rate).await.is_none());
+        }
+        assert!(l.count_failure("c").await.is_none());
+        assert_eq!(l.failures.load(Relaxed), 1, "no call reached Redis while the breaker was open");
+        assert_eq!(l.skipped.load(Relaxed), 11);
+        // Once the open period is over, the next call tries Redis again.
+        l.open_until_ms.store(0, Relaxed);
+        assert!(l.check("key", "a", rate).await.is_none());
+        assert_eq!((l.failures.load(Relaxed), l.skipped.load(Relaxed)), (2, 11));
     }
 }

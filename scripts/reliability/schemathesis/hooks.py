@@ -1,11 +1,13 @@
 """Schemathesis hooks for the vault (loaded by scripts/reliability/schemathesis.sh through
 SCHEMATHESIS_HOOKS). Three things:
 
-1. Authentication per operation: the vault has two bearer schemes in its document but four kinds
+1. Authentication per operation: the vault has two bearer schemes in its document but five kinds
    of key; each operation gets the key whose role may call it (publishable key for
-   POST /v1/tokens, admin key for /v1/keys*, read-only key for /v1/audit_events, the
-   tokenization key for the token routes). Keys come from the environment (VAULT_PK, VAULT_SK,
-   VAULT_ADMIN_KEY, VAULT_READ_ONLY_KEY), made by `vault init` for this run.
+   POST /v1/tokens, admin key for /v1/keys* and /v1/webhook_endpoints* and redelivery,
+   read-only key for /v1/audit_events, payments key for /v1/payments*, /v1/refunds* and
+   /v1/events*, the tokenization key for the token routes). Keys come from the environment
+   (VAULT_PK, VAULT_SK, VAULT_ADMIN_KEY, VAULT_READ_ONLY_KEY, VAULT_PAYMENTS_KEY), made by
+   `vault init` for this run.
 2. `Origin` of POST /v1/tokens and OPTIONS /v1/tokens: the vault's own origin (VAULT_ORIGIN)
    instead of a random string most of the time, so the card validation behind the origin check
    is reached at all; a random one is kept one time in four. Likewise the `key` of
@@ -35,6 +37,7 @@ KEYS = {
     "sk": os.environ.get("VAULT_SK", ""),
     "admin": os.environ.get("VAULT_ADMIN_KEY", ""),
     "read_only": os.environ.get("VAULT_READ_ONLY_KEY", ""),
+    "payments": os.environ.get("VAULT_PAYMENTS_KEY", ""),
 }
 ORIGIN = os.environ.get("VAULT_ORIGIN", "")
 OWN_KEY_IDS = set(filter(None, os.environ.get("VAULT_OWN_KEY_IDS", "").split(",")))
@@ -48,6 +51,10 @@ def key_for(method: str, path: str) -> str:
         return KEYS["admin"]
     if path == "/v1/audit_events":
         return KEYS["read_only"]
+    if path.startswith("/v1/webhook_endpoints") or path.endswith("/redeliver"):
+        return KEYS["admin"]
+    if path.startswith(("/v1/payments", "/v1/refunds", "/v1/events")):
+        return KEYS["payments"]
     return KEYS["sk"]
 
 

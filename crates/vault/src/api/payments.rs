@@ -29,7 +29,9 @@ use crate::crypto::random_base62;
 use crate::keys::{Mode, Permission};
 use crate::processor::{Authorization, AuthorizeRequest, DeclineCode, Processor, ProcessorError, ProcessorStatus};
 use crate::state::{AppState, ClaimGuard, Principal, RequestCtx};
-use crate::store::{EventRecord, IdempotencyRecord, ListFilter, PaymentRecord, RefundRecord, RefundReservation};
+use crate::store::{
+    AuditEvent, EventRecord, IdempotencyRecord, ListFilter, PaymentRecord, RefundRecord, RefundReservation,
+};
 
 /// ISO 4217 currencies accepted, with their exponent (minor-unit digits). Amounts are integers in
 /// the minor unit: 1000 is USD 10.00, JPY 1000, KWD 1.000.
@@ -336,11 +338,13 @@ fn same_request(data: &Value, idem: &Idem) -> bool {
 /// Writes a payment's transition from `from` with its event and the idempotency record (none
 /// while the outcome is unknown: a retry then re-enters and asks the processor), and answers.
 /// If another writer (the reconciler) moved the payment first, answers with what it wrote.
+#[allow(clippy::too_many_arguments)]
 async fn settle_payment(
     state: &AppState,
     next: PaymentRecord,
     from: &str,
     event_type: Option<&str>,
+    audit: Option<AuditEvent>,
     idem: &Idem,
     guard: ClaimGuard,
     ok: StatusCode,
@@ -363,7 +367,11 @@ async fn settle_payment(
         None => None,
     };
     let stored_idem = rec.is_some();
-    let moved = state.store.update_payment(next.clone(), from, event, rec).await?;
+    // The audit row commits with the transition (one write, not two).
+    if let Some(a) = &audit {
+        state.log_audit(a);
+    }
+    let moved = state.store.update_payment(next.clone(), from, event, rec, audit.clone()).await?;
     if moved {
         if stored_idem {
             guard.complete();
@@ -373,7 +381,7 @@ async fn settle_payment(
     let current =
         state.store.get_payment(&next.id, &next.merchant_id, next.mode).await?.ok_or_else(ApiError::internal)?;
     let (status, body, rec) = record(&current);
-    if rec.is_some() && state.store.update_payment(current.clone(), &current.status, None, rec).await? {
+    if rec.is_some() && state.store.update_payment(current.clone(), &current.status, None, rec, audit).await? {
         guard.complete();
     }
     Ok(respond(status, body))
@@ -550,8 +558,7 @@ pub async fn create(
     let (next, event) = apply_authorization(record, &outcome);
     let mut audit = state.event("payment.created", "success", &ctx, Some(&p.key));
     audit.detail = json!({ "payment": id, "status": next.status, "token_ref": state.master.token_ref(&token.id) });
-    state.audit(audit);
-    settle_payment(&state, next, "processing", event, &idem, guard, StatusCode::CREATED).await
+    settle_payment(&state, next, "processing", event, Some(audit), &idem, guard, StatusCode::CREATED).await
 }
 
 /// Answers a retry whose first attempt recorded the payment.
@@ -564,7 +571,7 @@ async fn resume(
 ) -> Result<Response, ApiError> {
     if existing.status != "processing" {
         let status = existing.status.clone();
-        return settle_payment(state, existing, &status, None, idem, guard, StatusCode::CREATED).await;
+        return settle_payment(state, existing, &status, None, None, idem, guard, StatusCode::CREATED).await;
     }
     let known = match processor.status(&existing.id).await {
         Ok(s) => s,
@@ -572,8 +579,10 @@ async fn resume(
     };
     let give_up = state.now() - existing.created >= state.config.reconcile_after_secs;
     match apply_status(existing.clone(), known, give_up) {
-        Some((next, event)) => settle_payment(state, next, "processing", event, idem, guard, StatusCode::CREATED).await,
-        None => settle_payment(state, existing, "processing", None, idem, guard, StatusCode::CREATED).await,
+        Some((next, event)) => {
+            settle_payment(state, next, "processing", event, None, idem, guard, StatusCode::CREATED).await
+        }
+        None => settle_payment(state, existing, "processing", None, None, idem, guard, StatusCode::CREATED).await,
     }
 }
 
@@ -615,7 +624,7 @@ pub async fn reconcile(state: &AppState) {
             },
             None => None,
         };
-        match state.store.update_payment(next.clone(), "processing", event, None).await {
+        match state.store.update_payment(next.clone(), "processing", event, None, None).await {
             Ok(true) => tracing::info!(payment = %next.id, status = %next.status, "reconciled a payment"),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "could not store a reconciled payment"),
@@ -738,8 +747,7 @@ async fn transition(
     };
     let mut audit = state.event(event, "success", &ctx, Some(&p.key));
     audit.detail = json!({ "payment": payment.id });
-    state.audit(audit);
-    settle_payment(&state, next, "requires_capture", Some(event), &idem, guard, StatusCode::OK).await
+    settle_payment(&state, next, "requires_capture", Some(event), Some(audit), &idem, guard, StatusCode::OK).await
 }
 
 fn processor_error(e: ProcessorError) -> ApiError {

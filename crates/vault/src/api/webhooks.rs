@@ -418,21 +418,45 @@ const CLAIM_BATCH: usize = 64;
 /// Deliveries in flight at once on one instance (a slow endpoint holds one slot, not the pass).
 const IN_FLIGHT: usize = 256;
 
+/// Most attempts recorded in one store transaction.
+const RECORD_BATCH: usize = 256;
+
+/// How long an endpoint's decrypted signing secrets are reused by one pass of the worker (one
+/// store read per endpoint and second instead of one per delivery). A rotation reaches
+/// deliveries within this time: with an overlap of at least this long no receiver notices;
+/// with a shorter one, an attempt made in that second may carry only the previous secret's
+/// signature, fail at a receiver that already dropped it, and be retried with the new one.
+const SECRETS_TTL: Duration = Duration::from_secs(1);
+
+/// Decrypted signing secrets per endpoint, for one pass of the worker.
+type SecretsCache = std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<Vec<Secret>>)>>;
+
+/// A finished attempt on its way to the store, holding its in-flight slot until recorded.
+struct Finished {
+    job: DeliveryJob,
+    attempt: AttemptRecord,
+    next: DeliveryNext,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// One pass of the worker: claims due deliveries and sends them concurrently, claiming more as
 /// slots free up, until a claim comes back short (nothing more is due). Under load a pass keeps
 /// going, so delivery keeps pace with the events being written instead of waiting for the next
-/// poll; a slow endpoint occupies one slot, never the whole pass.
+/// poll; a slow endpoint occupies one slot, never the whole pass. Finished attempts are
+/// recorded in batches (one transaction for all the attempts that finished meanwhile), so the
+/// store's cost per delivery is a share of a commit, not a commit.
 pub async fn deliver_due(state: &AppState) {
     let timeout = i64::try_from(state.config.webhook_timeout.as_secs()).unwrap_or(10);
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let secrets: Arc<SecretsCache> = Arc::default();
+    let (finished, inbox) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record(state.clone(), inbox));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
-        let free = slots.available_permits().min(CLAIM_BATCH);
-        if free == 0 {
-            let _ = tasks.join_next().await;
-            continue;
-        }
+        // Waits for a free slot (slots come back as attempts are recorded).
+        let Ok(first) = Arc::clone(&slots).acquire_owned().await else { break };
+        let free = (slots.available_permits() + 1).min(CLAIM_BATCH);
         let now = state.now();
         // Longer than a delivery can take (timeout for the answer, then for its body).
         let lease_until = now + timeout * 2 + 5;
@@ -448,14 +472,19 @@ pub async fn deliver_due(state: &AppState) {
             }
         };
         let more = jobs.len() == free;
+        let mut first = Some(first);
         for job in jobs {
-            let Ok(slot) = std::sync::Arc::clone(&slots).acquire_owned().await else {
-                break;
+            let slot = match first.take() {
+                Some(slot) => slot,
+                None => match Arc::clone(&slots).acquire_owned().await {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
             };
-            let state = state.clone();
+            let (state, secrets, finished) = (state.clone(), Arc::clone(&secrets), finished.clone());
             tasks.spawn(async move {
-                deliver(&state, job).await;
-                drop(slot);
+                let (attempt, next) = deliver(&state, &secrets, &job).await;
+                let _ = finished.send(Finished { job, attempt, next, _slot: slot });
             });
         }
         if !more {
@@ -463,6 +492,30 @@ pub async fn deliver_due(state: &AppState) {
         }
     }
     while tasks.join_next().await.is_some() {}
+    drop(finished);
+    let _ = recorder.await;
+}
+
+/// Records finished attempts as they come, in batches; disables an endpoint failing for 3 days.
+async fn record(state: AppState, mut inbox: tokio::sync::mpsc::UnboundedReceiver<Finished>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while inbox.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let attempts = batch.iter().map(|f: &Finished| (f.attempt.clone(), f.next)).collect();
+        match state.store.record_attempts(attempts, &state.instance_id).await {
+            Ok(answers) => {
+                for (f, answer) in batch.iter().zip(answers) {
+                    if let Some(Some(since)) = answer {
+                        if state.now() - since >= RETRY_WINDOW_SECS {
+                            disable(&state, &f.job).await;
+                        }
+                    }
+                }
+            }
+            // The leases stay; the deliveries are due again when they expire (at least once).
+            Err(e) => tracing::warn!(error = %e, attempts = batch.len(), "could not record webhook attempts"),
+        }
+        batch.clear();
+    }
 }
 
 /// What one attempt came to.
@@ -472,10 +525,11 @@ struct Outcome {
     body: String,
 }
 
-async fn deliver(state: &AppState, job: DeliveryJob) {
+/// Makes one attempt; returns its record and what follows it.
+async fn deliver(state: &AppState, secrets: &SecretsCache, job: &DeliveryJob) -> (AttemptRecord, DeliveryNext) {
     let started_at = state.now();
     let started = Instant::now();
-    let outcome = match send(state, &job).await {
+    let outcome = match send(state, secrets, job).await {
         Ok(o) => o,
         Err(class) => Outcome { status_code: None, error_class: Some(class), body: String::new() },
     };
@@ -489,6 +543,14 @@ async fn deliver(state: &AppState, job: DeliveryJob) {
         let wait = backoff(state.config.webhook_backoff_base, job.attempts);
         DeliveryNext::RetryAt(state.now() + i64::try_from(wait.as_secs()).unwrap_or(i64::MAX / 2))
     };
+    tracing::debug!(
+        event = %job.event_id,
+        endpoint = %job.endpoint_id,
+        status = outcome.status_code,
+        error_class = outcome.error_class.unwrap_or("-"),
+        latency_ms,
+        "webhook delivery attempt"
+    );
     let attempt = AttemptRecord {
         delivery_id: job.id,
         event_id: job.event_id.clone(),
@@ -499,19 +561,7 @@ async fn deliver(state: &AppState, job: DeliveryJob) {
         response_body: outcome.body,
         created: started_at,
     };
-    tracing::debug!(
-        event = %job.event_id,
-        endpoint = %job.endpoint_id,
-        status = outcome.status_code,
-        error_class = outcome.error_class.unwrap_or("-"),
-        latency_ms,
-        "webhook delivery attempt"
-    );
-    match state.store.record_attempt(attempt, &state.instance_id, next).await {
-        Ok(Some(Some(since))) if state.now() - since >= RETRY_WINDOW_SECS => disable(state, &job).await,
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not record a webhook attempt"),
-    }
+    (attempt, next)
 }
 
 /// Disables an endpoint that has failed for 3 days: an event (to the merchant's other
@@ -544,7 +594,27 @@ async fn disable(state: &AppState, job: &DeliveryJob) {
     }
 }
 
-async fn secrets_of(state: &AppState, job: &DeliveryJob) -> Result<Vec<Secret>, &'static str> {
+/// The endpoint's signing secrets, decrypted, from the pass's cache when fresh.
+async fn secrets_of(
+    state: &AppState,
+    cache: &SecretsCache,
+    job: &DeliveryJob,
+) -> Result<Arc<Vec<Secret>>, &'static str> {
+    if let Ok(cached) = cache.lock() {
+        if let Some((at, secrets)) = cached.get(&job.endpoint_id) {
+            if at.elapsed() < SECRETS_TTL {
+                return Ok(Arc::clone(secrets));
+            }
+        }
+    }
+    let secrets = Arc::new(load_secrets(state, job).await?);
+    if let Ok(mut cached) = cache.lock() {
+        cached.insert(job.endpoint_id.clone(), (Instant::now(), Arc::clone(&secrets)));
+    }
+    Ok(secrets)
+}
+
+async fn load_secrets(state: &AppState, job: &DeliveryJob) -> Result<Vec<Secret>, &'static str> {
     let records = state.store.webhook_secrets(&job.endpoint_id, state.now()).await.map_err(|_| "internal")?;
     let mut out = Vec::new();
     for r in records {
@@ -559,7 +629,7 @@ async fn secrets_of(state: &AppState, job: &DeliveryJob) -> Result<Vec<Secret>, 
     Ok(out)
 }
 
-async fn send(state: &AppState, job: &DeliveryJob) -> Result<Outcome, &'static str> {
+async fn send(state: &AppState, cache: &SecretsCache, job: &DeliveryJob) -> Result<Outcome, &'static str> {
     // Checked again at every delivery: the rules may have changed since the endpoint was made.
     let url = check_url(&job.url, job.mode).map_err(|_| "refused_address")?;
     if job.mode == Mode::Live {
@@ -572,7 +642,7 @@ async fn send(state: &AppState, job: &DeliveryJob) -> Result<Outcome, &'static s
             }
         }
     }
-    let secrets = secrets_of(state, job).await?;
+    let secrets = secrets_of(state, cache, job).await?;
     let refs: Vec<&Secret> = secrets.iter().collect();
     let signed =
         webhook_signature::sign(&refs, &job.event_id, state.now(), job.body.as_bytes()).map_err(|_| "internal")?;

@@ -378,15 +378,16 @@ pub trait Store: Send + Sync + 'static {
     /// inserted it).
     fn insert_payment(&self, payment: PaymentRecord, event: Option<EventRecord>) -> StoreFuture<()>;
     /// Moves a payment from status `from` to `payment`'s status, amounts and data (never
-    /// `amount_refunded`), with its event and the request's idempotency record, in one
-    /// transaction. `false` (nothing written) if the payment is no longer in status `from`:
-    /// of concurrent transitions exactly one wins.
+    /// `amount_refunded`), with its event, the request's idempotency record and its audit
+    /// event, in one transaction. `false` (nothing written) if the payment is no longer in
+    /// status `from`: of concurrent transitions exactly one wins.
     fn update_payment(
         &self,
         payment: PaymentRecord,
         from: &str,
         event: Option<EventRecord>,
         idempotency: Option<IdempotencyRecord>,
+        audit: Option<AuditEvent>,
     ) -> StoreFuture<bool>;
     /// A payment of this merchant and mode.
     fn get_payment(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<PaymentRecord>>;
@@ -483,7 +484,17 @@ pub trait Store: Send + Sync + 'static {
         attempt: AttemptRecord,
         holder: &str,
         next: DeliveryNext,
-    ) -> StoreFuture<Option<Option<UnixSeconds>>>;
+    ) -> StoreFuture<Option<Option<UnixSeconds>>> {
+        let batch = self.record_attempts(vec![(attempt, next)], holder);
+        Box::pin(async move { Ok(batch.await?.pop().flatten()) })
+    }
+    /// [`Store::record_attempt`] for many attempts in one transaction (one commit for the
+    /// batch, each attempt checked against its own lease); the answers in the same order.
+    fn record_attempts(
+        &self,
+        attempts: Vec<(AttemptRecord, DeliveryNext)>,
+        holder: &str,
+    ) -> StoreFuture<Vec<Option<Option<UnixSeconds>>>>;
     /// Every attempt to deliver an event, oldest first.
     fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>>;
 

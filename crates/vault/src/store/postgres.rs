@@ -1316,6 +1316,7 @@ impl Store for PostgresStore {
         from: &str,
         event: Option<EventRecord>,
         idempotency: Option<IdempotencyRecord>,
+        audit: Option<AuditEvent>,
     ) -> StoreFuture<bool> {
         let (pool, from) = (self.pool.clone(), from.to_owned());
         bounded(OP_TIMEOUT, async move {
@@ -1335,6 +1336,9 @@ impl Store for PostgresStore {
                 return Ok(false);
             }
             outbox(&tx, event.as_ref(), idempotency.as_ref()).await?;
+            if let Some(a) = &audit {
+                insert_audit(&tx, a).await?;
+            }
             tx.commit().await.map_err(|e| pg_err(&e))?;
             Ok(true)
         })
@@ -1704,59 +1708,29 @@ impl Store for PostgresStore {
         })
     }
 
-    fn record_attempt(
+    fn record_attempts(
         &self,
-        a: AttemptRecord,
+        attempts: Vec<(AttemptRecord, DeliveryNext)>,
         holder: &str,
-        next: DeliveryNext,
-    ) -> StoreFuture<Option<Option<UnixSeconds>>> {
+    ) -> StoreFuture<Vec<Option<Option<UnixSeconds>>>> {
         let (pool, holder) = (self.pool.clone(), holder.to_owned());
         bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
-            let (status, next_at) = delivery_next(next);
-            let n = tx
-                .execute(
-                    "UPDATE deliveries SET attempts = attempts + 1, status = $3, next_at = COALESCE($4, next_at),
-                     lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2 AND status = 'pending'",
-                    &[&a.delivery_id, &holder, &status, &next_at],
-                )
-                .await
-                .map_err(|e| pg_err(&e))?;
-            if n == 0 {
-                return Ok(None);
+            // Endpoint rows are locked in one order (by endpoint, then delivery) in every batch,
+            // so two instances' batches never wait on each other in a cycle.
+            let mut order: Vec<(usize, &(AttemptRecord, DeliveryNext))> = attempts.iter().enumerate().collect();
+            order.sort_by(|(_, (a, _)), (_, (b, _))| {
+                (a.endpoint_id.as_str(), a.delivery_id).cmp(&(b.endpoint_id.as_str(), b.delivery_id))
+            });
+            let mut answers = Vec::with_capacity(order.len());
+            for (i, (a, next)) in order {
+                answers.push((i, record_attempt(&tx, a, &holder, *next).await?));
             }
-            tx.execute(
-                "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class,
-                 response_body, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-                &[
-                    &a.delivery_id,
-                    &a.event_id,
-                    &a.endpoint_id,
-                    &a.status_code.map(i64::from),
-                    &i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
-                    &a.error_class,
-                    &a.response_body,
-                    &a.created,
-                ],
-            )
-            .await
-            .map_err(|e| pg_err(&e))?;
-            let sql = if next == DeliveryNext::Delivered {
-                // Only an endpoint that was failing is written: a row lock on the endpoint for
-                // every delivery serialised all deliveries (and, holding pooled connections while
-                // they queued, the payments) behind one row.
-                "UPDATE webhook_endpoints SET failing_since = NULL
-                 WHERE id = $1 AND $2::BIGINT IS NOT NULL AND failing_since IS NOT NULL
-                 RETURNING failing_since"
-            } else {
-                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1
-                 RETURNING failing_since"
-            };
-            let row = tx.query_opt(sql, &[&a.endpoint_id, &a.created]).await.map_err(|e| pg_err(&e))?;
-            let since: Option<i64> = row.and_then(|r| r.get(0));
+            answers.sort_by_key(|(i, _)| *i);
+            let out = answers.into_iter().map(|(_, answer)| answer).collect();
             tx.commit().await.map_err(|e| pg_err(&e))?;
-            Ok(Some(since))
+            Ok(out)
         })
     }
 
@@ -2114,6 +2088,56 @@ fn pg_user(r: &tokio_postgres::Row) -> Result<RawUser, StoreError> {
         created: r.try_get(11).map_err(get)?,
         version: r.try_get(12).map_err(get)?,
     })
+}
+
+/// One attempt of [`Store::record_attempts`], inside its transaction.
+async fn record_attempt(
+    tx: &tokio_postgres::Transaction<'_>,
+    a: &AttemptRecord,
+    holder: &str,
+    next: DeliveryNext,
+) -> Result<Option<Option<UnixSeconds>>, StoreError> {
+    let (status, next_at) = delivery_next(next);
+    let n = tx
+        .execute(
+            "UPDATE deliveries SET attempts = attempts + 1, status = $3, next_at = COALESCE($4, next_at),
+             lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2 AND status = 'pending'",
+            &[&a.delivery_id, &holder, &status, &next_at],
+        )
+        .await
+        .map_err(|e| pg_err(&e))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    tx.execute(
+        "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class,
+         response_body, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        &[
+            &a.delivery_id,
+            &a.event_id,
+            &a.endpoint_id,
+            &a.status_code.map(i64::from),
+            &i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+            &a.error_class,
+            &a.response_body,
+            &a.created,
+        ],
+    )
+    .await
+    .map_err(|e| pg_err(&e))?;
+    let sql = if next == DeliveryNext::Delivered {
+        // Only an endpoint that was failing is written: a row lock on the endpoint for every
+        // delivery serialised all deliveries (and, holding pooled connections while they
+        // queued, the payments) behind one row.
+        "UPDATE webhook_endpoints SET failing_since = NULL
+         WHERE id = $1 AND $2::BIGINT IS NOT NULL AND failing_since IS NOT NULL
+         RETURNING failing_since"
+    } else {
+        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1
+         RETURNING failing_since"
+    };
+    let row = tx.query_opt(sql, &[&a.endpoint_id, &a.created]).await.map_err(|e| pg_err(&e))?;
+    Ok(Some(row.and_then(|r| r.get(0))))
 }
 
 #[cfg(test)]

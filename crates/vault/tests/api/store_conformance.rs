@@ -450,12 +450,14 @@ async fn payments_transition_once_with_their_events(s: Arc<dyn Store>) {
         "requires_capture",
         Some(event("evt_cap_a", "payment.captured")),
         Some(idem("scope_cap_a", "{}")),
+        Some(audit("payment.captured.a", Some("mer_a"))),
     );
     let b = s.update_payment(
         captured.clone(),
         "requires_capture",
         Some(event("evt_cap_b", "payment.captured")),
         Some(idem("scope_cap_b", "{}")),
+        Some(audit("payment.captured.b", Some("mer_a"))),
     );
     let (a, b) = tokio::join!(a, b);
     assert!(a.unwrap() ^ b.unwrap(), "exactly one transition wins");
@@ -464,6 +466,10 @@ async fn payments_transition_once_with_their_events(s: Arc<dyn Store>) {
     assert!(s.get_event(&format!("evt_cap_{loser}"), "mer_a", Mode::Test).await.unwrap().is_none());
     assert!(s.get_idempotency(&format!("scope_cap_{loser}")).await.unwrap().is_none());
     assert!(s.get_idempotency(&format!("scope_cap_{winner}")).await.unwrap().is_some());
+    // The audit event commits with the transition: the winner's, never the loser's.
+    let audited = |e: String| AuditFilter { event: Some(e), limit: 10, ..Default::default() };
+    assert_eq!(s.list_audit(audited(format!("payment.captured.{winner}"))).await.unwrap().len(), 1);
+    assert!(s.list_audit(audited(format!("payment.captured.{loser}"))).await.unwrap().is_empty());
     let stored = s.get_payment("pay_1", "mer_a", Mode::Test).await.unwrap().unwrap();
     assert_eq!((stored.status.as_str(), stored.amount_captured, stored.amount_refunded), ("succeeded", 800, 0));
     assert_eq!(stored.data, json!({ "card": { "last4": "4242" } }));
