@@ -21,8 +21,8 @@ use zeroize::Zeroizing;
 use crate::locale::{Locale, Text};
 use crate::model::{Check, Model};
 use crate::protocol::{
-    ChangeState, Command, Field, FieldOptions, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
-    Placeholders, Update,
+    ChangeState, Command, Field, FieldOptions, FieldTexts, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
+    Update,
 };
 use crate::style::{Style, ThemeValue, Variant};
 
@@ -90,7 +90,12 @@ pub struct Frame {
     /// Every input disabled (`disabled: true`).
     disabled: bool,
     placeholder_rule: Option<CssStyleDeclaration>,
-    placeholders: Placeholders,
+    placeholders: FieldTexts,
+    /// Label texts (`label`), shown above the inputs with `show_labels`, else for screen readers.
+    labels: FieldTexts,
+    /// Accessible names (`ariaLabel`) that replace the labels' for screen readers.
+    aria_labels: FieldTexts,
+    show_labels: bool,
     last_state: Option<ChangeState>,
     last_brand: Option<&'static str>,
     /// Per field (by [`Field::index`]): the input shows a mask, the value is in the model only.
@@ -235,7 +240,10 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         hovered: None,
         disabled: false,
         placeholder_rule: None,
-        placeholders: Placeholders::default(),
+        placeholders: FieldTexts::default(),
+        labels: FieldTexts::default(),
+        aria_labels: FieldTexts::default(),
+        show_labels: false,
         last_state: None,
         last_brand: None,
         masked: [false; 5],
@@ -561,6 +569,15 @@ impl Frame {
         if let Some(placeholders) = update.placeholders {
             self.placeholders = placeholders;
         }
+        if let Some(labels) = update.label {
+            self.labels = labels;
+        }
+        if let Some(aria_labels) = update.aria_label {
+            self.aria_labels = aria_labels;
+        }
+        if let Some(show) = update.show_labels {
+            self.show_labels = show;
+        }
         if let Some(disabled) = update.disabled {
             self.disabled = disabled;
         }
@@ -630,11 +647,14 @@ impl Frame {
         self.render();
     }
 
-    /// Labels, placeholders, `lang`, visibility of optional fields.
+    /// Labels (visible or for screen readers), accessible names, placeholders, `lang` and `dir`,
+    /// visibility of optional fields. In a right-to-left locale the document is `dir="rtl"`
+    /// (layout, labels, errors); the number, expiry and CVC inputs stay `dir="ltr"` (index.html).
     fn apply_text(&mut self) {
         let text = self.locale.text();
         if let Some(root) = self.document.document_element() {
             let _ = root.set_attribute("lang", text.lang);
+            let _ = root.set_attribute("dir", if self.locale.is_rtl() { "rtl" } else { "ltr" });
         }
         for field in Field::ALL {
             let enabled = self.model.enabled(field);
@@ -643,7 +663,16 @@ impl Frame {
             };
             el.wrapper.set_hidden(!enabled);
             el.input.set_disabled(!enabled || self.disabled);
-            el.label.set_text_content(Some(label(text, field)));
+            el.label.set_text_content(Some(self.labels.get(field).unwrap_or_else(|| label(text, field))));
+            let _ = el.label.class_list().toggle_with_force("sr", !self.show_labels);
+            match self.aria_labels.get(field).filter(|a| !a.trim().is_empty()) {
+                Some(name) => {
+                    let _ = el.input.set_attribute("aria-label", name);
+                }
+                None => {
+                    let _ = el.input.remove_attribute("aria-label");
+                }
+            }
         }
         self.apply_placeholders();
     }

@@ -122,6 +122,7 @@ async fn browser_end_to_end() {
     scenario!(frame_and_loader_arrive_compressed_on_a_cold_mount);
     scenario!(demo_charges_refunds_and_shows_verified_webhooks);
     scenario!(container_state_classes_box_styles_update_escape_and_autofill);
+    scenario!(labels_visible_right_to_left_locale_and_locale_tables_on_demand);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -1670,5 +1671,90 @@ async fn container_state_classes_box_styles_update_escape_and_autofill(ctx: &Ctx
     // destroy(): the classes go with the frame.
     b.js("window.__extra.card.destroy(); return true;", vec![]).await?;
     ensure!(host_classes(b).await?.is_empty(), "classes left after destroy(): {:?}", host_classes(b).await?);
+    Ok(())
+}
+
+/// Issue 12, labels and RTL: `label`, `ariaLabel`, visible labels and placeholders per field; an
+/// Arabic frame lays out right to left while the card number stays left to right; a locale table
+/// is downloaded only by a frame that needs it (the default English mount downloads none).
+async fn labels_visible_right_to_left_locale_and_locale_tables_on_demand(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    // The demo's own (English) card: no locale table was downloaded for it.
+    b.enter_card_frame().await?;
+    let tables = b
+        .js(
+            "return performance.getEntriesByType('resource').map(function (r) { return r.name; }).filter(function (n) { return /locale-/.test(n); });",
+            vec![],
+        )
+        .await?;
+    ensure!(tables == json!([]), "an English mount downloaded locale tables: {tables}");
+    b.leave_frame().await?;
+
+    let options = json!({
+        "locale": "ar",
+        "showLabels": true,
+        "label": { "expiry": "Valid thru" },
+        "ariaLabel": { "cvc": "Security code, 3 digits on the back" },
+        "placeholders": { "cvc": "123" }
+    });
+    mount_extra(b, options).await?;
+    enter_extra(b).await?;
+    let layout = b
+        .wait_js(
+            "the Arabic table to apply",
+            "var root = document.documentElement; if (root.dir !== 'rtl') return null; \
+             var r = function (id) { return document.getElementById(id).getBoundingClientRect(); }; \
+             var number = document.getElementById('number'), label = document.getElementById('number-label'); \
+             var icon = document.querySelector('.brand').getBoundingClientRect(); \
+             return { lang: root.lang, dir: root.dir, label: label.textContent, expiryLabel: document.getElementById('expiry-label').textContent, \
+               labelShown: r('number-label').height > 5 && r('number-label').bottom <= r('number').top + 1, \
+               numberRightOfExpiry: r('number').left > r('expiry').left, \
+               numberDir: getComputedStyle(number).direction, numberAlign: getComputedStyle(number).textAlign, \
+               iconAtRight: icon.left > r('number').left + r('number').width / 2, \
+               cvcName: document.getElementById('cvc').getAttribute('aria-label'), cvcPlaceholder: document.getElementById('cvc').placeholder, \
+               table: performance.getEntriesByType('resource').some(function (e) { return e.name.slice(-24) === '/v1/frame/locale-ar.json' && e.responseStatus === 200; }) };",
+            Duration::from_secs(10),
+        )
+        .await?;
+    ensure!(
+        layout
+            == json!({
+                "lang": "ar", "dir": "rtl", "label": "رقم البطاقة", "expiryLabel": "Valid thru", "labelShown": true,
+                "numberRightOfExpiry": true, "numberDir": "ltr", "numberAlign": "right", "iconAtRight": true,
+                "cvcName": "Security code, 3 digits on the back", "cvcPlaceholder": "123", "table": true
+            }),
+        "Arabic frame: {layout}"
+    );
+    // The number is typed and shown left to right inside the right-to-left frame.
+    b.client.find(Locator::Id("number")).await?.click().await?;
+    b.type_keys(VISA).await?;
+    ensure!(value_of(b, "number").await? == VISA_FORMATTED, "number: {}", value_of(b, "number").await?);
+    b.client.find(Locator::Id("expiry")).await?.click().await?;
+    b.type_keys("1230").await?;
+    b.leave_frame().await?;
+    b.js("document.getElementById('extra').scrollIntoView(); return true;", vec![]).await?;
+    b.screenshot("gallery-rtl-ar-visible-labels").await?;
+
+    // Back to English without labels: no remount, the typed number stays.
+    b.js("window.__extra.card.update({ locale: 'en', showLabels: false }); return true;", vec![]).await?;
+    enter_extra(b).await?;
+    let back = b
+        .wait_js(
+            "English again",
+            "var root = document.documentElement; return root.dir === 'ltr' ? { lang: root.lang, \
+               label: document.getElementById('number-label').textContent, hidden: document.getElementById('number-label').getBoundingClientRect().height <= 1, \
+               align: getComputedStyle(document.getElementById('number')).textAlign } : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(
+        back == json!({ "lang": "en", "label": "Card number", "hidden": true, "align": "start" }),
+        "after update to English: {back}"
+    );
+    b.leave_frame().await?;
+    let s = b.js("return window.__extra.card.state();", vec![]).await?;
+    ensure!(s["fields"]["number"]["valid"] == true, "number lost by update(): {s}");
+    assert_no_secrets(b, VISA, CVC).await?;
     Ok(())
 }
