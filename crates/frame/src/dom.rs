@@ -79,6 +79,9 @@ pub struct Frame {
     document: Document,
     form: HtmlElement,
     brand_icon: Element,
+    /// URL of the brand icon sprite: `/v1/frame/` + the icon's `data-icons` (`brands-<hash>.svg`
+    /// in a release build, named by `scripts/hash-sprite.py`; `brands.svg` in the sources).
+    icons: String,
     error: HtmlElement,
     pub(crate) model: Model,
     pub(crate) locale: Locale,
@@ -227,6 +230,11 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
     let frame = Frame {
         form: html("card")?,
         brand_icon: by_id("brand-icon")?,
+        icons: {
+            let svg = by_id("brand-icon")?.parent_element().ok_or(FrameError::MissingElement("brand icon"))?;
+            let name = svg.get_attribute("data-icons").ok_or(FrameError::MissingElement("data-icons"))?;
+            ["/v1/frame/", &name].concat()
+        },
         error: html("error")?,
         document: document.clone(),
         window: window.clone(),
@@ -892,10 +900,10 @@ impl Frame {
         let brand = self.model.brand();
         let brand_id = brand.map(Brand::id);
         if brand_id != self.last_brand || self.last_state.is_none() {
-            // The generic icon is inline; the brand icons load from `brands.svg` (same origin,
+            // The generic icon is inline; the brand icons load from the sprite (same origin,
             // `img-src 'self'`) the first time one is needed, not on every cold mount.
             let href = match brand.filter(|b| ICONS.contains(b)) {
-                Some(b) => ["/v1/frame/brands.svg#b-", b.id()].concat(),
+                Some(b) => [self.icons.as_str(), "#b-", b.id()].concat(),
                 None => "#b-generic".to_owned(),
             };
             let _ = self.brand_icon.set_attribute("href", &href);
