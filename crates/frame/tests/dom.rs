@@ -779,7 +779,8 @@ async fn labels_accessible_names_visible_labels_and_right_to_left() {
     let number = input("number");
     number.focus().unwrap();
     type_text(&number, "4242424242424242");
-    assert_eq!(number.value(), "4242 4242 4242 4242");
+    // Complete: focus moved on to the expiry and the number shows masked, still left to right.
+    assert_eq!(number.value(), "4242 **** **** 4242");
     assert!(fx.state().fields.number.valid);
 
     fx.update(r#","locale":"en","showLabels":false,"ariaLabel":{}"#).await;
@@ -788,5 +789,6 @@ async fn labels_accessible_names_visible_labels_and_right_to_left() {
     assert_eq!(label("number").text_content().as_deref(), Some("Card number"));
     assert_eq!(label("expiry").text_content().as_deref(), Some("Valid thru"), "label kept: update had none");
     assert_eq!(input("cvc").get_attribute("aria-label"), None);
-    assert_eq!(number.value(), "4242 4242 4242 4242", "typed value kept");
+    assert_eq!(number.value(), "4242 **** **** 4242", "typed value kept");
+    assert!(fx.state().fields.number.valid);
 }
