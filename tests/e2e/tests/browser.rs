@@ -1735,10 +1735,13 @@ async fn labels_visible_right_to_left_locale_and_locale_tables_on_demand(ctx: &C
             }),
         "Arabic frame: {layout}"
     );
-    // The number is typed and shown left to right inside the right-to-left frame.
+    // The number is typed and shown left to right inside the right-to-left frame (complete, it
+    // moves focus on to the expiry and shows masked).
     b.client.find(Locator::Id("number")).await?.click().await?;
-    b.type_keys(VISA).await?;
-    ensure!(value_of(b, "number").await? == VISA_FORMATTED, "number: {}", value_of(b, "number").await?);
+    b.type_keys(&VISA[..15]).await?;
+    ensure!(value_of(b, "number").await? == VISA_FORMATTED[..18], "number: {}", value_of(b, "number").await?);
+    b.type_keys(&VISA[15..]).await?;
+    ensure!(value_of(b, "number").await? == "4242 **** **** 4242", "number: {}", value_of(b, "number").await?);
     b.client.find(Locator::Id("expiry")).await?.click().await?;
     b.type_keys("1230").await?;
     b.leave_frame().await?;
