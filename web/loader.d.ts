@@ -7,7 +7,10 @@ export type CardBrand =
 
 export type CardField = 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode';
 
-export type Locale = 'auto' | 'en' | 'de' | 'fr' | 'es' | 'it' | 'nl' | 'pt' | 'ja' | string;
+/** `ar` and `he` are right-to-left (the card number, expiry and CVC stay left-to-right). */
+export type Locale =
+  | 'auto' | 'en' | 'de' | 'fr' | 'es' | 'it' | 'nl' | 'pt' | 'ja' | 'ar' | 'he' | 'zh' | 'ko'
+  | 'pl' | 'sv' | 'da' | 'fi' | 'nb' | 'tr' | 'ru' | string;
 
 /**
  * CSS declarations in camelCase or kebab-case; only allowlisted properties are applied (text,
@@ -64,6 +67,12 @@ export interface CardUpdate {
   /** A BCP 47 tag or `'auto'`. */
   locale?: Locale;
   placeholders?: Partial<Record<CardField, string>>;
+  /** Label text per field (default: the locale's), shown with `showLabels`, else read by screen readers. */
+  label?: Partial<Record<CardField, string>>;
+  /** Accessible name per field (`aria-label`), read instead of the label; the label stays visible. */
+  ariaLabel?: Partial<Record<CardField, string>>;
+  /** Shows each field's label above its input (default `false`: labels for screen readers only). */
+  showLabels?: boolean;
   /** Disables every input (the `disabled` variant applies). */
   disabled?: boolean;
 }

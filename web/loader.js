@@ -34,8 +34,8 @@
     if (typeof o.locale === 'string') c.locale = o.locale;
     if ('style' in o) c.style = normalizeStyle(o.style);
     if ('appearance' in o) c.appearance = declarations(isObject(o.appearance) ? o.appearance.variables : 0);
-    if ('placeholders' in o) c.placeholders = declarations(o.placeholders);
-    if ('disabled' in o) c.disabled = o.disabled === true;
+    ['placeholders', 'label', 'ariaLabel'].forEach(function (k) { if (k in o) c[k] = declarations(o[k]); });
+    ['disabled', 'showLabels'].forEach(function (k) { if (k in o) c[k] = o[k] === true; });
     return c;
   }
 
@@ -43,7 +43,7 @@
     opts = opts || {};
     var key = opts.key;
     if (typeof key !== 'string' || !/^pk_(test|live)_[A-Za-z0-9_]+$/.test(key)) {
-      throw new TypeError('Altafinex.card: key must be a publishable key (pk_test_... or pk_live_...)');
+      throw new TypeError('Altafinex.card: key must be pk_test_... or pk_live_...');
     }
     var vault = opts.vaultOrigin ? new URL(opts.vaultOrigin).origin : scriptOrigin;
     if (!vault || vault === 'null') {
@@ -207,7 +207,7 @@
         f.title = title;
         f.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms');
         f.setAttribute('scrolling', 'no');
-        f.style.cssText = 'border:0;margin:0;padding:0;width:100%;height:48px;display:block;overflow:hidden;background:transparent';
+        f.style.cssText = 'border:0;margin:0;padding:0;width:100%;height:48px;display:block;background:transparent';
         f.src = vault + '/v1/frame?key=' + encodeURIComponent(key) + '#v=1&channel=' + channel +
           '&origin=' + encodeURIComponent(win.location.origin) + '&locale=' + encodeURIComponent(init.locale);
         win.addEventListener('message', onMessage);
@@ -249,7 +249,7 @@
       },
       tokenize: function () {
         if (status !== 'ready') {
-          return Promise.reject(destroyed ? failure('destroyed', DESTROYED) : failure('not_ready', 'Call mount() and wait for it first.'));
+          return Promise.reject(destroyed ? failure('destroyed', DESTROYED) : failure('not_ready', 'Call mount() first.'));
         }
         return new Promise(function (resolve, reject) {
           var id = 't' + (++seq);
@@ -269,7 +269,7 @@
         send({ type: 'focus', field: FIELDS.indexOf(field) >= 0 ? field : 'number' });
       },
       clear: function (field) {
-        if (field !== undefined && FIELDS.indexOf(field) < 0) throw new TypeError('unknown field: ' + field);
+        if (field !== undefined && FIELDS.indexOf(field) < 0) throw new TypeError('Altafinex: unknown field "' + field + '"');
         send(field === undefined ? { type: 'clear' } : { type: 'clear', field: field });
       },
       blur: function () {

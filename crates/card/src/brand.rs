@@ -250,6 +250,25 @@ const HIPERCARD: Spec =
 /// `65xxxx` sub-ranges Troy issues on, and `65` as a whole is Discover's (and, in part, Elo's
 /// and Verve's), so `65…` numbers stay Discover here until a sourced list of Troy's `65` BINs
 /// exists (BKM publishes it to acquirers, not publicly).
+///
+/// Checked again 2026-11-26 (issue 12: "Troy's 65xxxx ranges come out as Discover") for two
+/// public sources that agree on Troy ranges inside `65`; there are none, so nothing was added:
+/// - Discover Global Network, "International Card Identification Features" (DFS Services,
+///   2019, IOP# 33845; docslib.org/doc/4655491): a "Troy Global Card" number "starts with 65",
+///   16 digits, and an "Elo Global Card" number "starts with 65" too: a prefix shared with
+///   Discover and Elo, no sub-range.
+/// - binlist/data `ranges.csv` (commit 7400e17, the binlist.net data set): no Troy rows at
+///   all; its three `65` rows (`651621`, `655066`, `659524`) are Discover, US.
+/// - amaroteam/react-credit-cards issue 34 (a request, not a table): Troy as
+///   `^(?:9792|65\d{2}|36|2205)\d{12}$`, i.e. all of `65` plus Diners' `36` and a Mir-adjacent
+///   `2205`: it would take every Discover `65` card, so it is not a range list either.
+/// - Card detectors in public code (takagi.ru.monica `CardBrandDetector`, "based on
+///   creditcards-types"; a Turkish vault app's `FieldFormats.cardNetwork`; the Elixir
+///   SimpleCardBrand test "TroyWikipedia"): Troy `9792` only, `65` Discover.
+///
+/// Giving Troy precedence over Discover on all of `65` (the only thing two sources share) would
+/// mislabel every Discover `65` card as Troy, so the table stays as it is; the
+/// `troy_ranges_match_the_sources` test pins that.
 const TROY: Spec = Spec { ranges: &[one(9792)], lengths: &[16], code: code("CVV", 3), luhn: LuhnPolicy::Required };
 const VERVE: Spec = Spec {
     ranges: &[r(506099, 506198), r(507865, 507964), r(650002, 650027)],
@@ -625,6 +644,10 @@ mod tests {
         // Troy also issues inside Discover's 65, but no source names those BINs: Discover.
         check("6520", Some(Brand::Discover));
         check("6599", Some(Brand::Discover));
+        // binlist/data's 65 rows are all Discover (see `TROY`).
+        for prefix in ["651621", "655066", "659524"] {
+            check(prefix, Some(Brand::Discover));
+        }
     }
 
     #[test]

@@ -21,8 +21,8 @@ use zeroize::Zeroizing;
 use crate::locale::{Locale, Text};
 use crate::model::{Check, Model};
 use crate::protocol::{
-    ChangeState, Command, Field, FieldOptions, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
-    Placeholders, Update,
+    ChangeState, Command, Field, FieldOptions, FieldTexts, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
+    Update,
 };
 use crate::style::{Style, ThemeValue, Variant};
 
@@ -79,6 +79,9 @@ pub struct Frame {
     document: Document,
     form: HtmlElement,
     brand_icon: Element,
+    /// URL of the brand icon sprite: `/v1/frame/` + the icon's `data-icons` (`brands-<hash>.svg`
+    /// in a release build, named by `scripts/hash-sprite.py`; `brands.svg` in the sources).
+    icons: String,
     error: HtmlElement,
     pub(crate) model: Model,
     pub(crate) locale: Locale,
@@ -90,7 +93,12 @@ pub struct Frame {
     /// Every input disabled (`disabled: true`).
     disabled: bool,
     placeholder_rule: Option<CssStyleDeclaration>,
-    placeholders: Placeholders,
+    placeholders: FieldTexts,
+    /// Label texts (`label`), shown above the inputs with `show_labels`, else for screen readers.
+    labels: FieldTexts,
+    /// Accessible names (`ariaLabel`) that replace the labels' for screen readers.
+    aria_labels: FieldTexts,
+    show_labels: bool,
     last_state: Option<ChangeState>,
     last_brand: Option<&'static str>,
     /// Per field (by [`Field::index`]): the input shows a mask, the value is in the model only.
@@ -222,6 +230,11 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
     let frame = Frame {
         form: html("card")?,
         brand_icon: by_id("brand-icon")?,
+        icons: {
+            let svg = by_id("brand-icon")?.parent_element().ok_or(FrameError::MissingElement("brand icon"))?;
+            let name = svg.get_attribute("data-icons").ok_or(FrameError::MissingElement("data-icons"))?;
+            ["/v1/frame/", &name].concat()
+        },
         error: html("error")?,
         document: document.clone(),
         window: window.clone(),
@@ -235,7 +248,10 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         hovered: None,
         disabled: false,
         placeholder_rule: None,
-        placeholders: Placeholders::default(),
+        placeholders: FieldTexts::default(),
+        labels: FieldTexts::default(),
+        aria_labels: FieldTexts::default(),
+        show_labels: false,
         last_state: None,
         last_brand: None,
         masked: [false; 5],
@@ -561,6 +577,15 @@ impl Frame {
         if let Some(placeholders) = update.placeholders {
             self.placeholders = placeholders;
         }
+        if let Some(labels) = update.label {
+            self.labels = labels;
+        }
+        if let Some(aria_labels) = update.aria_label {
+            self.aria_labels = aria_labels;
+        }
+        if let Some(show) = update.show_labels {
+            self.show_labels = show;
+        }
         if let Some(disabled) = update.disabled {
             self.disabled = disabled;
         }
@@ -630,11 +655,14 @@ impl Frame {
         self.render();
     }
 
-    /// Labels, placeholders, `lang`, visibility of optional fields.
+    /// Labels (visible or for screen readers), accessible names, placeholders, `lang` and `dir`,
+    /// visibility of optional fields. In a right-to-left locale the document is `dir="rtl"`
+    /// (layout, labels, errors); the number, expiry and CVC inputs stay `dir="ltr"` (index.html).
     fn apply_text(&mut self) {
         let text = self.locale.text();
         if let Some(root) = self.document.document_element() {
             let _ = root.set_attribute("lang", text.lang);
+            let _ = root.set_attribute("dir", if self.locale.is_rtl() { "rtl" } else { "ltr" });
         }
         for field in Field::ALL {
             let enabled = self.model.enabled(field);
@@ -643,7 +671,16 @@ impl Frame {
             };
             el.wrapper.set_hidden(!enabled);
             el.input.set_disabled(!enabled || self.disabled);
-            el.label.set_text_content(Some(label(text, field)));
+            el.label.set_text_content(Some(self.labels.get(field).unwrap_or_else(|| label(text, field))));
+            let _ = el.label.class_list().toggle_with_force("sr", !self.show_labels);
+            match self.aria_labels.get(field).filter(|a| !a.trim().is_empty()) {
+                Some(name) => {
+                    let _ = el.input.set_attribute("aria-label", name);
+                }
+                None => {
+                    let _ = el.input.remove_attribute("aria-label");
+                }
+            }
         }
         self.apply_placeholders();
     }
@@ -863,10 +900,10 @@ impl Frame {
         let brand = self.model.brand();
         let brand_id = brand.map(Brand::id);
         if brand_id != self.last_brand || self.last_state.is_none() {
-            // The generic icon is inline; the brand icons load from `brands.svg` (same origin,
+            // The generic icon is inline; the brand icons load from the sprite (same origin,
             // `img-src 'self'`) the first time one is needed, not on every cold mount.
             let href = match brand.filter(|b| ICONS.contains(b)) {
-                Some(b) => ["/v1/frame/brands.svg#b-", b.id()].concat(),
+                Some(b) => [self.icons.as_str(), "#b-", b.id()].concat(),
                 None => "#b-generic".to_owned(),
             };
             let _ = self.brand_icon.set_attribute("href", &href);

@@ -13,7 +13,7 @@
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::protocol::{Field, FieldOptions, ParentMessage, Placeholders};
+use crate::protocol::{Field, FieldOptions, FieldTexts, ParentMessage};
 use crate::style::Pairs;
 
 /// The value does not have the expected shape.
@@ -86,6 +86,18 @@ fn opt_strings(obj: &Obj, key: &str) -> Result<Option<Pairs<String>>, Bad> {
     obj.opt_object(key)?.map(|o| o.pairs(string_value)).transpose()
 }
 
+/// `{ number?, expiry?, cvc?, name?, postalCode? }` of strings (absent → `None`).
+fn field_texts(obj: &Obj, key: &str) -> Result<Option<FieldTexts>, Bad> {
+    let Some(p) = obj.opt_object(key)? else { return Ok(None) };
+    Ok(Some(FieldTexts {
+        number: p.opt_string("number")?,
+        expiry: p.opt_string("expiry")?,
+        cvc: p.opt_string("cvc")?,
+        name: p.opt_string("name")?,
+        postal_code: p.opt_string("postalCode")?,
+    }))
+}
+
 /// A parent → frame message; `None` for anything that does not have its shape.
 pub(crate) fn parent_message(data: JsValue) -> Option<ParentMessage> {
     read_parent_message(data).ok()
@@ -99,16 +111,6 @@ fn read_parent_message(data: JsValue) -> Result<ParentMessage, Bad> {
     };
     let style = match m.opt_object("style")? {
         Some(o) => Some(o.pairs(|v| Obj::new(v)?.pairs(string_value))?),
-        None => None,
-    };
-    let placeholders = match m.opt_object("placeholders")? {
-        Some(p) => Some(Placeholders {
-            number: p.opt_string("number")?,
-            expiry: p.opt_string("expiry")?,
-            cvc: p.opt_string("cvc")?,
-            name: p.opt_string("name")?,
-            postal_code: p.opt_string("postalCode")?,
-        }),
         None => None,
     };
     let fields = match m.opt_object("fields")? {
@@ -126,7 +128,10 @@ fn read_parent_message(data: JsValue) -> Result<ParentMessage, Bad> {
         id: m.opt_string("id")?,
         locale: m.opt_string("locale")?,
         style,
-        placeholders,
+        placeholders: field_texts(&m, "placeholders")?,
+        label: field_texts(&m, "label")?,
+        aria_label: field_texts(&m, "ariaLabel")?,
+        show_labels: m.opt_bool("showLabels")?,
         fields,
         errors: m.opt_string("errors")?,
         messages: opt_strings(&m, "messages")?,

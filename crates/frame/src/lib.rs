@@ -3,7 +3,7 @@
 //! Layout (pure logic first, the browser at the edge):
 //! - [`protocol`]: postMessage v1 wire types and the URL-fragment parameters.
 //! - [`style`]: the merchant style allowlist and value sanitiser.
-//! - [`locale`]: labels, placeholders and error messages in eight languages.
+//! - [`locale`]: labels, placeholders and error messages in nineteen languages (English built in).
 //! - `dom` / `net` (wasm32 only): the inputs, events, CSSOM styling, and `POST /v1/tokens`.
 //!
 //! Invariant: the PAN and CVC never leave this crate except in the body of the

@@ -3,7 +3,7 @@
 //! Pure data and a tiny negotiation function; no I/O. The DOM layer picks a table with
 //! [`Locale::negotiate`] from the loader's `locale` option or the browser's languages.
 //!
-//! Only English is compiled into the WASM: the other seven tables are
+//! Only English is compiled into the WASM: the other eighteen tables are
 //! `static/frame/locale-<lang>.json` (written from the tables below, which native builds keep:
 //! a test checks the files against them), fetched by the frame from the vault when a locale
 //! needs one and handed to [`register`]. Until then [`Locale::text`] answers with English.
@@ -27,6 +27,28 @@ pub enum Locale {
     Pt,
     /// Japanese.
     Ja,
+    /// Arabic (right-to-left).
+    Ar,
+    /// Hebrew (right-to-left).
+    He,
+    /// Chinese (Simplified).
+    Zh,
+    /// Korean.
+    Ko,
+    /// Polish.
+    Pl,
+    /// Swedish.
+    Sv,
+    /// Danish.
+    Da,
+    /// Finnish.
+    Fi,
+    /// Norwegian Bokmål (also `no` and `nn`).
+    Nb,
+    /// Turkish.
+    Tr,
+    /// Russian.
+    Ru,
 }
 
 /// All text one locale needs.
@@ -75,8 +97,27 @@ impl Text {
 
 impl Locale {
     /// Every supported locale.
-    pub const ALL: [Locale; 8] =
-        [Locale::En, Locale::De, Locale::Fr, Locale::Es, Locale::It, Locale::Nl, Locale::Pt, Locale::Ja];
+    pub const ALL: [Locale; 19] = [
+        Locale::En,
+        Locale::De,
+        Locale::Fr,
+        Locale::Es,
+        Locale::It,
+        Locale::Nl,
+        Locale::Pt,
+        Locale::Ja,
+        Locale::Ar,
+        Locale::He,
+        Locale::Zh,
+        Locale::Ko,
+        Locale::Pl,
+        Locale::Sv,
+        Locale::Da,
+        Locale::Fi,
+        Locale::Nb,
+        Locale::Tr,
+        Locale::Ru,
+    ];
 
     /// The primary language subtag (`"de"`), also the `lang` of the table.
     pub fn lang(self) -> &'static str {
@@ -89,12 +130,37 @@ impl Locale {
             Locale::Nl => "nl",
             Locale::Pt => "pt",
             Locale::Ja => "ja",
+            Locale::Ar => "ar",
+            Locale::He => "he",
+            Locale::Zh => "zh",
+            Locale::Ko => "ko",
+            Locale::Pl => "pl",
+            Locale::Sv => "sv",
+            Locale::Da => "da",
+            Locale::Fi => "fi",
+            Locale::Nb => "nb",
+            Locale::Tr => "tr",
+            Locale::Ru => "ru",
         }
     }
 
-    /// Matches a BCP 47 tag (`"de-CH"`, `"pt_BR"`, `"JA"`) by its primary language subtag.
+    /// Whether the language is written right to left (the frame's document is then `dir="rtl"`;
+    /// the card number, expiry and CVC stay left to right).
+    pub fn is_rtl(self) -> bool {
+        matches!(self, Locale::Ar | Locale::He)
+    }
+
+    /// Matches a BCP 47 tag (`"de-CH"`, `"pt_BR"`, `"JA"`) by its primary language subtag;
+    /// Norwegian `no` and `nn` read Bokmål, the old Hebrew code `iw` Hebrew.
     pub fn from_tag(tag: &str) -> Option<Locale> {
         let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        let alias = |code: &str| primary.eq_ignore_ascii_case(code);
+        if alias("no") || alias("nn") {
+            return Some(Locale::Nb);
+        }
+        if alias("iw") {
+            return Some(Locale::He);
+        }
         Locale::ALL.into_iter().find(|l| l.lang().eq_ignore_ascii_case(primary))
     }
 
@@ -120,6 +186,17 @@ impl Locale {
             Locale::Nl => &NL,
             Locale::Pt => &PT,
             Locale::Ja => &JA,
+            Locale::Ar => &AR,
+            Locale::He => &HE,
+            Locale::Zh => &ZH,
+            Locale::Ko => &KO,
+            Locale::Pl => &PL,
+            Locale::Sv => &SV,
+            Locale::Da => &DA,
+            Locale::Fi => &FI,
+            Locale::Nb => &NB,
+            Locale::Tr => &TR,
+            Locale::Ru => &RU,
         }
     }
 
@@ -146,7 +223,7 @@ thread_local! {
 }
 
 /// Makes a loaded table the text of `locale`. The table lives for the rest of the page (it is
-/// leaked: at most seven tables of a few hundred bytes, one per locale, ever); a second table
+/// leaked: at most eighteen tables of a few hundred bytes, one per locale, ever); a second table
 /// for the same locale is ignored.
 pub fn register(locale: Locale, text: Text) {
     if locale == Locale::En || locale.loaded().is_some() {
@@ -389,6 +466,325 @@ static JA: Text = Text {
     ],
 };
 
+#[cfg(not(target_arch = "wasm32"))]
+static AR: Text = Text {
+    lang: "ar",
+    number_label: "رقم البطاقة",
+    expiry_label: "تاريخ الانتهاء",
+    cvc_label: "رمز الأمان",
+    name_label: "الاسم على البطاقة",
+    postal_label: "الرمز البريدي",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "شهر / سنة",
+    name_placeholder: "الاسم الكامل",
+    errors: [
+        "رقم البطاقة غير صالح.",
+        "رقم البطاقة غير مكتمل.",
+        "نوع البطاقة هذا غير مدعوم.",
+        "يحتوي رقم البطاقة على أحرف غير صالحة.",
+        "تاريخ انتهاء البطاقة غير مكتمل.",
+        "شهر انتهاء البطاقة غير صالح.",
+        "سنة انتهاء البطاقة غير صالحة.",
+        "انتهت صلاحية البطاقة.",
+        "سنة انتهاء البطاقة بعيدة جدًا في المستقبل.",
+        "رمز أمان البطاقة غير مكتمل.",
+        "رمز أمان البطاقة غير صالح.",
+        "أدخل الاسم المكتوب على البطاقة.",
+        "الرمز البريدي غير مكتمل.",
+        "تعذّرت معالجة البطاقة. يُرجى المحاولة مرة أخرى.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static HE: Text = Text {
+    lang: "he",
+    number_label: "מספר כרטיס",
+    expiry_label: "תוקף",
+    cvc_label: "קוד אבטחה",
+    name_label: "השם על הכרטיס",
+    postal_label: "מיקוד",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "חודש / שנה",
+    name_placeholder: "שם מלא",
+    errors: [
+        "מספר הכרטיס אינו תקין.",
+        "מספר הכרטיס אינו שלם.",
+        "סוג כרטיס זה אינו נתמך.",
+        "מספר הכרטיס מכיל תווים לא חוקיים.",
+        "תאריך התוקף אינו שלם.",
+        "חודש התוקף אינו תקין.",
+        "שנת התוקף אינה תקינה.",
+        "פג תוקף הכרטיס.",
+        "שנת התוקף רחוקה מדי בעתיד.",
+        "קוד האבטחה אינו שלם.",
+        "קוד האבטחה אינו תקין.",
+        "יש להזין את השם שעל הכרטיס.",
+        "המיקוד אינו שלם.",
+        "לא ניתן היה לעבד את הכרטיס. יש לנסות שוב.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static ZH: Text = Text {
+    lang: "zh",
+    number_label: "卡号",
+    expiry_label: "有效期",
+    cvc_label: "安全码",
+    name_label: "持卡人姓名",
+    postal_label: "邮政编码",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "月 / 年",
+    name_placeholder: "姓名",
+    errors: [
+        "卡号无效。",
+        "卡号不完整。",
+        "不支持此卡组织。",
+        "卡号包含无效字符。",
+        "有效期不完整。",
+        "有效期月份无效。",
+        "有效期年份无效。",
+        "此卡已过期。",
+        "有效期年份过于久远。",
+        "安全码不完整。",
+        "安全码无效。",
+        "请输入卡上的姓名。",
+        "邮政编码不完整。",
+        "无法处理此卡，请重试。",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static KO: Text = Text {
+    lang: "ko",
+    number_label: "카드 번호",
+    expiry_label: "만료일",
+    cvc_label: "보안 코드",
+    name_label: "카드 소유자 이름",
+    postal_label: "우편번호",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "MM / YY",
+    name_placeholder: "이름",
+    errors: [
+        "카드 번호가 유효하지 않습니다.",
+        "카드 번호가 완전하지 않습니다.",
+        "지원되지 않는 카드 브랜드입니다.",
+        "카드 번호에 유효하지 않은 문자가 있습니다.",
+        "만료일이 완전하지 않습니다.",
+        "만료 월이 유효하지 않습니다.",
+        "만료 연도가 유효하지 않습니다.",
+        "카드가 만료되었습니다.",
+        "만료 연도가 너무 먼 미래입니다.",
+        "보안 코드가 완전하지 않습니다.",
+        "보안 코드가 유효하지 않습니다.",
+        "카드에 표시된 이름을 입력하세요.",
+        "우편번호가 완전하지 않습니다.",
+        "카드를 처리할 수 없습니다. 다시 시도해 주세요.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static PL: Text = Text {
+    lang: "pl",
+    number_label: "Numer karty",
+    expiry_label: "Data ważności",
+    cvc_label: "Kod bezpieczeństwa",
+    name_label: "Imię i nazwisko na karcie",
+    postal_label: "Kod pocztowy",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "MM / RR",
+    name_placeholder: "Imię i nazwisko",
+    errors: [
+        "Numer karty jest nieprawidłowy.",
+        "Numer karty jest niepełny.",
+        "Ten rodzaj karty nie jest obsługiwany.",
+        "Numer karty zawiera nieprawidłowe znaki.",
+        "Data ważności jest niepełna.",
+        "Miesiąc ważności jest nieprawidłowy.",
+        "Rok ważności jest nieprawidłowy.",
+        "Karta straciła ważność.",
+        "Rok ważności jest zbyt odległy.",
+        "Kod bezpieczeństwa jest niepełny.",
+        "Kod bezpieczeństwa jest nieprawidłowy.",
+        "Wpisz imię i nazwisko widoczne na karcie.",
+        "Kod pocztowy jest niepełny.",
+        "Nie udało się przetworzyć karty. Spróbuj ponownie.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static SV: Text = Text {
+    lang: "sv",
+    number_label: "Kortnummer",
+    expiry_label: "Utgångsdatum",
+    cvc_label: "Säkerhetskod",
+    name_label: "Namn på kortet",
+    postal_label: "Postnummer",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "MM / ÅÅ",
+    name_placeholder: "Fullständigt namn",
+    errors: [
+        "Kortnumret är ogiltigt.",
+        "Kortnumret är ofullständigt.",
+        "Det här kortmärket stöds inte.",
+        "Kortnumret innehåller ogiltiga tecken.",
+        "Utgångsdatumet är ofullständigt.",
+        "Utgångsmånaden är ogiltig.",
+        "Utgångsåret är ogiltigt.",
+        "Kortet har gått ut.",
+        "Utgångsåret ligger för långt fram i tiden.",
+        "Säkerhetskoden är ofullständig.",
+        "Säkerhetskoden är ogiltig.",
+        "Ange namnet på kortet.",
+        "Postnumret är ofullständigt.",
+        "Kortet kunde inte behandlas. Försök igen.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static DA: Text = Text {
+    lang: "da",
+    number_label: "Kortnummer",
+    expiry_label: "Udløbsdato",
+    cvc_label: "Sikkerhedskode",
+    name_label: "Navn på kortet",
+    postal_label: "Postnummer",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "MM / ÅÅ",
+    name_placeholder: "Fulde navn",
+    errors: [
+        "Kortnummeret er ugyldigt.",
+        "Kortnummeret er ufuldstændigt.",
+        "Dette kortmærke understøttes ikke.",
+        "Kortnummeret indeholder ugyldige tegn.",
+        "Udløbsdatoen er ufuldstændig.",
+        "Udløbsmåneden er ugyldig.",
+        "Udløbsåret er ugyldigt.",
+        "Kortet er udløbet.",
+        "Udløbsåret ligger for langt ude i fremtiden.",
+        "Sikkerhedskoden er ufuldstændig.",
+        "Sikkerhedskoden er ugyldig.",
+        "Indtast navnet på kortet.",
+        "Postnummeret er ufuldstændigt.",
+        "Kortet kunne ikke behandles. Prøv igen.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static FI: Text = Text {
+    lang: "fi",
+    number_label: "Kortin numero",
+    expiry_label: "Voimassaolopäivä",
+    cvc_label: "Turvakoodi",
+    name_label: "Nimi kortissa",
+    postal_label: "Postinumero",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "KK / VV",
+    name_placeholder: "Koko nimi",
+    errors: [
+        "Kortin numero on virheellinen.",
+        "Kortin numero on puutteellinen.",
+        "Tätä korttityyppiä ei tueta.",
+        "Kortin numerossa on virheellisiä merkkejä.",
+        "Voimassaolopäivä on puutteellinen.",
+        "Voimassaolokuukausi on virheellinen.",
+        "Voimassaolovuosi on virheellinen.",
+        "Kortti on vanhentunut.",
+        "Voimassaolovuosi on liian kaukana tulevaisuudessa.",
+        "Turvakoodi on puutteellinen.",
+        "Turvakoodi on virheellinen.",
+        "Anna kortissa oleva nimi.",
+        "Postinumero on puutteellinen.",
+        "Korttia ei voitu käsitellä. Yritä uudelleen.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static NB: Text = Text {
+    lang: "nb",
+    number_label: "Kortnummer",
+    expiry_label: "Utløpsdato",
+    cvc_label: "Sikkerhetskode",
+    name_label: "Navn på kortet",
+    postal_label: "Postnummer",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "MM / ÅÅ",
+    name_placeholder: "Fullt navn",
+    errors: [
+        "Kortnummeret er ugyldig.",
+        "Kortnummeret er ufullstendig.",
+        "Dette kortmerket støttes ikke.",
+        "Kortnummeret inneholder ugyldige tegn.",
+        "Utløpsdatoen er ufullstendig.",
+        "Utløpsmåneden er ugyldig.",
+        "Utløpsåret er ugyldig.",
+        "Kortet har utløpt.",
+        "Utløpsåret er for langt frem i tid.",
+        "Sikkerhetskoden er ufullstendig.",
+        "Sikkerhetskoden er ugyldig.",
+        "Skriv inn navnet på kortet.",
+        "Postnummeret er ufullstendig.",
+        "Kortet kunne ikke behandles. Prøv igjen.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static TR: Text = Text {
+    lang: "tr",
+    number_label: "Kart numarası",
+    expiry_label: "Son kullanma tarihi",
+    cvc_label: "Güvenlik kodu",
+    name_label: "Kart üzerindeki ad",
+    postal_label: "Posta kodu",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "AA / YY",
+    name_placeholder: "Ad soyad",
+    errors: [
+        "Kart numarası geçersiz.",
+        "Kart numarası eksik.",
+        "Bu kart markası desteklenmiyor.",
+        "Kart numarası geçersiz karakterler içeriyor.",
+        "Son kullanma tarihi eksik.",
+        "Son kullanma ayı geçersiz.",
+        "Son kullanma yılı geçersiz.",
+        "Kartın süresi dolmuş.",
+        "Son kullanma yılı çok ileri bir tarih.",
+        "Güvenlik kodu eksik.",
+        "Güvenlik kodu geçersiz.",
+        "Kart üzerindeki adı girin.",
+        "Posta kodu eksik.",
+        "Kart işlenemedi. Lütfen tekrar deneyin.",
+    ],
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+static RU: Text = Text {
+    lang: "ru",
+    number_label: "Номер карты",
+    expiry_label: "Срок действия",
+    cvc_label: "Код безопасности",
+    name_label: "Имя на карте",
+    postal_label: "Почтовый индекс",
+    number_placeholder: NUMBER_PLACEHOLDER,
+    expiry_placeholder: "ММ / ГГ",
+    name_placeholder: "Полное имя",
+    errors: [
+        "Неверный номер карты.",
+        "Номер карты введён не полностью.",
+        "Карты этой платёжной системы не принимаются.",
+        "Номер карты содержит недопустимые символы.",
+        "Срок действия введён не полностью.",
+        "Неверный месяц срока действия.",
+        "Неверный год срока действия.",
+        "Срок действия карты истёк.",
+        "Год срока действия слишком далеко в будущем.",
+        "Код безопасности введён не полностью.",
+        "Неверный код безопасности.",
+        "Введите имя, указанное на карте.",
+        "Почтовый индекс введён не полностью.",
+        "Не удалось обработать карту. Попробуйте ещё раз.",
+    ],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,10 +796,17 @@ mod tests {
             (Some("pt-BR"), &[], Locale::Pt),
             (Some("ja_JP"), &[], Locale::Ja),
             (Some("auto"), &["nl-BE", "en"], Locale::Nl),
-            (None, &["sv-SE", "it-IT"], Locale::It),
+            (None, &["vi-VN", "it-IT"], Locale::It),
+            (None, &["sv-SE", "it-IT"], Locale::Sv),
             (Some("xx"), &["es-MX"], Locale::Es),
             (Some("FR"), &[], Locale::Fr),
-            (None, &["zh-CN"], Locale::En),
+            (None, &["zh-CN"], Locale::Zh),
+            (None, &["vi-VN"], Locale::En),
+            (Some("ar-EG"), &[], Locale::Ar),
+            (Some("he"), &[], Locale::He),
+            (Some("iw-IL"), &[], Locale::He),
+            (Some("no"), &[], Locale::Nb),
+            (None, &["nn-NO"], Locale::Nb),
             (None, &[], Locale::En),
         ];
         for (requested, browser, want) in cases {
@@ -470,5 +873,17 @@ mod tests {
             assert_eq!(t.lang, locale.lang());
         }
         assert_eq!(Locale::De.text().message("no_such_code"), Locale::De.text().message("processing_error"));
+    }
+
+    /// Issue 12 asks for at least 16 locales; only Arabic and Hebrew are right to left.
+    #[test]
+    fn sixteen_or_more_locales_and_which_are_rtl() {
+        assert!(Locale::ALL.len() >= 16, "{}", Locale::ALL.len());
+        let rtl: Vec<&str> = Locale::ALL.into_iter().filter(|l| l.is_rtl()).map(Locale::lang).collect();
+        assert_eq!(rtl, ["ar", "he"]);
+        let mut langs: Vec<&str> = Locale::ALL.into_iter().map(Locale::lang).collect();
+        langs.sort_unstable();
+        langs.dedup();
+        assert_eq!(langs.len(), Locale::ALL.len(), "a language listed twice");
     }
 }

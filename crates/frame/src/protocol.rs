@@ -23,8 +23,8 @@ pub const VERSION: u32 = 1;
 /// Largest accepted message, measured as the length of its JSON text.
 pub const MAX_MESSAGE_CHARS: usize = 32 * 1024;
 
-/// Longest placeholder a merchant may set.
-const MAX_PLACEHOLDER_CHARS: usize = 100;
+/// Longest placeholder, label or accessible name a merchant may set.
+const MAX_FIELD_TEXT_CHARS: usize = 100;
 
 /// Longest tokenize request id.
 const MAX_ID_CHARS: usize = 64;
@@ -155,10 +155,11 @@ fn percent_decode(input: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Placeholders the merchant may override (`None` keeps the locale's text).
+/// A text per field the merchant may set (placeholders, labels, accessible names); `None` keeps
+/// the locale's text.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Placeholders {
+pub struct FieldTexts {
     pub number: Option<String>,
     pub expiry: Option<String>,
     pub cvc: Option<String>,
@@ -166,7 +167,7 @@ pub struct Placeholders {
     pub postal_code: Option<String>,
 }
 
-impl Placeholders {
+impl FieldTexts {
     /// The override for a field, if set and not too long.
     pub fn get(&self, field: Field) -> Option<&str> {
         let value = match field {
@@ -176,7 +177,7 @@ impl Placeholders {
             Field::Name => &self.name,
             Field::PostalCode => &self.postal_code,
         };
-        value.as_deref().filter(|v| v.chars().count() <= MAX_PLACEHOLDER_CHARS)
+        value.as_deref().filter(|v| v.chars().count() <= MAX_FIELD_TEXT_CHARS)
     }
 }
 
@@ -202,7 +203,15 @@ pub struct ParentMessage {
     pub id: Option<String>,
     pub locale: Option<String>,
     pub style: Option<RawStyle>,
-    pub placeholders: Option<Placeholders>,
+    pub placeholders: Option<FieldTexts>,
+    /// Label texts per field (`label` option).
+    pub label: Option<FieldTexts>,
+    /// Accessible names per field (`ariaLabel` option), read instead of the label.
+    #[serde(rename = "ariaLabel")]
+    pub aria_label: Option<FieldTexts>,
+    /// Labels shown above the inputs (`showLabels: true`) instead of for screen readers only.
+    #[serde(rename = "showLabels")]
+    pub show_labels: Option<bool>,
     pub fields: Option<FieldOptions>,
     pub errors: Option<String>,
     pub messages: Option<Pairs<String>>,
@@ -216,7 +225,10 @@ pub struct ParentMessage {
 pub struct Init {
     pub locale: Option<String>,
     pub style: RawStyle,
-    pub placeholders: Placeholders,
+    pub placeholders: FieldTexts,
+    pub label: FieldTexts,
+    pub aria_label: FieldTexts,
+    pub show_labels: bool,
     pub fields: FieldOptions,
     /// Whether the frame shows the error text itself (`errors: "frame"`, the default) or leaves
     /// it to the page (`errors: "none"`: visually hidden, still the inputs' accessible description).
@@ -234,7 +246,10 @@ pub struct Update {
     pub locale: Option<String>,
     pub style: Option<RawStyle>,
     pub appearance: Option<Pairs<String>>,
-    pub placeholders: Option<Placeholders>,
+    pub placeholders: Option<FieldTexts>,
+    pub label: Option<FieldTexts>,
+    pub aria_label: Option<FieldTexts>,
+    pub show_labels: Option<bool>,
     pub disabled: Option<bool>,
 }
 
@@ -245,6 +260,9 @@ impl From<Init> for Update {
             style: Some(init.style),
             appearance: Some(init.appearance),
             placeholders: Some(init.placeholders),
+            label: Some(init.label),
+            aria_label: Some(init.aria_label),
+            show_labels: Some(init.show_labels),
             disabled: Some(init.disabled),
         }
     }
@@ -274,9 +292,11 @@ impl Messages {
 /// What the parent asks the frame to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    /// `{type:"init", locale?, style?, placeholders?, fields?}`: configure and render.
+    /// `{type:"init", locale?, style?, placeholders?, label?, ariaLabel?, showLabels?, fields?, …}`:
+    /// configure and render.
     Init(Init),
-    /// `{type:"update", locale?, style?, appearance?, placeholders?, disabled?}`: change those
+    /// `{type:"update", locale?, style?, appearance?, placeholders?, label?, ariaLabel?,
+    /// showLabels?, disabled?}`: change those
     /// options in place, keeping every value typed.
     Update(Update),
     /// `{type:"focus", field}`.
@@ -301,6 +321,9 @@ impl ParentMessage {
                 locale: self.locale,
                 style: self.style.unwrap_or_default(),
                 placeholders: self.placeholders.unwrap_or_default(),
+                label: self.label.unwrap_or_default(),
+                aria_label: self.aria_label.unwrap_or_default(),
+                show_labels: self.show_labels.unwrap_or(false),
                 fields: self.fields.unwrap_or_default(),
                 show_errors: self.errors.as_deref() != Some("none"),
                 messages: Messages::new(self.messages.unwrap_or_default()),
@@ -312,6 +335,9 @@ impl ParentMessage {
                 style: self.style,
                 appearance: self.appearance,
                 placeholders: self.placeholders,
+                label: self.label,
+                aria_label: self.aria_label,
+                show_labels: self.show_labels,
                 disabled: self.disabled,
             })),
             "focus" => self.field.map(Command::Focus),
@@ -500,7 +526,8 @@ mod tests {
         let update = parse(json!({
             "v":1,"channel":CH,"type":"update","disabled":true,"locale":"de",
             "style":{"hover":{"borderColor":"#999"}},"appearance":{"colorPrimary":"#635bff"},
-            "placeholders":{"cvc":"123"}
+            "placeholders":{"cvc":"123"},"label":{"number":"Card"},"ariaLabel":{"cvc":"Security code, 3 digits"},
+            "showLabels":true
         }));
         let Some(Command::Update(update)) = update else { panic!("update not parsed") };
         assert_eq!(update.disabled, Some(true));
@@ -508,6 +535,9 @@ mod tests {
         assert_eq!(update.appearance.as_ref().and_then(|a| a.get("colorPrimary")).map(String::as_str), Some("#635bff"));
         assert!(update.style.is_some_and(|s| s.get("hover").is_some()));
         assert_eq!(update.placeholders.as_ref().and_then(|p| p.get(Field::Cvc)), Some("123"));
+        assert_eq!(update.label.as_ref().and_then(|l| l.get(Field::Number)), Some("Card"));
+        assert_eq!(update.aria_label.as_ref().and_then(|l| l.get(Field::Cvc)), Some("Security code, 3 digits"));
+        assert_eq!(update.show_labels, Some(true));
         assert_eq!(
             parse(json!({"v":1,"channel":CH,"type":"tokenize","id":"t1"})),
             Some(Command::Tokenize { id: "t1".into() })
@@ -525,6 +555,13 @@ mod tests {
         assert_eq!(init.style.get("base").and_then(|b| b.get("color")).map(String::as_str), Some("#333"));
         assert!(init.show_errors, "errors default to the frame's own display");
         assert!(!init.disabled && init.appearance.0.is_empty());
+        assert!(!init.show_labels && init.label == FieldTexts::default() && init.aria_label == FieldTexts::default());
+        let long = "x".repeat(101);
+        let init = parse(json!({"v":1,"channel":CH,"type":"init","label":{"number":long,"expiry":"Valid thru"}}));
+        let Some(Command::Init(init)) = init else { panic!("init not parsed") };
+        assert_eq!(init.label.get(Field::Number), None, "a label over 100 characters is ignored");
+        assert_eq!(init.label.get(Field::Expiry), Some("Valid thru"));
+        assert_eq!(parse(json!({"v":1,"channel":CH,"type":"init","showLabels":"yes"})), None);
         let init = parse(json!({
             "v":1,"channel":CH,"type":"init","errors":"none",
             "messages":{"incomplete_cvc":"CVC?","Bad-Code":"x","expired":"","invalid_number":"a\u{7}b"}

@@ -750,3 +750,45 @@ async fn ready_waits_for_a_locale_table_and_falls_back_to_english() {
     let label = document().get_element_by_id("number-label").unwrap().text_content();
     assert_eq!(label.as_deref(), Some("Card number"));
 }
+
+#[wasm_bindgen_test]
+async fn labels_accessible_names_visible_labels_and_right_to_left() {
+    let table = js_sys::JSON::parse(include_str!("../../../static/frame/locale-ar.json")).unwrap();
+    assert!(frame::register_locale_table(table, "ar"));
+    let fx = Fixture::new(None).await;
+    fx.init(
+        r#","locale":"ar-EG","label":{"expiry":"Valid thru"},"ariaLabel":{"cvc":"Security code, 3 digits","number":" "},
+        "placeholders":{"cvc":"123"},"showLabels":true"#,
+    )
+    .await;
+    let root = document().document_element().unwrap();
+    assert_eq!(root.get_attribute("dir").as_deref(), Some("rtl"));
+    assert_eq!(root.get_attribute("lang").as_deref(), Some("ar"));
+    let label = |id: &str| document().get_element_by_id(&format!("{id}-label")).unwrap();
+    assert_eq!(label("number").text_content().as_deref(), Some("رقم البطاقة"));
+    assert_eq!(label("expiry").text_content().as_deref(), Some("Valid thru"));
+    assert!(!label("number").class_list().contains("sr"), "visible labels");
+    assert_eq!(input("cvc").get_attribute("aria-label").as_deref(), Some("Security code, 3 digits"));
+    assert_eq!(input("number").get_attribute("aria-label"), None, "a blank accessible name is ignored");
+    assert_eq!(input("cvc").placeholder(), "123");
+    // The card data stays left to right inside the right-to-left document.
+    for id in ["number", "expiry", "cvc"] {
+        assert_eq!(input(id).get_attribute("dir").as_deref(), Some("ltr"), "{id}");
+    }
+    assert_eq!(input("name").get_attribute("dir"), None, "a name may be written right to left");
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "4242424242424242");
+    // Complete: focus moved on to the expiry and the number shows masked, still left to right.
+    assert_eq!(number.value(), "4242 **** **** 4242");
+    assert!(fx.state().fields.number.valid);
+
+    fx.update(r#","locale":"en","showLabels":false,"ariaLabel":{}"#).await;
+    assert_eq!(root.get_attribute("dir").as_deref(), Some("ltr"));
+    assert!(label("number").class_list().contains("sr"), "labels for screen readers only again");
+    assert_eq!(label("number").text_content().as_deref(), Some("Card number"));
+    assert_eq!(label("expiry").text_content().as_deref(), Some("Valid thru"), "label kept: update had none");
+    assert_eq!(input("cvc").get_attribute("aria-label"), None);
+    assert_eq!(number.value(), "4242 **** **** 4242", "typed value kept");
+    assert!(fx.state().fields.number.valid);
+}

@@ -122,6 +122,7 @@ async fn browser_end_to_end() {
     scenario!(frame_and_loader_arrive_compressed_on_a_cold_mount);
     scenario!(demo_charges_refunds_and_shows_verified_webhooks);
     scenario!(container_state_classes_box_styles_update_escape_and_autofill);
+    scenario!(labels_visible_right_to_left_locale_and_locale_tables_on_demand);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -1577,17 +1578,26 @@ async fn container_state_classes_box_styles_update_escape_and_autofill(ctx: &Ctx
     b.type_keys("378282246310006").await?;
     wait_classes(b, &["is-focused", "is-invalid"]).await?;
     enter_extra(b).await?;
-    // The brand icon comes from brands.svg (not part of the cold mount) once a brand shows.
+    // The brand icon comes from the content-hashed sprite brands-<hash>.svg (not part of the
+    // cold mount) once a brand shows, cacheable for a year like the other hashed frame files.
     let icon = b
         .wait_js(
             "the brand icon to load",
-            "var e = performance.getEntriesByType('resource').filter(function (r) { return /\\/v1\\/frame\\/brands\\.svg#/.test(r.name); })[0]; \
+            "var e = performance.getEntriesByType('resource').filter(function (r) { return /\\/v1\\/frame\\/brands-[0-9a-f]{16}\\.svg#/.test(r.name); })[0]; \
              var box = document.getElementById('brand-icon').getBBox(); \
              return e && e.responseEnd > 0 && box.width > 0 ? { status: e.responseStatus, href: document.getElementById('brand-icon').getAttribute('href') } : null;",
             Duration::from_secs(5),
         )
         .await?;
-    ensure!(icon == json!({ "status": 200, "href": "/v1/frame/brands.svg#b-amex" }), "brand icon: {icon}");
+    let href = icon["href"].as_str().unwrap_or_default();
+    let sprite = href.strip_prefix("/v1/frame/brands-").and_then(|h| h.strip_suffix(".svg#b-amex")).unwrap_or_default();
+    ensure!(
+        icon["status"] == 200 && sprite.len() == 16 && sprite.bytes().all(|c| c.is_ascii_hexdigit()),
+        "brand icon: {icon}"
+    );
+    let res = ctx.http.get(format!("{}{}", ctx.env.vault_url, href.trim_end_matches("#b-amex"))).send().await?;
+    let cache = res.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    ensure!(cache == "public, max-age=31536000, immutable", "the sprite's Cache-Control: {cache:?}");
     b.press(None, Key::Escape).await?;
     let escape = extra_events(b, "escape").await?;
     ensure!(escape == [json!({ "field": "number" })], "escape events: {escape:?}");
@@ -1670,5 +1680,93 @@ async fn container_state_classes_box_styles_update_escape_and_autofill(ctx: &Ctx
     // destroy(): the classes go with the frame.
     b.js("window.__extra.card.destroy(); return true;", vec![]).await?;
     ensure!(host_classes(b).await?.is_empty(), "classes left after destroy(): {:?}", host_classes(b).await?);
+    Ok(())
+}
+
+/// Issue 12, labels and RTL: `label`, `ariaLabel`, visible labels and placeholders per field; an
+/// Arabic frame lays out right to left while the card number stays left to right; a locale table
+/// is downloaded only by a frame that needs it (the default English mount downloads none).
+async fn labels_visible_right_to_left_locale_and_locale_tables_on_demand(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.open_demo(&demo(ctx)).await?;
+    // The demo's own (English) card: no locale table was downloaded for it.
+    b.enter_card_frame().await?;
+    let tables = b
+        .js(
+            "return performance.getEntriesByType('resource').map(function (r) { return r.name; }).filter(function (n) { return /locale-/.test(n); });",
+            vec![],
+        )
+        .await?;
+    ensure!(tables == json!([]), "an English mount downloaded locale tables: {tables}");
+    b.leave_frame().await?;
+
+    let options = json!({
+        "locale": "ar",
+        "showLabels": true,
+        "label": { "expiry": "Valid thru" },
+        "ariaLabel": { "cvc": "Security code, 3 digits on the back" },
+        "placeholders": { "cvc": "123" }
+    });
+    mount_extra(b, options).await?;
+    enter_extra(b).await?;
+    let layout = b
+        .wait_js(
+            "the Arabic table to apply",
+            "var root = document.documentElement; if (root.dir !== 'rtl') return null; \
+             var r = function (id) { return document.getElementById(id).getBoundingClientRect(); }; \
+             var number = document.getElementById('number'), label = document.getElementById('number-label'); \
+             var icon = document.querySelector('.brand').getBoundingClientRect(); \
+             return { lang: root.lang, dir: root.dir, label: label.textContent, expiryLabel: document.getElementById('expiry-label').textContent, \
+               labelShown: r('number-label').height > 5 && r('number-label').bottom <= r('number').top + 1, \
+               numberRightOfExpiry: r('number').left > r('expiry').left, \
+               numberDir: getComputedStyle(number).direction, numberAlign: getComputedStyle(number).textAlign, \
+               iconAtRight: icon.left > r('number').left + r('number').width / 2, \
+               cvcName: document.getElementById('cvc').getAttribute('aria-label'), cvcPlaceholder: document.getElementById('cvc').placeholder, \
+               table: performance.getEntriesByType('resource').some(function (e) { return e.name.slice(-24) === '/v1/frame/locale-ar.json' && e.responseStatus === 200; }) };",
+            Duration::from_secs(10),
+        )
+        .await?;
+    ensure!(
+        layout
+            == json!({
+                "lang": "ar", "dir": "rtl", "label": "رقم البطاقة", "expiryLabel": "Valid thru", "labelShown": true,
+                "numberRightOfExpiry": true, "numberDir": "ltr", "numberAlign": "right", "iconAtRight": true,
+                "cvcName": "Security code, 3 digits on the back", "cvcPlaceholder": "123", "table": true
+            }),
+        "Arabic frame: {layout}"
+    );
+    // The number is typed and shown left to right inside the right-to-left frame (complete, it
+    // moves focus on to the expiry and shows masked).
+    b.client.find(Locator::Id("number")).await?.click().await?;
+    b.type_keys(&VISA[..15]).await?;
+    ensure!(value_of(b, "number").await? == VISA_FORMATTED[..18], "number: {}", value_of(b, "number").await?);
+    b.type_keys(&VISA[15..]).await?;
+    ensure!(value_of(b, "number").await? == "4242 **** **** 4242", "number: {}", value_of(b, "number").await?);
+    b.client.find(Locator::Id("expiry")).await?.click().await?;
+    b.type_keys("1230").await?;
+    b.leave_frame().await?;
+    b.js("document.getElementById('extra').scrollIntoView(); return true;", vec![]).await?;
+    b.screenshot("gallery-rtl-ar-visible-labels").await?;
+
+    // Back to English without labels: no remount, the typed number stays.
+    b.js("window.__extra.card.update({ locale: 'en', showLabels: false }); return true;", vec![]).await?;
+    enter_extra(b).await?;
+    let back = b
+        .wait_js(
+            "English again",
+            "var root = document.documentElement; return root.dir === 'ltr' ? { lang: root.lang, \
+               label: document.getElementById('number-label').textContent, hidden: document.getElementById('number-label').getBoundingClientRect().height <= 1, \
+               align: getComputedStyle(document.getElementById('number')).textAlign } : null;",
+            Duration::from_secs(5),
+        )
+        .await?;
+    ensure!(
+        back == json!({ "lang": "en", "label": "Card number", "hidden": true, "align": "start" }),
+        "after update to English: {back}"
+    );
+    b.leave_frame().await?;
+    let s = b.js("return window.__extra.card.state();", vec![]).await?;
+    ensure!(s["fields"]["number"]["valid"] == true, "number lost by update(): {s}");
+    assert_no_secrets(b, VISA, CVC).await?;
     Ok(())
 }
