@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::backend::{
-    Actor, AlertRecord, AttemptBucket, AuditQuery, Backend, BackendError, EndpointView, KeyView, LinkPurpose,
-    LinkRecord, NewKeyRequest, UserRecord,
+    Actor, AlertRecord, AttemptBucket, AuditQuery, Backend, BackendError, KeyView, LinkPurpose, LinkRecord,
+    NewKeyRequest, UserRecord,
 };
 use crate::pages::{self, KeysExtras, Viewer};
 use crate::password::{self, HashParams};
@@ -26,7 +26,8 @@ use crate::policy::{Action, Role, allows};
 use crate::recovery;
 use crate::secret::{Secret, random_fill};
 use crate::session::{
-    ABSOLUTE_SECONDS, OpaqueId, PRE_COOKIE, SESSION_COOKIE, SessionRecord, Stage, clear_cookie, read_cookie, set_cookie,
+    ABSOLUTE_SECONDS, DEVICE_COOKIE, DEVICE_SECONDS, OpaqueId, PRE_COOKIE, SESSION_COOKIE, SessionRecord, Stage,
+    clear_cookie, read_cookie, set_cookie,
 };
 use crate::totp::{self, TotpSecret};
 
@@ -95,6 +96,9 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/webhooks", get(webhooks_page).post(create_webhook))
         .route("/webhooks/events", get(events_page))
         .route("/webhooks/events/{id}/resend", post(resend_event))
+        .route("/webhooks/{id}/rotate", post(rotate_webhook))
+        .route("/webhooks/{id}/delete", post(delete_webhook))
+        .route("/tokens", get(tokens_page))
         .route("/users/{id}/role", post(change_role))
         .route("/users/{id}/remove", post(remove_user))
         .route("/assets/devspace.css", get(css))
@@ -546,16 +550,33 @@ async fn code_submit(
     // A new id for the full session: an id seen before sign-in completed is never promoted.
     ctx.backend.delete_session(&s.session.hash).await?;
     let (_, cookie) = start_session(&ctx, &user, Stage::Full, &ip).await?;
-    note_address(&ctx, &mut user, &ip).await?;
-    Ok(with_cookie(see_other("/keys"), cookie))
+    let device = note_sign_in(&ctx, &mut user, &ip, &headers).await?;
+    Ok(with_cookie(with_cookie(see_other("/keys"), cookie), device))
 }
 
-/// Records a completed sign-in: audit, and an alert when the address is new for this user.
-async fn note_address(ctx: &Ctx, user: &mut UserRecord, ip: &str) -> Result<(), PageError> {
+/// Records a completed sign-in: audit, and an alert when the address or the device is new
+/// for this user (never for the first one recorded). Returns the device cookie to set: the
+/// browser's own id when it has one (its lifetime renewed), else a new one.
+async fn note_sign_in(
+    ctx: &Ctx,
+    user: &mut UserRecord,
+    ip: &str,
+    headers: &HeaderMap,
+) -> Result<Option<HeaderValue>, PageError> {
     let actor = actor_of(user, ip);
+    let device = match read_cookie(headers, DEVICE_COOKIE).and_then(OpaqueId::parse) {
+        Some(id) => id,
+        None => OpaqueId::generate()?,
+    };
+    let seen = ctx.backend.note_device(&user.id, &device.device_hash(&user.id), ctx.backend.now()).await?;
     let known = user.known_ips.iter().any(|k| k == ip);
     let first = user.known_ips.is_empty();
-    ctx.backend.audit(&actor, "devspace.sign_in", "success", None, json!({ "new_address": !known })).await?;
+    let detail = json!({ "new_address": !known, "new_device": seen.new });
+    ctx.backend.audit(&actor, "devspace.sign_in", "success", None, detail).await?;
+    if seen.new && !seen.first {
+        let message = format!("{} signed in from a new device (a browser not used before), from {ip}.", actor.email);
+        raise(ctx, &actor, "signin.new_device", message).await?;
+    }
     if !known {
         user.known_ips.push(ip.to_owned());
         if user.known_ips.len() > KNOWN_IPS {
@@ -566,7 +587,7 @@ async fn note_address(ctx: &Ctx, user: &mut UserRecord, ip: &str) -> Result<(), 
             raise(ctx, &actor, "signin.new_ip", format!("{} signed in from a new address, {ip}.", actor.email)).await?;
         }
     }
-    Ok(())
+    Ok(set_cookie(DEVICE_COOKIE, device.expose(), DEVICE_SECONDS))
 }
 
 async fn welcome_page(
@@ -678,11 +699,11 @@ async fn enrol_submit(
     ctx.backend.delete_session(&s.session.hash).await?;
     let (id, cookie) = start_session(&ctx, &user, Stage::Full, &ip).await?;
     ctx.backend.audit(&actor_of(&user, &ip), "devspace.totp_enrolled", "success", None, json!({})).await?;
-    note_address(&ctx, &mut user, &ip).await?;
+    let device = note_sign_in(&ctx, &mut user, &ip, &headers).await?;
     let csrf = id.csrf_token();
     let viewer = Viewer { email: &user.email, role: user.role, csrf: &csrf };
     let shown: Vec<&str> = codes.iter().map(Secret::expose).collect();
-    Ok(with_cookie(html_response(StatusCode::OK, pages::recovery_codes(viewer, &shown)), cookie))
+    Ok(with_cookie(with_cookie(html_response(StatusCode::OK, pages::recovery_codes(viewer, &shown)), cookie), device))
 }
 
 async fn reauth_page(
@@ -1233,12 +1254,17 @@ async fn webhooks_response(
     ctx: &Ctx,
     s: &SignedIn,
     status: StatusCode,
-    created: Option<(&EndpointView, &str)>,
-    errors: &[(&str, String)],
+    extras: &pages::WebhooksExtras<'_>,
 ) -> Result<Response, PageError> {
     s.require(Action::ViewWebhooks)?;
     let list = ctx.backend.webhook_endpoints(&s.user.merchant_id).await?;
-    Ok(html_response(status, pages::webhooks(s.viewer(), &list, created, errors)))
+    Ok(html_response(status, pages::webhooks(s.viewer(), &list, extras)))
+}
+
+/// The page with `errors` for the form (422).
+async fn webhooks_errors(ctx: &Ctx, s: &SignedIn, errors: &[(&str, String)]) -> Result<Response, PageError> {
+    let extras = pages::WebhooksExtras { errors, ..pages::WebhooksExtras::default() };
+    webhooks_response(ctx, s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await
 }
 
 async fn webhooks_page(
@@ -1247,7 +1273,7 @@ async fn webhooks_page(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    webhooks_response(&ctx, &s, StatusCode::OK, None, &[]).await
+    webhooks_response(&ctx, &s, StatusCode::OK, &pages::WebhooksExtras::default()).await
 }
 
 #[derive(Deserialize)]
@@ -1278,7 +1304,7 @@ async fn create_webhook(
         errors.push(("events", "Name at least one event type, or * for all.".to_owned()));
     }
     if !errors.is_empty() {
-        return webhooks_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await;
+        return webhooks_errors(&ctx, &s, &errors).await;
     }
     // The signing secret is shown: only right after a re-authentication.
     if !s.session.recently_reauthenticated(ctx.backend.now()) {
@@ -1286,13 +1312,109 @@ async fn create_webhook(
     }
     match ctx.backend.create_webhook_endpoint(&s.actor, &form.mode, form.url.trim(), events).await {
         Ok((endpoint, secret)) => {
-            webhooks_response(&ctx, &s, StatusCode::OK, Some((&endpoint, secret.expose())), &[]).await
+            let heading = format!("New endpoint {}", endpoint.url);
+            let extras =
+                pages::WebhooksExtras { secret: Some((heading.as_str(), secret.expose())), ..Default::default() };
+            webhooks_response(&ctx, &s, StatusCode::OK, &extras).await
         }
-        Err(BackendError::Invalid(message)) => {
-            webhooks_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, None, &[("url", message)]).await
-        }
+        Err(BackendError::Invalid(message)) => webhooks_errors(&ctx, &s, &[("url", message)]).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether `id` has the shape of a webhook endpoint id (anything else is no endpoint).
+fn endpoint_id_ok(id: &str) -> bool {
+    id.strip_prefix("we_").is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+async fn rotate_webhook(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<RotateForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    if !endpoint_id_ok(&id) {
+        return Err(PageError::NotFound);
+    }
+    let Some(overlap) = form.overlap.parse::<i64>().ok().filter(|o| ROTATE_OVERLAPS.contains(o)) else {
+        let errors = [(
+            "overlap",
+            "Choose how long the old secret keeps signing: stops now, 1 hour, 1 day or 7 days.".to_owned(),
+        )];
+        return webhooks_errors(&ctx, &s, &errors).await;
+    };
+    // The new secret is shown: only right after a re-authentication.
+    if !s.session.recently_reauthenticated(ctx.backend.now()) {
+        return Ok(reauth_response(&s, StatusCode::OK, &[]));
+    }
+    match ctx.backend.rotate_webhook_secret(&s.actor, &id, overlap).await {
+        Ok((endpoint, secret)) => {
+            let heading = format!("New signing secret of {}", endpoint.url);
+            let notice = format!("Secret of {} rotated; the old one keeps signing for {overlap} seconds.", endpoint.id);
+            let extras = pages::WebhooksExtras {
+                secret: Some((heading.as_str(), secret.expose())),
+                notice: Some(&notice),
+                ..Default::default()
+            };
+            webhooks_response(&ctx, &s, StatusCode::OK, &extras).await
+        }
+        Err(BackendError::Invalid(message)) => webhooks_errors(&ctx, &s, &[("overlap", message)]).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_webhook(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    if !endpoint_id_ok(&id) {
+        return Err(PageError::NotFound);
+    }
+    ctx.backend.delete_webhook_endpoint(&s.actor, &id).await?;
+    let notice = format!("Endpoint {id} deleted; it receives no more events.");
+    webhooks_response(&ctx, &s, StatusCode::OK, &pages::WebhooksExtras { notice: Some(&notice), ..Default::default() })
+        .await
+}
+
+/// Tokens per page.
+pub const TOKEN_PAGE_ROWS: u32 = 50;
+
+#[derive(Deserialize, Default)]
+struct TokensParams {
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    before: String,
+}
+
+async fn tokens_page(
+    State(ctx): State<Ctx>,
+    ip: Option<axum::Extension<ClientIp>>,
+    headers: HeaderMap,
+    params: Result<Query<TokensParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+    s.require(Action::ViewTokens)?;
+    let p = params.map(|Query(p)| p).unwrap_or_default();
+    let mode = if p.mode == "live" { "live" } else { "test" };
+    let before = match p.before.as_str() {
+        "" => None,
+        b if b.strip_prefix("tok_").is_some_and(|r| r.len() == 24 && r.bytes().all(|c| c.is_ascii_alphanumeric())) => {
+            Some(b)
+        }
+        _ => return Err(PageError::NotFound),
+    };
+    let mut list = ctx.backend.tokens(&s.user.merchant_id, mode, before, TOKEN_PAGE_ROWS + 1).await?;
+    let more = list.len() > TOKEN_PAGE_ROWS as usize;
+    list.truncate(TOKEN_PAGE_ROWS as usize);
+    let older = list.last().filter(|_| more).map(|t| format!("/tokens?mode={mode}&before={}", t.id));
+    Ok(html_response(StatusCode::OK, pages::tokens(s.viewer(), mode, &list, ctx.backend.now(), older.as_deref())))
 }
 
 async fn users_response(
