@@ -1,13 +1,15 @@
-//! The router and handlers. Every handler that shows account data starts with [`signed_in`]
-//! (a full session, checked on the server) and, for changes, [`SignedIn::require`] (the role
-//! policy) and the CSRF token; nothing relies on what the page did or did not show.
+//! The router and handlers. Every handler that shows account data takes a [`SignedIn`] (the
+//! extractor checks a full session on the server) and, for changes, goes through [`checked`]
+//! (the CSRF token, then [`SignedIn::require`], the role policy); nothing relies on what the
+//! page did or did not show.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -331,16 +333,25 @@ macro_rules! csrf_forms {
 
 csrf_forms!(CodeForm, CsrfOnly, CreateKeyForm, AllowlistForm, RoleForm, RotateForm, WebhookForm);
 
-/// A state-changing request from a full session: signed in, the form read, its CSRF token
-/// checked, then (when given) the role's permission for `action`, in that order.
-async fn signed_in_post<T: CsrfForm>(
-    ctx: &Ctx,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: &HeaderMap,
+/// A fully signed-in request, as a handler argument: the session cookie checked on the
+/// server (a request without a valid full session is sent to the sign-in page), refreshed for
+/// the idle timeout, with its user and the client address.
+impl FromRequestParts<Ctx> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, PageError> {
+        let ip = parts.extensions.get::<ClientIp>().map_or_else(|| "unknown".to_owned(), |ClientIp(a)| a.to_string());
+        signed_in(ctx, &parts.headers, ip).await
+    }
+}
+
+/// A state-changing request from a full session `s`: the form read, its CSRF token checked,
+/// then (when given) the role's permission for `action`, in that order.
+fn checked<T: CsrfForm>(
+    s: SignedIn,
     form: Result<Form<T>, FormRejection>,
     action: Option<Action>,
 ) -> Result<(SignedIn, T), PageError> {
-    let s = signed_in(ctx, headers, client_ip(ip)).await?;
     let form = form_or_csrf(form)?;
     s.check_csrf(form.csrf())?;
     if let Some(action) = action {
@@ -706,12 +717,7 @@ async fn enrol_submit(
     Ok(with_cookie(with_cookie(html_response(StatusCode::OK, pages::recovery_codes(viewer, &shown)), cookie), device))
 }
 
-async fn reauth_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn reauth_page(s: SignedIn) -> Result<Response, PageError> {
     Ok(reauth_response(&s, StatusCode::OK, &[]))
 }
 
@@ -721,11 +727,10 @@ fn reauth_response(s: &SignedIn, status: StatusCode, errors: &[(&str, String)]) 
 
 async fn reauth_submit(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, form) = checked(s, form, None)?;
     let ip = s.actor.ip.clone();
     if !ctx.backend.allow_attempt(AttemptBucket::Account, &s.user.email).await? {
         return Err(PageError::RateLimited);
@@ -754,11 +759,10 @@ struct CsrfOnly {
 
 async fn sign_out(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, _) = checked(s, form, None)?;
     ctx.backend.delete_session(&s.session.hash).await?;
     ctx.backend.audit(&s.actor, "devspace.sign_out", "success", None, json!({})).await?;
     Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)))
@@ -766,11 +770,10 @@ async fn sign_out(
 
 async fn sign_out_everywhere(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, _) = checked(s, form, None)?;
     let n = ctx.backend.delete_user_sessions(&s.user.id).await?;
     ctx.backend.audit(&s.actor, "devspace.sign_out_everywhere", "success", None, json!({ "sessions": n })).await?;
     Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)))
@@ -788,12 +791,7 @@ async fn keys_response(
     Ok(html_response(status, page))
 }
 
-async fn keys_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn keys_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
     keys_response(&ctx, &s, StatusCode::OK, &KeysExtras::default()).await
 }
 
@@ -819,11 +817,10 @@ fn lines(text: &str) -> Vec<String> {
 
 async fn create_key(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CreateKeyForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, form) = checked(s, form, None)?;
     let mut errors: Vec<(&str, String)> = Vec::new();
     match form.mode.as_str() {
         "test" => s.require(Action::CreateTestKey)?,
@@ -877,12 +874,11 @@ async fn own_key(ctx: &Ctx, s: &SignedIn, id: &str) -> Result<KeyView, PageError
 
 async fn revoke_key(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageKeys)).await?;
+    let (s, _) = checked(s, form, Some(Action::ManageKeys))?;
     let key = own_key(&ctx, &s, &id).await?;
     ctx.backend.revoke_key(&s.actor, &key.id).await?;
     let notice = format!("Key {} revoked.", key.prefix);
@@ -901,12 +897,11 @@ pub const ROTATE_OVERLAPS: [i64; 4] = [0, 3600, 86_400, 7 * 86_400];
 
 async fn rotate_key(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<RotateForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageKeys)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageKeys))?;
     let key = own_key(&ctx, &s, &id).await?;
     let Some(overlap) = form.overlap.parse::<i64>().ok().filter(|o| ROTATE_OVERLAPS.contains(o)) else {
         let errors =
@@ -943,12 +938,11 @@ struct AllowlistForm {
 
 async fn set_allowlist(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<AllowlistForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::EditAllowlist)).await?;
+    let (s, form) = checked(s, form, Some(Action::EditAllowlist))?;
     let key = own_key(&ctx, &s, &id).await?;
     let fresh = s.session.recently_reauthenticated(ctx.backend.now());
     match ctx.backend.set_ip_allowlist(&s.actor, &key.id, lines(&form.entries), fresh).await {
@@ -1079,31 +1073,26 @@ pub const AUDIT_PAGE_ROWS: u32 = 200;
 /// Rows in one CSV export.
 pub const AUDIT_EXPORT_ROWS: u32 = 10_000;
 
+/// Form errors: (field name, message).
+type FieldErrors = Vec<(&'static str, String)>;
+
 type AuditParamsQuery = Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>;
 
-/// A signed-in audit-log request: the session (role checked), the raw filters, the parsed
-/// query with at most `limit` rows, and the filters' errors.
-async fn audit_request(
-    ctx: &Ctx,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: &HeaderMap,
+/// A signed-in audit-log request: the role checked, the raw filters, the parsed query with at
+/// most `limit` rows, and the filters' errors.
+fn audit_request(
+    s: &SignedIn,
     params: AuditParamsQuery,
     limit: u32,
-) -> Result<(SignedIn, AuditParams, AuditQuery, Vec<(&'static str, String)>), PageError> {
-    let s = signed_in(ctx, headers, client_ip(ip)).await?;
+) -> Result<(AuditParams, AuditQuery, FieldErrors), PageError> {
     s.require(Action::ViewAudit)?;
     let p = params.map(|Query(p)| p).unwrap_or_default();
     let (q, errors) = audit_query(&p, limit);
-    Ok((s, p, q, errors))
+    Ok((p, q, errors))
 }
 
-async fn audit_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: AuditParamsQuery,
-) -> Result<Response, PageError> {
-    let (s, p, q, errors) = audit_request(&ctx, ip, &headers, params, AUDIT_PAGE_ROWS).await?;
+async fn audit_page(State(ctx): State<Ctx>, s: SignedIn, params: AuditParamsQuery) -> Result<Response, PageError> {
+    let (p, q, errors) = audit_request(&s, params, AUDIT_PAGE_ROWS)?;
     let rows = if errors.is_empty() { ctx.backend.audit_log(&s.user.merchant_id, q).await? } else { Vec::new() };
     let filters = [
         ("event", "Event type", p.event.clone()),
@@ -1125,13 +1114,8 @@ pub fn csv_cell(value: &str) -> String {
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
 
-async fn audit_csv(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: AuditParamsQuery,
-) -> Result<Response, PageError> {
-    let (s, _, q, errors) = audit_request(&ctx, ip, &headers, params, AUDIT_EXPORT_ROWS).await?;
+async fn audit_csv(State(ctx): State<Ctx>, s: SignedIn, params: AuditParamsQuery) -> Result<Response, PageError> {
+    let (_, q, errors) = audit_request(&s, params, AUDIT_EXPORT_ROWS)?;
     if !errors.is_empty() {
         return Ok(html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1172,12 +1156,7 @@ async fn audit_csv(
         .into_response())
 }
 
-async fn alerts_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn alerts_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
     s.require(Action::ViewAlerts)?;
     let list = ctx.backend.alerts(&s.user.merchant_id, 200).await?;
     Ok(html_response(StatusCode::OK, pages::alerts(s.viewer(), &list)))
@@ -1189,13 +1168,9 @@ struct ModeParam {
     mode: String,
 }
 
-async fn payments_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: ModeQuery,
-) -> Result<Response, PageError> {
-    let (s, mode) = signed_in_mode(&ctx, ip, &headers, params, Action::ViewPayments).await?;
+async fn payments_page(State(ctx): State<Ctx>, s: SignedIn, params: ModeQuery) -> Result<Response, PageError> {
+    s.require(Action::ViewPayments)?;
+    let mode = mode_of(params);
     let (list, refunds) = ctx.backend.payments(&s.user.merchant_id, mode, AUDIT_PAGE_ROWS).await?;
     Ok(html_response(StatusCode::OK, pages::payments(s.viewer(), mode, &list, &refunds)))
 }
@@ -1206,39 +1181,21 @@ fn mode_of(params: ModeQuery) -> &'static str {
     if params.is_ok_and(|Query(p)| p.mode == "live") { "live" } else { "test" }
 }
 
-/// A signed-in page of one mode (`?mode=live`, else test) that `action` allows.
-async fn signed_in_mode(
-    ctx: &Ctx,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: &HeaderMap,
-    params: ModeQuery,
-    action: Action,
-) -> Result<(SignedIn, &'static str), PageError> {
-    let s = signed_in(ctx, headers, client_ip(ip)).await?;
-    s.require(action)?;
-    Ok((s, mode_of(params)))
-}
-
-async fn events_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: ModeQuery,
-) -> Result<Response, PageError> {
-    let (s, mode) = signed_in_mode(&ctx, ip, &headers, params, Action::ViewWebhooks).await?;
+async fn events_page(State(ctx): State<Ctx>, s: SignedIn, params: ModeQuery) -> Result<Response, PageError> {
+    s.require(Action::ViewWebhooks)?;
+    let mode = mode_of(params);
     let list = ctx.backend.events(&s.user.merchant_id, mode, 50).await?;
     Ok(html_response(StatusCode::OK, pages::events(s.viewer(), mode, &list, None)))
 }
 
 async fn resend_event(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     params: ModeQuery,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let (s, _) = checked(s, form, Some(Action::ManageWebhooks))?;
     let mode = mode_of(params);
     let valid = id.strip_prefix("evt_").is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
     if !valid {
@@ -1267,12 +1224,7 @@ async fn webhooks_errors(ctx: &Ctx, s: &SignedIn, errors: &[(&str, String)]) -> 
     webhooks_response(ctx, s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await
 }
 
-async fn webhooks_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn webhooks_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
     webhooks_response(&ctx, &s, StatusCode::OK, &pages::WebhooksExtras::default()).await
 }
 
@@ -1289,11 +1241,10 @@ struct WebhookForm {
 
 async fn create_webhook(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<WebhookForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageWebhooks))?;
     let events: Vec<String> =
         form.events.split([',', ' ', '\n']).map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
     let mut errors: Vec<(&str, String)> = Vec::new();
@@ -1329,12 +1280,11 @@ fn endpoint_id_ok(id: &str) -> bool {
 
 async fn rotate_webhook(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<RotateForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageWebhooks))?;
     if !endpoint_id_ok(&id) {
         return Err(PageError::NotFound);
     }
@@ -1367,12 +1317,11 @@ async fn rotate_webhook(
 
 async fn delete_webhook(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let (s, _) = checked(s, form, Some(Action::ManageWebhooks))?;
     if !endpoint_id_ok(&id) {
         return Err(PageError::NotFound);
     }
@@ -1395,11 +1344,9 @@ struct TokensParams {
 
 async fn tokens_page(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     params: Result<Query<TokensParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
     s.require(Action::ViewTokens)?;
     let p = params.map(|Query(p)| p).unwrap_or_default();
     let mode = if p.mode == "live" { "live" } else { "test" };
@@ -1428,12 +1375,7 @@ async fn users_response(
     Ok(html_response(status, pages::users(s.viewer(), &list, extras)))
 }
 
-async fn users_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn users_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
     users_response(&ctx, &s, StatusCode::OK, &pages::UsersExtras::default()).await
 }
 
@@ -1464,11 +1406,11 @@ fn own_origin(headers: &HeaderMap) -> String {
 
 async fn invite_user(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
     headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<RoleForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageUsers))?;
     let role = assignable(&s, &form.role)?;
     let email = match parse_email(&form.email) {
         Ok(e) => e,
@@ -1497,12 +1439,11 @@ async fn invite_user(
 
 async fn change_role(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<RoleForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageUsers))?;
     let role = assignable(&s, &form.role)?;
     let mut target = manageable_user(&ctx, &s, &id).await?;
     if target.role == Role::Owner && role != Role::Owner && !has_other_owner(&ctx, &s, &target).await? {
@@ -1550,12 +1491,11 @@ async fn has_other_owner(ctx: &Ctx, s: &SignedIn, target: &UserRecord) -> Result
 
 async fn remove_user(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let (s, _) = checked(s, form, Some(Action::ManageUsers))?;
     let target = manageable_user(&ctx, &s, &id).await?;
     let refusal = if target.id == s.user.id {
         Some("You cannot remove yourself: ask another owner or admin.")

@@ -163,6 +163,14 @@ fn audit_event(
     }
 }
 
+/// A successful Dev Space event about something of one mode that is not an API key (webhook
+/// endpoints, events).
+fn mode_event(now: i64, actor: &Actor, event: &str, mode: Mode, detail: Value) -> AuditEvent {
+    let mut e = audit_event(now, actor, event, "success", None, detail);
+    e.mode = Some(mode);
+    e
+}
+
 /// Stores a security alert and its `security.alert` events (to both modes' endpoints: webhook
 /// endpoints are per mode and an alert is about the whole account), logged at warn level.
 /// `Ok(false)` when an alert with this id exists: ids made from what the alert is about (a
@@ -854,15 +862,7 @@ impl Backend for VaultBackend {
                 .redeliver_event(&event_id, &actor.merchant_id, mode, None, now)
                 .await
                 .map_err(backend_err)?;
-            let mut e = audit_event(
-                now,
-                &actor,
-                "event.redelivered",
-                "success",
-                None,
-                json!({ "event": event_id, "deliveries": n }),
-            );
-            e.mode = Some(mode);
+            let e = mode_event(now, &actor, "event.redelivered", mode, json!({ "event": event_id, "deliveries": n }));
             state.log_audit(&e);
             state.store.append_audit(vec![e]).await.map_err(backend_err)?;
             Ok(n)
@@ -882,12 +882,7 @@ impl Backend for VaultBackend {
             let mode = mode.ok_or_else(|| BackendError::Invalid("Choose test or live.".into()))?;
             let now = state.now();
             let events = Value::from(events);
-            let audit = |id: &str| {
-                let mut e =
-                    audit_event(now, &actor, "webhook_endpoint.created", "success", None, json!({ "endpoint": id }));
-                e.mode = Some(mode);
-                e
-            };
+            let audit = |id: &str| mode_event(now, &actor, "webhook_endpoint.created", mode, json!({ "endpoint": id }));
             let created = crate::api::webhooks::create_endpoint(
                 &state,
                 &actor.merchant_id,
@@ -920,15 +915,8 @@ impl Backend for VaultBackend {
             }
             let endpoint = Self::own_endpoint(&state, &actor.merchant_id, &id).await?;
             let mode = endpoint.mode;
-            let mut audit = audit_event(
-                state.now(),
-                &actor,
-                "webhook_endpoint.secret_rotated",
-                "success",
-                None,
-                json!({ "endpoint": id, "overlap_seconds": overlap_seconds }),
-            );
-            audit.mode = Some(mode);
+            let detail = json!({ "endpoint": id, "overlap_seconds": overlap_seconds });
+            let audit = mode_event(state.now(), &actor, "webhook_endpoint.secret_rotated", mode, detail);
             match crate::api::webhooks::rotate_endpoint_secret(
                 &state,
                 &actor.merchant_id,
@@ -954,15 +942,8 @@ impl Backend for VaultBackend {
         let (state, actor, id) = (self.state.clone(), actor.clone(), endpoint_id.to_owned());
         Box::pin(async move {
             let endpoint = Self::own_endpoint(&state, &actor.merchant_id, &id).await?;
-            let mut audit = audit_event(
-                state.now(),
-                &actor,
-                "webhook_endpoint.deleted",
-                "success",
-                None,
-                json!({ "endpoint": id }),
-            );
-            audit.mode = Some(endpoint.mode);
+            let audit =
+                mode_event(state.now(), &actor, "webhook_endpoint.deleted", endpoint.mode, json!({ "endpoint": id }));
             let deleted = state
                 .store
                 .delete_webhook_endpoint(&id, &actor.merchant_id, endpoint.mode, audit.clone())
