@@ -527,17 +527,7 @@ async fn sign_in_from_a_new_address_raises_an_alert_and_a_security_alert_event()
     assert!(alerts.body.contains("signin.new_ip"), "{}", alerts.body);
     assert!(alerts.body.contains("198.51.100.99"));
     for mode in [vault::keys::Mode::Test, vault::keys::Mode::Live] {
-        let events = app
-            .store
-            .list_events(ListFilter {
-                merchant_id: Some(app.merchant_id.clone()),
-                mode: Some(mode),
-                kind: Some("security.alert".into()),
-                limit: 10,
-                ..ListFilter::default()
-            })
-            .await
-            .unwrap();
+        let events = security_alert_events(&app, mode).await;
         assert_eq!(events.len(), 1, "{mode:?}");
         let body: Value = serde_json::from_str(&events[0].body).unwrap();
         assert_eq!(body["data"]["object"]["kind"], "signin.new_ip");
@@ -912,7 +902,19 @@ async fn a_new_address_alert_is_delivered_to_a_webhook_receiver() {
     assert_eq!(app.audit_events("event.redelivered").await[0]["detail"]["actor"], "roam@shop.example");
 }
 
-/// Whether any security alert of the suite's merchant has this kind: how many.
+/// The suite merchant's `security.alert` events of `mode`, newest first.
+async fn security_alert_events(app: &TestApp, mode: vault::keys::Mode) -> Vec<vault::store::EventRecord> {
+    let filter = ListFilter {
+        merchant_id: Some(app.merchant_id.clone()),
+        mode: Some(mode),
+        kind: Some("security.alert".into()),
+        limit: 10,
+        ..ListFilter::default()
+    };
+    app.store.list_events(filter).await.unwrap()
+}
+
+/// How many security alerts of the suite's merchant have this kind.
 async fn alerts_of_kind(app: &TestApp, kind: &str) -> usize {
     app.store.devspace_alerts(&app.merchant_id, 1000).await.unwrap().iter().filter(|a| a.kind == kind).count()
 }
@@ -957,17 +959,7 @@ async fn sign_in_from_a_new_device_raises_an_alert_and_the_device_cookie_is_stri
         assert_eq!(app.count(&format!("SELECT count(*) FROM devspace_devices WHERE hash LIKE '%{raw}%'")), 0);
     }
     // The security.alert event went out for it.
-    let events = app
-        .store
-        .list_events(ListFilter {
-            merchant_id: Some(app.merchant_id.clone()),
-            mode: Some(vault::keys::Mode::Test),
-            kind: Some("security.alert".into()),
-            limit: 10,
-            ..ListFilter::default()
-        })
-        .await
-        .unwrap();
+    let events = security_alert_events(&app, vault::keys::Mode::Test).await;
     assert!(events.iter().any(|e| e.body.contains("\"signin.new_device\"")));
 }
 
@@ -1090,17 +1082,7 @@ async fn unusual_detokenize_volume_raises_one_alert_per_key_and_window() {
     assert!(!alert.message.contains(&app.sk) && !alert.message.contains("4242424242424242"));
     let mut owner = enrolled(&app, "volume@shop.example", Role::Owner, "203.0.113.180").await;
     assert!(owner.get("/alerts").await.body.contains("detokenize.volume"));
-    let events = app
-        .store
-        .list_events(ListFilter {
-            merchant_id: Some(app.merchant_id.clone()),
-            mode: Some(vault::keys::Mode::Live),
-            kind: Some("security.alert".into()),
-            limit: 10,
-            ..ListFilter::default()
-        })
-        .await
-        .unwrap();
+    let events = security_alert_events(&app, vault::keys::Mode::Live).await;
     assert!(events.iter().any(|e| e.body.contains("\"detokenize.volume\"")));
     // The next window counts afresh.
     app.clock.advance(3600);
