@@ -360,13 +360,16 @@ pub fn alert_email(alert: &AlertRecord, from: &str, to: Vec<String>) -> crate::s
 }
 
 /// One pass of the alert email outbox: claims the due alerts (each claim counts an attempt and
-/// schedules the next, so a sender that dies leaves them to be retried by any instance), emails
-/// each to its account's owners and admins, and marks the sent ones. A failing server is logged
-/// and retried after `retry_after`; requests never wait for any of it.
+/// makes the alert due again after the retry delay, so a sender that dies leaves it to any
+/// instance), emails each to its account's owners and admins, concurrently, and marks the sent
+/// ones. A failing server is logged and retried; requests never wait for any of it. The retry
+/// delay is at least twice [`crate::smtp::SEND_TIMEOUT`], so a claim outlives its attempt and
+/// no two instances send the same email.
 pub async fn send_alert_emails(state: &AppState) {
     let Some(smtp) = state.config.smtp.clone() else { return };
     let now = state.now();
-    let retry_at = now + i64::try_from(smtp.retry_after.as_secs()).unwrap_or(60).max(1);
+    let retry = smtp.retry_after.max(crate::smtp::SEND_TIMEOUT * 2);
+    let retry_at = now + i64::try_from(retry.as_secs()).unwrap_or(3600);
     let claimed = match state
         .store
         .devspace_claim_alert_emails(now, retry_at, now - EMAIL_MAX_AGE_SECONDS, EMAIL_MAX_ATTEMPTS, 20)
@@ -378,35 +381,40 @@ pub async fn send_alert_emails(state: &AppState) {
             return;
         }
     };
+    let mut sends = tokio::task::JoinSet::new();
     for (alert, attempt) in claimed {
-        let to: Vec<String> = match state.store.devspace_users(&alert.merchant_id).await {
-            Ok(users) => users
-                .into_iter()
-                .filter(|u| matches!(u.role, devspace::Role::Owner | devspace::Role::Admin))
-                .map(|u| u.email)
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, alert_id = %alert.id, "could not read an alert's recipients");
-                continue;
+        let (state, smtp) = (state.clone(), smtp.clone());
+        sends.spawn(async move { email_alert(&state, &smtp, &alert, attempt).await });
+    }
+    while sends.join_next().await.is_some() {}
+}
+
+/// Emails one claimed alert and marks it sent, or logs why not.
+async fn email_alert(state: &AppState, smtp: &crate::config::SmtpSettings, alert: &AlertRecord, attempt: u32) {
+    let to: Vec<String> = match state.store.devspace_users(&alert.merchant_id).await {
+        Ok(users) => users
+            .into_iter()
+            .filter(|u| matches!(u.role, devspace::Role::Owner | devspace::Role::Admin))
+            .map(|u| u.email)
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, alert_id = %alert.id, "could not read an alert's recipients");
+            return;
+        }
+    };
+    let sent =
+        if to.is_empty() { Ok(()) } else { crate::smtp::send(&smtp.target, &alert_email(alert, &smtp.from, to)).await };
+    match sent {
+        Ok(()) => {
+            if let Err(e) = state.store.devspace_alert_emailed(&alert.id).await {
+                tracing::error!(error = %e, alert_id = %alert.id, "could not mark an alert emailed");
             }
-        };
-        let sent = if to.is_empty() {
-            Ok(())
-        } else {
-            crate::smtp::send(&smtp.target, &alert_email(&alert, &smtp.from, to)).await
-        };
-        match sent {
-            Ok(()) => {
-                if let Err(e) = state.store.devspace_alert_emailed(&alert.id).await {
-                    tracing::error!(error = %e, alert_id = %alert.id, "could not mark an alert emailed");
-                }
-            }
-            Err(e) if attempt >= EMAIL_MAX_ATTEMPTS => {
-                tracing::error!(error = %e, alert_id = %alert.id, attempt, "giving up emailing a security alert");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, alert_id = %alert.id, attempt, "could not email a security alert; will retry");
-            }
+        }
+        Err(e) if attempt >= EMAIL_MAX_ATTEMPTS => {
+            tracing::error!(error = %e, alert_id = %alert.id, attempt, "giving up emailing a security alert");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, alert_id = %alert.id, attempt, "could not email a security alert; will retry");
         }
     }
 }
