@@ -298,6 +298,39 @@ pub struct EndpointView {
     pub created: i64,
 }
 
+/// A token as Dev Space shows it: metadata only. The card number never leaves the vault's
+/// encrypted column, and nothing here can be turned back into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    /// `tok_…`.
+    pub id: String,
+    /// `test` or `live`.
+    pub mode: String,
+    /// Brand id (`visa`, …).
+    pub brand: String,
+    /// Last four digits.
+    pub last4: String,
+    /// Expiry month (1–12).
+    pub exp_month: u8,
+    /// Expiry year (4 digits).
+    pub exp_year: u16,
+    /// Keyed fingerprint (the same card gives the same value within the merchant).
+    pub fingerprint: String,
+    /// Creation time.
+    pub created: i64,
+    /// The token stops working at this time.
+    pub expires_at: i64,
+}
+
+/// What [`Backend::note_device`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSeen {
+    /// The device was not known for this user (it is now).
+    pub new: bool,
+    /// The user had no known device before (the first sign-in recorded one: no alert).
+    pub first: bool,
+}
+
 /// An event of the outbox with its delivery attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventView {
@@ -310,6 +343,9 @@ pub struct EventView {
     /// Attempts, oldest first: (endpoint id, HTTP status or error class, time).
     pub attempts: Vec<(String, String, i64)>,
 }
+
+/// Devices remembered per user for "new device" alerts.
+pub const KNOWN_DEVICES: u32 = 20;
 
 /// Which sign-in limiter an attempt is charged to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +406,11 @@ pub trait Backend: Send + Sync + 'static {
     /// [`BackendError::Internal`] if it does not decrypt for this user.
     fn open_totp(&self, user_id: &str, sealed: &[u8]) -> Result<TotpSecret, BackendError>;
 
+    /// Records that `user_id` completed a sign-in from the device whose cookie hashes to
+    /// `device_hash` ([`crate::session::OpaqueId::device_hash`]); the most recent
+    /// [`KNOWN_DEVICES`] devices per user are kept. Atomic across instances.
+    fn note_device(&self, user_id: &str, device_hash: &str, now: i64) -> BackendFuture<DeviceSeen>;
+
     /// Takes one sign-in attempt from `key`'s bucket: `false` if the attempt must be refused.
     /// Cluster-wide where the vault shares its limiters.
     fn allow_attempt(&self, bucket: AttemptBucket, key: &str) -> BackendFuture<bool>;
@@ -427,4 +468,17 @@ pub trait Backend: Send + Sync + 'static {
         url: &str,
         events: Vec<String>,
     ) -> BackendFuture<(EndpointView, Secret)>;
+    /// Rotates a webhook endpoint's signing secret: the new secret (shown once) signs from
+    /// now on; the old one keeps signing too for `overlap_seconds`. Audited.
+    fn rotate_webhook_secret(
+        &self,
+        actor: &Actor,
+        endpoint_id: &str,
+        overlap_seconds: i64,
+    ) -> BackendFuture<(EndpointView, Secret)>;
+    /// Deletes a webhook endpoint (its pending deliveries are dropped). Audited.
+    fn delete_webhook_endpoint(&self, actor: &Actor, endpoint_id: &str) -> BackendFuture<()>;
+    /// The merchant's tokens in `mode`, newest first, older than token `before` when given
+    /// (paging), at most `limit`.
+    fn tokens(&self, merchant_id: &str, mode: &str, before: Option<&str>, limit: u32) -> BackendFuture<Vec<TokenView>>;
 }

@@ -5,7 +5,9 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::backend::{AlertRecord, AuditRow, EndpointView, EventView, KeyView, PaymentView, RefundView, UserRecord};
+use crate::backend::{
+    AlertRecord, AuditRow, EndpointView, EventView, KeyView, PaymentView, RefundView, TokenView, UserRecord,
+};
 use crate::policy::{Action, Role, allows};
 
 /// The signed-in user, as the page chrome needs it.
@@ -22,6 +24,7 @@ pub struct Viewer<'a> {
 const NAV: &[(&str, &str)] = &[
     ("/keys", "API keys"),
     ("/payments", "Payments"),
+    ("/tokens", "Tokens"),
     ("/webhooks", "Webhooks"),
     ("/audit", "Audit log"),
     ("/alerts", "Security alerts"),
@@ -574,13 +577,20 @@ pub fn payments(viewer: Viewer<'_>, mode: &str, list: &[PaymentView], refunds: &
     )
 }
 
-/// The webhook endpoints page; `created` is an endpoint just made with its secret, shown once.
-pub fn webhooks(
-    viewer: Viewer<'_>,
-    list: &[EndpointView],
-    created: Option<(&EndpointView, &str)>,
-    errors: &[(&str, String)],
-) -> Markup {
+/// What the webhook endpoints page shows besides the list.
+#[derive(Debug, Default)]
+pub struct WebhooksExtras<'a> {
+    /// A secret just made (new endpoint or rotation): heading and secret, shown once.
+    pub secret: Option<(&'a str, &'a str)>,
+    /// A confirmation.
+    pub notice: Option<&'a str>,
+    /// Form errors.
+    pub errors: &'a [(&'a str, String)],
+}
+
+/// The webhook endpoints page.
+pub fn webhooks(viewer: Viewer<'_>, list: &[EndpointView], extras: &WebhooksExtras<'_>) -> Markup {
+    let manage = allows(viewer.role, Action::ManageWebhooks);
     layout(
         "Webhook endpoints",
         "/webhooks",
@@ -588,15 +598,17 @@ pub fn webhooks(
         html! {
             p { "Endpoints receive signed events, including " code { "security.alert" } ". Secrets are shown once, when made." }
             p { a href="/webhooks/events" { "Events, delivery attempts and resending" } }
-            @if let Some((e, secret)) = created {
-                (shown_once(&format!("New endpoint {}", e.url), "Copy the signing secret now: it is shown only once.", secret))
+            @if let Some(n) = extras.notice { p.notice role="status" { (n) } }
+            @if let Some((heading, secret)) = extras.secret {
+                (shown_once(heading, "Copy the signing secret now: it is shown only once.", secret))
             }
-            (error_box(errors))
+            (error_box(extras.errors))
             table {
                 caption { "Endpoints of both modes." }
                 thead { tr {
                     th scope="col" { "URL" } th scope="col" { "Mode" } th scope="col" { "Events" }
                     th scope="col" { "Status" } th scope="col" { "Created" }
+                    @if manage { th scope="col" { "Actions" } }
                 } }
                 tbody {
                     @for e in list {
@@ -609,24 +621,84 @@ pub fn webhooks(
                                 @if let Some(t) = e.failing_since { br; span.badge.unused { "failing since " (fmt_time(t)) } }
                             }
                             td { (fmt_time(e.created)) }
+                            @if manage {
+                                td {
+                                    details {
+                                        summary { "Rotate secret" }
+                                        form method="post" action={ "/webhooks/" (e.id) "/rotate" } {
+                                            input type="hidden" name="csrf" value=(viewer.csrf);
+                                            label for={ "overlap-" (e.id) } { "Old secret keeps signing" }
+                                            select id={ "overlap-" (e.id) } name="overlap" {
+                                                option value="0" { "stops now" }
+                                                option value="3600" { "1 hour" }
+                                                option value="86400" selected { "1 day" }
+                                                option value="604800" { "7 days" }
+                                            }
+                                            button type="submit" class=(e.mode) aria-label={ "Rotate the secret of " (e.id) } { "Rotate secret" }
+                                        }
+                                    }
+                                    form method="post" action={ "/webhooks/" (e.id) "/delete" } {
+                                        input type="hidden" name="csrf" value=(viewer.csrf);
+                                        button type="submit" class={ "danger " (e.mode) } aria-label={ "Delete " (e.id) } { "Delete" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
             @if list.is_empty() { p { "No webhook endpoints yet." } }
-            @if allows(viewer.role, Action::ManageWebhooks) {
+            @if manage {
                 section aria-labelledby="create-endpoint-h" {
                     h2 id="create-endpoint-h" { "Add an endpoint" }
                     p { "You will be asked to confirm your password and code before the secret is shown." }
                     form method="post" action="/webhooks" {
                         input type="hidden" name="csrf" value=(viewer.csrf);
                         (mode_choice(true))
-                        (field("URL (https://)", "url", "url", "", "off", err(errors, "url")))
-                        (field("Event types, comma-separated (* for all)", "events", "text", "security.alert", "off", err(errors, "events")))
+                        (field("URL (https://)", "url", "url", "", "off", err(extras.errors, "url")))
+                        (field("Event types, comma-separated (* for all)", "events", "text", "security.alert", "off", err(extras.errors, "events")))
                         button type="submit" { "Add endpoint" }
                     }
                 }
             }
+        },
+    )
+}
+
+/// The tokens page of one mode: metadata only (never a card number). `older` is the link to
+/// the next page, when there is one.
+pub fn tokens(viewer: Viewer<'_>, mode: &str, list: &[TokenView], now: i64, older: Option<&str>) -> Markup {
+    layout(
+        "Tokens",
+        "/tokens",
+        Some(viewer),
+        html! {
+            (mode_tabs("/tokens", mode))
+            p { "Token metadata only: brand, last 4 digits, expiry and fingerprint. Card numbers never leave the vault's encrypted storage." }
+            table {
+                caption { "Tokens, newest first (" (mode) " mode)." }
+                thead { tr {
+                    th scope="col" { "Token" } th scope="col" { "Card" } th scope="col" { "Card expiry" }
+                    th scope="col" { "Created" } th scope="col" { "Token expires" } th scope="col" { "Fingerprint" }
+                } }
+                tbody {
+                    @for t in list {
+                        tr class={ "mode-" (t.mode) } {
+                            th scope="row" { code { (t.id) } }
+                            td { (t.brand) " •••• " (t.last4) }
+                            td { (format!("{:02}/{:04}", t.exp_month, t.exp_year)) }
+                            td { (fmt_time(t.created)) }
+                            td {
+                                (fmt_time(t.expires_at))
+                                @if t.expires_at <= now { br; span.badge.unused { "expired" } }
+                            }
+                            td { code { (t.fingerprint) } }
+                        }
+                    }
+                }
+            }
+            @if list.is_empty() { p { "No tokens in " (mode) " mode." } }
+            @if let Some(href) = older { p { a href=(href) { "Older tokens" } } }
         },
     )
 }

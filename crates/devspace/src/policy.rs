@@ -54,8 +54,10 @@ pub enum Action {
     ViewPayments,
     /// Read webhook endpoints (never their secrets).
     ViewWebhooks,
-    /// Create webhook endpoints.
+    /// Create webhook endpoints, rotate their secrets, delete them.
     ManageWebhooks,
+    /// Read tokens' metadata (brand, last 4, expiry, fingerprint; never a card number).
+    ViewTokens,
     /// See who has access.
     ViewUsers,
     /// Invite users, change roles.
@@ -74,6 +76,7 @@ pub const POLICY: &[(Action, [bool; 4])] = &[
     (Action::ViewPayments, [true, true, true, true]),
     (Action::ViewWebhooks, [true, true, true, true]),
     (Action::ManageWebhooks, [true, true, false, false]),
+    (Action::ViewTokens, [true, true, true, true]),
     (Action::ViewUsers, [true, true, true, true]),
     (Action::ManageUsers, [true, true, false, false]),
 ];
@@ -102,6 +105,8 @@ mod tests {
         assert!(!allows(Role::Developer, Action::ManageKeys));
         assert!(!allows(Role::Viewer, Action::CreateTestKey));
         assert!(allows(Role::Viewer, Action::ViewAudit));
+        assert!(allows(Role::Viewer, Action::ViewTokens));
+        assert!(!allows(Role::Developer, Action::ManageWebhooks));
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }

@@ -32,6 +32,11 @@ pub const ABSOLUTE_SECONDS: i64 = 12 * 60 * 60;
 pub const PENDING_SECONDS: i64 = 10 * 60;
 /// A re-authentication covers sensitive actions for this long.
 pub const REAUTH_SECONDS: i64 = 5 * 60;
+/// The device cookie: a random id that tells a browser that signed in before from a new one
+/// ("new device" alerts). Not a credential: it grants nothing, so it outlives sessions.
+pub const DEVICE_COOKIE: &str = "__Host-ds_device";
+/// The device cookie's lifetime (400 days, the most browsers keep a cookie).
+pub const DEVICE_SECONDS: i64 = 400 * 86_400;
 
 /// A random opaque id (session id, pre-session id, link token).
 #[derive(Debug, Clone)]
@@ -68,6 +73,12 @@ impl OpaqueId {
     pub fn csrf_token(&self) -> String {
         let key = hmac::Key::new(hmac::HMAC_SHA256, self.0.expose().as_bytes());
         URL_SAFE_NO_PAD.encode(hmac::sign(&key, b"altafinex devspace csrf v1").as_ref())
+    }
+
+    /// What the database stores for this id as `user_id`'s device: keyed by the user, so one
+    /// browser shared by two people is not linkable across their records.
+    pub fn device_hash(&self, user_id: &str) -> String {
+        sha256_hex(format!("altafinex devspace device v1\n{user_id}\n{}", self.0.expose()).as_bytes())
     }
 
     /// Whether `presented` is this id's CSRF token (constant time).
@@ -183,6 +194,9 @@ mod tests {
         assert!(OpaqueId::parse("short").is_none());
         assert!(OpaqueId::parse(&format!("{}=", "a".repeat(42))).is_none());
         assert!(!format!("{id:?}").contains(id.expose()));
+        assert_eq!(id.device_hash("usr_a"), id.device_hash("usr_a"));
+        assert_ne!(id.device_hash("usr_a"), id.device_hash("usr_b"));
+        assert_ne!(id.device_hash("usr_a"), id.hash());
         Ok(())
     }
 

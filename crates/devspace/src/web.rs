@@ -1,13 +1,15 @@
-//! The router and handlers. Every handler that shows account data starts with [`signed_in`]
-//! (a full session, checked on the server) and, for changes, [`SignedIn::require`] (the role
-//! policy) and the CSRF token; nothing relies on what the page did or did not show.
+//! The router and handlers. Every handler that shows account data takes a [`SignedIn`] (the
+//! extractor checks a full session on the server) and, for changes, goes through [`checked`]
+//! (the CSRF token, then [`SignedIn::require`], the role policy); nothing relies on what the
+//! page did or did not show.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -17,8 +19,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::backend::{
-    Actor, AlertRecord, AttemptBucket, AuditQuery, Backend, BackendError, EndpointView, KeyView, LinkPurpose,
-    LinkRecord, NewKeyRequest, UserRecord,
+    Actor, AlertRecord, AttemptBucket, AuditQuery, Backend, BackendError, KeyView, LinkPurpose, LinkRecord,
+    NewKeyRequest, UserRecord,
 };
 use crate::pages::{self, KeysExtras, Viewer};
 use crate::password::{self, HashParams};
@@ -26,7 +28,8 @@ use crate::policy::{Action, Role, allows};
 use crate::recovery;
 use crate::secret::{Secret, random_fill};
 use crate::session::{
-    ABSOLUTE_SECONDS, OpaqueId, PRE_COOKIE, SESSION_COOKIE, SessionRecord, Stage, clear_cookie, read_cookie, set_cookie,
+    ABSOLUTE_SECONDS, DEVICE_COOKIE, DEVICE_SECONDS, OpaqueId, PRE_COOKIE, SESSION_COOKIE, SessionRecord, Stage,
+    clear_cookie, read_cookie, set_cookie,
 };
 use crate::totp::{self, TotpSecret};
 
@@ -95,6 +98,9 @@ pub fn router(backend: Arc<dyn Backend>, settings: Settings) -> Router {
         .route("/webhooks", get(webhooks_page).post(create_webhook))
         .route("/webhooks/events", get(events_page))
         .route("/webhooks/events/{id}/resend", post(resend_event))
+        .route("/webhooks/{id}/rotate", post(rotate_webhook))
+        .route("/webhooks/{id}/delete", post(delete_webhook))
+        .route("/tokens", get(tokens_page))
         .route("/users/{id}/role", post(change_role))
         .route("/users/{id}/remove", post(remove_user))
         .route("/assets/devspace.css", get(css))
@@ -327,16 +333,25 @@ macro_rules! csrf_forms {
 
 csrf_forms!(CodeForm, CsrfOnly, CreateKeyForm, AllowlistForm, RoleForm, RotateForm, WebhookForm);
 
-/// A state-changing request from a full session: signed in, the form read, its CSRF token
-/// checked, then (when given) the role's permission for `action`, in that order.
-async fn signed_in_post<T: CsrfForm>(
-    ctx: &Ctx,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: &HeaderMap,
+/// A fully signed-in request, as a handler argument: the session cookie checked on the
+/// server (a request without a valid full session is sent to the sign-in page), refreshed for
+/// the idle timeout, with its user and the client address.
+impl FromRequestParts<Ctx> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, PageError> {
+        let ip = parts.extensions.get::<ClientIp>().map_or_else(|| "unknown".to_owned(), |ClientIp(a)| a.to_string());
+        signed_in(ctx, &parts.headers, ip).await
+    }
+}
+
+/// A state-changing request from a full session `s`: the form read, its CSRF token checked,
+/// then (when given) the role's permission for `action`, in that order.
+fn checked<T: CsrfForm>(
+    s: SignedIn,
     form: Result<Form<T>, FormRejection>,
     action: Option<Action>,
 ) -> Result<(SignedIn, T), PageError> {
-    let s = signed_in(ctx, headers, client_ip(ip)).await?;
     let form = form_or_csrf(form)?;
     s.check_csrf(form.csrf())?;
     if let Some(action) = action {
@@ -546,16 +561,33 @@ async fn code_submit(
     // A new id for the full session: an id seen before sign-in completed is never promoted.
     ctx.backend.delete_session(&s.session.hash).await?;
     let (_, cookie) = start_session(&ctx, &user, Stage::Full, &ip).await?;
-    note_address(&ctx, &mut user, &ip).await?;
-    Ok(with_cookie(see_other("/keys"), cookie))
+    let device = note_sign_in(&ctx, &mut user, &ip, &headers).await?;
+    Ok(with_cookie(with_cookie(see_other("/keys"), cookie), device))
 }
 
-/// Records a completed sign-in: audit, and an alert when the address is new for this user.
-async fn note_address(ctx: &Ctx, user: &mut UserRecord, ip: &str) -> Result<(), PageError> {
+/// Records a completed sign-in: audit, and an alert when the address or the device is new
+/// for this user (never for the first one recorded). Returns the device cookie to set: the
+/// browser's own id when it has one (its lifetime renewed), else a new one.
+async fn note_sign_in(
+    ctx: &Ctx,
+    user: &mut UserRecord,
+    ip: &str,
+    headers: &HeaderMap,
+) -> Result<Option<HeaderValue>, PageError> {
     let actor = actor_of(user, ip);
+    let device = match read_cookie(headers, DEVICE_COOKIE).and_then(OpaqueId::parse) {
+        Some(id) => id,
+        None => OpaqueId::generate()?,
+    };
+    let seen = ctx.backend.note_device(&user.id, &device.device_hash(&user.id), ctx.backend.now()).await?;
     let known = user.known_ips.iter().any(|k| k == ip);
     let first = user.known_ips.is_empty();
-    ctx.backend.audit(&actor, "devspace.sign_in", "success", None, json!({ "new_address": !known })).await?;
+    let detail = json!({ "new_address": !known, "new_device": seen.new });
+    ctx.backend.audit(&actor, "devspace.sign_in", "success", None, detail).await?;
+    if seen.new && !seen.first {
+        let message = format!("{} signed in from a new device (a browser not used before), from {ip}.", actor.email);
+        raise(ctx, &actor, "signin.new_device", message).await?;
+    }
     if !known {
         user.known_ips.push(ip.to_owned());
         if user.known_ips.len() > KNOWN_IPS {
@@ -566,7 +598,7 @@ async fn note_address(ctx: &Ctx, user: &mut UserRecord, ip: &str) -> Result<(), 
             raise(ctx, &actor, "signin.new_ip", format!("{} signed in from a new address, {ip}.", actor.email)).await?;
         }
     }
-    Ok(())
+    Ok(set_cookie(DEVICE_COOKIE, device.expose(), DEVICE_SECONDS))
 }
 
 async fn welcome_page(
@@ -678,19 +710,14 @@ async fn enrol_submit(
     ctx.backend.delete_session(&s.session.hash).await?;
     let (id, cookie) = start_session(&ctx, &user, Stage::Full, &ip).await?;
     ctx.backend.audit(&actor_of(&user, &ip), "devspace.totp_enrolled", "success", None, json!({})).await?;
-    note_address(&ctx, &mut user, &ip).await?;
+    let device = note_sign_in(&ctx, &mut user, &ip, &headers).await?;
     let csrf = id.csrf_token();
     let viewer = Viewer { email: &user.email, role: user.role, csrf: &csrf };
     let shown: Vec<&str> = codes.iter().map(Secret::expose).collect();
-    Ok(with_cookie(html_response(StatusCode::OK, pages::recovery_codes(viewer, &shown)), cookie))
+    Ok(with_cookie(with_cookie(html_response(StatusCode::OK, pages::recovery_codes(viewer, &shown)), cookie), device))
 }
 
-async fn reauth_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn reauth_page(s: SignedIn) -> Result<Response, PageError> {
     Ok(reauth_response(&s, StatusCode::OK, &[]))
 }
 
@@ -700,11 +727,10 @@ fn reauth_response(s: &SignedIn, status: StatusCode, errors: &[(&str, String)]) 
 
 async fn reauth_submit(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CodeForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, form) = checked(s, form, None)?;
     let ip = s.actor.ip.clone();
     if !ctx.backend.allow_attempt(AttemptBucket::Account, &s.user.email).await? {
         return Err(PageError::RateLimited);
@@ -733,11 +759,10 @@ struct CsrfOnly {
 
 async fn sign_out(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, _) = checked(s, form, None)?;
     ctx.backend.delete_session(&s.session.hash).await?;
     ctx.backend.audit(&s.actor, "devspace.sign_out", "success", None, json!({})).await?;
     Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)))
@@ -745,11 +770,10 @@ async fn sign_out(
 
 async fn sign_out_everywhere(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, _) = checked(s, form, None)?;
     let n = ctx.backend.delete_user_sessions(&s.user.id).await?;
     ctx.backend.audit(&s.actor, "devspace.sign_out_everywhere", "success", None, json!({ "sessions": n })).await?;
     Ok(with_cookie(see_other("/sign-in"), clear_cookie(SESSION_COOKIE)))
@@ -767,12 +791,7 @@ async fn keys_response(
     Ok(html_response(status, page))
 }
 
-async fn keys_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn keys_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
     keys_response(&ctx, &s, StatusCode::OK, &KeysExtras::default()).await
 }
 
@@ -798,11 +817,10 @@ fn lines(text: &str) -> Vec<String> {
 
 async fn create_key(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<CreateKeyForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, None).await?;
+    let (s, form) = checked(s, form, None)?;
     let mut errors: Vec<(&str, String)> = Vec::new();
     match form.mode.as_str() {
         "test" => s.require(Action::CreateTestKey)?,
@@ -856,12 +874,11 @@ async fn own_key(ctx: &Ctx, s: &SignedIn, id: &str) -> Result<KeyView, PageError
 
 async fn revoke_key(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageKeys)).await?;
+    let (s, _) = checked(s, form, Some(Action::ManageKeys))?;
     let key = own_key(&ctx, &s, &id).await?;
     ctx.backend.revoke_key(&s.actor, &key.id).await?;
     let notice = format!("Key {} revoked.", key.prefix);
@@ -880,12 +897,11 @@ pub const ROTATE_OVERLAPS: [i64; 4] = [0, 3600, 86_400, 7 * 86_400];
 
 async fn rotate_key(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<RotateForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageKeys)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageKeys))?;
     let key = own_key(&ctx, &s, &id).await?;
     let Some(overlap) = form.overlap.parse::<i64>().ok().filter(|o| ROTATE_OVERLAPS.contains(o)) else {
         let errors =
@@ -922,12 +938,11 @@ struct AllowlistForm {
 
 async fn set_allowlist(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<AllowlistForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::EditAllowlist)).await?;
+    let (s, form) = checked(s, form, Some(Action::EditAllowlist))?;
     let key = own_key(&ctx, &s, &id).await?;
     let fresh = s.session.recently_reauthenticated(ctx.backend.now());
     match ctx.backend.set_ip_allowlist(&s.actor, &key.id, lines(&form.entries), fresh).await {
@@ -1058,31 +1073,26 @@ pub const AUDIT_PAGE_ROWS: u32 = 200;
 /// Rows in one CSV export.
 pub const AUDIT_EXPORT_ROWS: u32 = 10_000;
 
+/// Form errors: (field name, message).
+type FieldErrors = Vec<(&'static str, String)>;
+
 type AuditParamsQuery = Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>;
 
-/// A signed-in audit-log request: the session (role checked), the raw filters, the parsed
-/// query with at most `limit` rows, and the filters' errors.
-async fn audit_request(
-    ctx: &Ctx,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: &HeaderMap,
+/// A signed-in audit-log request: the role checked, the raw filters, the parsed query with at
+/// most `limit` rows, and the filters' errors.
+fn audit_request(
+    s: &SignedIn,
     params: AuditParamsQuery,
     limit: u32,
-) -> Result<(SignedIn, AuditParams, AuditQuery, Vec<(&'static str, String)>), PageError> {
-    let s = signed_in(ctx, headers, client_ip(ip)).await?;
+) -> Result<(AuditParams, AuditQuery, FieldErrors), PageError> {
     s.require(Action::ViewAudit)?;
     let p = params.map(|Query(p)| p).unwrap_or_default();
     let (q, errors) = audit_query(&p, limit);
-    Ok((s, p, q, errors))
+    Ok((p, q, errors))
 }
 
-async fn audit_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: AuditParamsQuery,
-) -> Result<Response, PageError> {
-    let (s, p, q, errors) = audit_request(&ctx, ip, &headers, params, AUDIT_PAGE_ROWS).await?;
+async fn audit_page(State(ctx): State<Ctx>, s: SignedIn, params: AuditParamsQuery) -> Result<Response, PageError> {
+    let (p, q, errors) = audit_request(&s, params, AUDIT_PAGE_ROWS)?;
     let rows = if errors.is_empty() { ctx.backend.audit_log(&s.user.merchant_id, q).await? } else { Vec::new() };
     let filters = [
         ("event", "Event type", p.event.clone()),
@@ -1104,13 +1114,8 @@ pub fn csv_cell(value: &str) -> String {
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
 
-async fn audit_csv(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: AuditParamsQuery,
-) -> Result<Response, PageError> {
-    let (s, _, q, errors) = audit_request(&ctx, ip, &headers, params, AUDIT_EXPORT_ROWS).await?;
+async fn audit_csv(State(ctx): State<Ctx>, s: SignedIn, params: AuditParamsQuery) -> Result<Response, PageError> {
+    let (_, q, errors) = audit_request(&s, params, AUDIT_EXPORT_ROWS)?;
     if !errors.is_empty() {
         return Ok(html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1151,12 +1156,7 @@ async fn audit_csv(
         .into_response())
 }
 
-async fn alerts_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn alerts_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
     s.require(Action::ViewAlerts)?;
     let list = ctx.backend.alerts(&s.user.merchant_id, 200).await?;
     Ok(html_response(StatusCode::OK, pages::alerts(s.viewer(), &list)))
@@ -1168,13 +1168,9 @@ struct ModeParam {
     mode: String,
 }
 
-async fn payments_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: ModeQuery,
-) -> Result<Response, PageError> {
-    let (s, mode) = signed_in_mode(&ctx, ip, &headers, params, Action::ViewPayments).await?;
+async fn payments_page(State(ctx): State<Ctx>, s: SignedIn, params: ModeQuery) -> Result<Response, PageError> {
+    s.require(Action::ViewPayments)?;
+    let mode = mode_of(params);
     let (list, refunds) = ctx.backend.payments(&s.user.merchant_id, mode, AUDIT_PAGE_ROWS).await?;
     Ok(html_response(StatusCode::OK, pages::payments(s.viewer(), mode, &list, &refunds)))
 }
@@ -1185,39 +1181,21 @@ fn mode_of(params: ModeQuery) -> &'static str {
     if params.is_ok_and(|Query(p)| p.mode == "live") { "live" } else { "test" }
 }
 
-/// A signed-in page of one mode (`?mode=live`, else test) that `action` allows.
-async fn signed_in_mode(
-    ctx: &Ctx,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: &HeaderMap,
-    params: ModeQuery,
-    action: Action,
-) -> Result<(SignedIn, &'static str), PageError> {
-    let s = signed_in(ctx, headers, client_ip(ip)).await?;
-    s.require(action)?;
-    Ok((s, mode_of(params)))
-}
-
-async fn events_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-    params: ModeQuery,
-) -> Result<Response, PageError> {
-    let (s, mode) = signed_in_mode(&ctx, ip, &headers, params, Action::ViewWebhooks).await?;
+async fn events_page(State(ctx): State<Ctx>, s: SignedIn, params: ModeQuery) -> Result<Response, PageError> {
+    s.require(Action::ViewWebhooks)?;
+    let mode = mode_of(params);
     let list = ctx.backend.events(&s.user.merchant_id, mode, 50).await?;
     Ok(html_response(StatusCode::OK, pages::events(s.viewer(), mode, &list, None)))
 }
 
 async fn resend_event(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     params: ModeQuery,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let (s, _) = checked(s, form, Some(Action::ManageWebhooks))?;
     let mode = mode_of(params);
     let valid = id.strip_prefix("evt_").is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
     if !valid {
@@ -1233,21 +1211,21 @@ async fn webhooks_response(
     ctx: &Ctx,
     s: &SignedIn,
     status: StatusCode,
-    created: Option<(&EndpointView, &str)>,
-    errors: &[(&str, String)],
+    extras: &pages::WebhooksExtras<'_>,
 ) -> Result<Response, PageError> {
     s.require(Action::ViewWebhooks)?;
     let list = ctx.backend.webhook_endpoints(&s.user.merchant_id).await?;
-    Ok(html_response(status, pages::webhooks(s.viewer(), &list, created, errors)))
+    Ok(html_response(status, pages::webhooks(s.viewer(), &list, extras)))
 }
 
-async fn webhooks_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
-    webhooks_response(&ctx, &s, StatusCode::OK, None, &[]).await
+/// The page with `errors` for the form (422).
+async fn webhooks_errors(ctx: &Ctx, s: &SignedIn, errors: &[(&str, String)]) -> Result<Response, PageError> {
+    let extras = pages::WebhooksExtras { errors, ..pages::WebhooksExtras::default() };
+    webhooks_response(ctx, s, StatusCode::UNPROCESSABLE_ENTITY, &extras).await
+}
+
+async fn webhooks_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
+    webhooks_response(&ctx, &s, StatusCode::OK, &pages::WebhooksExtras::default()).await
 }
 
 #[derive(Deserialize)]
@@ -1263,11 +1241,10 @@ struct WebhookForm {
 
 async fn create_webhook(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<WebhookForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageWebhooks)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageWebhooks))?;
     let events: Vec<String> =
         form.events.split([',', ' ', '\n']).map(str::trim).filter(|e| !e.is_empty()).map(str::to_owned).collect();
     let mut errors: Vec<(&str, String)> = Vec::new();
@@ -1278,7 +1255,7 @@ async fn create_webhook(
         errors.push(("events", "Name at least one event type, or * for all.".to_owned()));
     }
     if !errors.is_empty() {
-        return webhooks_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await;
+        return webhooks_errors(&ctx, &s, &errors).await;
     }
     // The signing secret is shown: only right after a re-authentication.
     if !s.session.recently_reauthenticated(ctx.backend.now()) {
@@ -1286,13 +1263,105 @@ async fn create_webhook(
     }
     match ctx.backend.create_webhook_endpoint(&s.actor, &form.mode, form.url.trim(), events).await {
         Ok((endpoint, secret)) => {
-            webhooks_response(&ctx, &s, StatusCode::OK, Some((&endpoint, secret.expose())), &[]).await
+            let heading = format!("New endpoint {}", endpoint.url);
+            let extras =
+                pages::WebhooksExtras { secret: Some((heading.as_str(), secret.expose())), ..Default::default() };
+            webhooks_response(&ctx, &s, StatusCode::OK, &extras).await
         }
-        Err(BackendError::Invalid(message)) => {
-            webhooks_response(&ctx, &s, StatusCode::UNPROCESSABLE_ENTITY, None, &[("url", message)]).await
-        }
+        Err(BackendError::Invalid(message)) => webhooks_errors(&ctx, &s, &[("url", message)]).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether `id` has the shape of a webhook endpoint id (anything else is no endpoint).
+fn endpoint_id_ok(id: &str) -> bool {
+    id.strip_prefix("we_").is_some_and(|r| r.len() == 24 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+async fn rotate_webhook(
+    State(ctx): State<Ctx>,
+    s: SignedIn,
+    Path(id): Path<String>,
+    form: Result<Form<RotateForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, form) = checked(s, form, Some(Action::ManageWebhooks))?;
+    if !endpoint_id_ok(&id) {
+        return Err(PageError::NotFound);
+    }
+    let Some(overlap) = form.overlap.parse::<i64>().ok().filter(|o| ROTATE_OVERLAPS.contains(o)) else {
+        let errors = [(
+            "overlap",
+            "Choose how long the old secret keeps signing: stops now, 1 hour, 1 day or 7 days.".to_owned(),
+        )];
+        return webhooks_errors(&ctx, &s, &errors).await;
+    };
+    // The new secret is shown: only right after a re-authentication.
+    if !s.session.recently_reauthenticated(ctx.backend.now()) {
+        return Ok(reauth_response(&s, StatusCode::OK, &[]));
+    }
+    match ctx.backend.rotate_webhook_secret(&s.actor, &id, overlap).await {
+        Ok((endpoint, secret)) => {
+            let heading = format!("New signing secret of {}", endpoint.url);
+            let notice = format!("Secret of {} rotated; the old one keeps signing for {overlap} seconds.", endpoint.id);
+            let extras = pages::WebhooksExtras {
+                secret: Some((heading.as_str(), secret.expose())),
+                notice: Some(&notice),
+                ..Default::default()
+            };
+            webhooks_response(&ctx, &s, StatusCode::OK, &extras).await
+        }
+        Err(BackendError::Invalid(message)) => webhooks_errors(&ctx, &s, &[("overlap", message)]).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_webhook(
+    State(ctx): State<Ctx>,
+    s: SignedIn,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (s, _) = checked(s, form, Some(Action::ManageWebhooks))?;
+    if !endpoint_id_ok(&id) {
+        return Err(PageError::NotFound);
+    }
+    ctx.backend.delete_webhook_endpoint(&s.actor, &id).await?;
+    let notice = format!("Endpoint {id} deleted; it receives no more events.");
+    webhooks_response(&ctx, &s, StatusCode::OK, &pages::WebhooksExtras { notice: Some(&notice), ..Default::default() })
+        .await
+}
+
+/// Tokens per page.
+pub const TOKEN_PAGE_ROWS: u32 = 50;
+
+#[derive(Deserialize, Default)]
+struct TokensParams {
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    before: String,
+}
+
+async fn tokens_page(
+    State(ctx): State<Ctx>,
+    s: SignedIn,
+    params: Result<Query<TokensParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    s.require(Action::ViewTokens)?;
+    let p = params.map(|Query(p)| p).unwrap_or_default();
+    let mode = if p.mode == "live" { "live" } else { "test" };
+    let before = match p.before.as_str() {
+        "" => None,
+        b if b.strip_prefix("tok_").is_some_and(|r| r.len() == 24 && r.bytes().all(|c| c.is_ascii_alphanumeric())) => {
+            Some(b)
+        }
+        _ => return Err(PageError::NotFound),
+    };
+    let mut list = ctx.backend.tokens(&s.user.merchant_id, mode, before, TOKEN_PAGE_ROWS + 1).await?;
+    let more = list.len() > TOKEN_PAGE_ROWS as usize;
+    list.truncate(TOKEN_PAGE_ROWS as usize);
+    let older = list.last().filter(|_| more).map(|t| format!("/tokens?mode={mode}&before={}", t.id));
+    Ok(html_response(StatusCode::OK, pages::tokens(s.viewer(), mode, &list, ctx.backend.now(), older.as_deref())))
 }
 
 async fn users_response(
@@ -1306,12 +1375,7 @@ async fn users_response(
     Ok(html_response(status, pages::users(s.viewer(), &list, extras)))
 }
 
-async fn users_page(
-    State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
-) -> Result<Response, PageError> {
-    let s = signed_in(&ctx, &headers, client_ip(ip)).await?;
+async fn users_page(State(ctx): State<Ctx>, s: SignedIn) -> Result<Response, PageError> {
     users_response(&ctx, &s, StatusCode::OK, &pages::UsersExtras::default()).await
 }
 
@@ -1342,11 +1406,11 @@ fn own_origin(headers: &HeaderMap) -> String {
 
 async fn invite_user(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
     headers: HeaderMap,
+    s: SignedIn,
     form: Result<Form<RoleForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageUsers))?;
     let role = assignable(&s, &form.role)?;
     let email = match parse_email(&form.email) {
         Ok(e) => e,
@@ -1375,12 +1439,11 @@ async fn invite_user(
 
 async fn change_role(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<RoleForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, form) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let (s, form) = checked(s, form, Some(Action::ManageUsers))?;
     let role = assignable(&s, &form.role)?;
     let mut target = manageable_user(&ctx, &s, &id).await?;
     if target.role == Role::Owner && role != Role::Owner && !has_other_owner(&ctx, &s, &target).await? {
@@ -1428,12 +1491,11 @@ async fn has_other_owner(ctx: &Ctx, s: &SignedIn, target: &UserRecord) -> Result
 
 async fn remove_user(
     State(ctx): State<Ctx>,
-    ip: Option<axum::Extension<ClientIp>>,
-    headers: HeaderMap,
+    s: SignedIn,
     Path(id): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (s, _) = signed_in_post(&ctx, ip, &headers, form, Some(Action::ManageUsers)).await?;
+    let (s, _) = checked(s, form, Some(Action::ManageUsers))?;
     let target = manageable_user(&ctx, &s, &id).await?;
     let refusal = if target.id == s.user.id {
         Some("You cannot remove yourself: ask another owner or admin.")

@@ -80,6 +80,26 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// Where Dev Space listens (TLS, its own origin); `None`: not served.
     pub devspace_listen: Option<std::net::SocketAddr>,
+    /// Security alerts by email (`--smtp-url`); `None`: not emailed.
+    pub smtp: Option<SmtpSettings>,
+    /// A key's detokenize calls within one window above this raise `detokenize.volume` (once
+    /// per key and window); 0 turns the alert off.
+    pub detokenize_alert_threshold: u64,
+    /// The window of [`Config::detokenize_alert_threshold`], in seconds.
+    pub detokenize_alert_window_secs: i64,
+}
+
+/// Where and how security alerts are emailed.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// The server.
+    pub target: crate::smtp::SmtpTarget,
+    /// Sender address.
+    pub from: String,
+    /// How often the email outbox is looked at.
+    pub poll_interval: Duration,
+    /// Delay before a failed email is tried again.
+    pub retry_after: Duration,
 }
 
 impl Default for Config {
@@ -112,6 +132,9 @@ impl Default for Config {
             webhook_backoff_base: Duration::from_secs(30),
             webhook_timeout: Duration::from_secs(10),
             devspace_listen: None,
+            smtp: None,
+            detokenize_alert_threshold: 1000,
+            detokenize_alert_window_secs: 3600,
         }
     }
 }

@@ -15,8 +15,9 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use devspace::backend::{
-    Actor, AlertRecord, AttemptBucket, AuditQuery, AuditRow, Backend, BackendError, BackendFuture, EndpointView,
-    EventView, KeyView, LinkRecord, NewKeyRequest, PaymentView, RefundView, UserRecord,
+    Actor, AlertRecord, AttemptBucket, AuditQuery, AuditRow, Backend, BackendError, BackendFuture, DeviceSeen,
+    EndpointView, EventView, KNOWN_DEVICES, KeyView, LinkRecord, NewKeyRequest, PaymentView, RefundView, TokenView,
+    UserRecord,
 };
 use devspace::session::SessionRecord;
 use devspace::totp::TotpSecret;
@@ -162,6 +163,14 @@ fn audit_event(
     }
 }
 
+/// A successful Dev Space event about something of one mode that is not an API key (webhook
+/// endpoints, events).
+fn mode_event(now: i64, actor: &Actor, event: &str, mode: Mode, detail: Value) -> AuditEvent {
+    let mut e = audit_event(now, actor, event, "success", None, detail);
+    e.mode = Some(mode);
+    e
+}
+
 /// Stores a security alert and its `security.alert` events (to both modes' endpoints: webhook
 /// endpoints are per mode and an alert is about the whole account), logged at warn level.
 /// `Ok(false)` when an alert with this id exists: ids made from what the alert is about (a
@@ -279,6 +288,137 @@ pub async fn unused_key_alerts(state: &AppState, days: i64) -> Result<u64, Store
     Ok(raised)
 }
 
+/// Counts a successful detokenize by `key` in the current window (a counter in the database,
+/// shared by every instance) and raises `detokenize.volume` when the count first exceeds
+/// [`crate::config::Config::detokenize_alert_threshold`]: once per key and window (the count
+/// passes threshold + 1 once, and the alert id is made from the key and the window). In the
+/// background: the detokenize answer does not wait for it.
+pub fn note_detokenize(state: &AppState, key: &ApiKeyRecord) {
+    let threshold = state.config.detokenize_alert_threshold;
+    if threshold == 0 {
+        return;
+    }
+    let window = state.config.detokenize_alert_window_secs.max(1);
+    let now = state.now();
+    let n = now.div_euclid(window);
+    let (state, key) = (state.clone(), key.clone());
+    tokio::spawn(async move {
+        let name = format!("detok:{}:{n}", key.id);
+        let count = match state.store.devspace_count(&name, (n + 1) * window).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "could not count a detokenize for the volume alert");
+                return;
+            }
+        };
+        if count != threshold + 1 {
+            return;
+        }
+        let minutes = window / 60;
+        let alert = AlertRecord {
+            id: format!("alr_detokvol_{}_{n}", key.id),
+            merchant_id: key.merchant_id.clone(),
+            ts: now,
+            kind: "detokenize.volume".into(),
+            message: format!(
+                "Key {} detokenized more than {threshold} cards within {minutes} minutes: check that this is expected.",
+                key.prefix
+            ),
+            detail: json!({ "key_id": key.id, "threshold": threshold, "window_seconds": window, "window_start": n * window }),
+        };
+        if let Err(e) = store_alert(&state, alert).await {
+            tracing::error!(error = %e, "could not store a security alert");
+        }
+    });
+}
+
+/// Alerts older than this are not emailed any more (a vault given `--smtp-url` later does not
+/// send its whole history).
+pub const EMAIL_MAX_AGE_SECONDS: i64 = 24 * 3600;
+/// Attempts per alert email before it is given up (and logged).
+pub const EMAIL_MAX_ATTEMPTS: u32 = 10;
+
+/// The email of one alert: its sentence, kind and time, and where to look; never the alert's
+/// `detail` (whatever a future alert puts there stays out of mailboxes), a secret or card data.
+pub fn alert_email(alert: &AlertRecord, from: &str, to: Vec<String>) -> crate::smtp::Message {
+    let body = format!(
+        "{}\n\nKind: {}\nTime: {}\nAlert: {}\n\nSee Security alerts in Dev Space for every alert of your account.\n\
+         You receive this as an owner or admin of the account.\n",
+        alert.message,
+        alert.kind,
+        devspace::pages::fmt_time(alert.ts),
+        alert.id,
+    );
+    crate::smtp::Message {
+        from: from.to_owned(),
+        to,
+        subject: format!("Security alert: {}", alert.kind),
+        id: alert.id.clone(),
+        date: alert.ts,
+        body,
+    }
+}
+
+/// One pass of the alert email outbox: claims the due alerts (each claim counts an attempt and
+/// makes the alert due again after the retry delay, so a sender that dies leaves it to any
+/// instance), emails each to its account's owners and admins, concurrently, and marks the sent
+/// ones. A failing server is logged and retried; requests never wait for any of it. The retry
+/// delay is at least twice [`crate::smtp::SEND_TIMEOUT`], so a claim outlives its attempt and
+/// no two instances send the same email.
+pub async fn send_alert_emails(state: &AppState) {
+    let Some(smtp) = state.config.smtp.clone() else { return };
+    let now = state.now();
+    let retry = smtp.retry_after.max(crate::smtp::SEND_TIMEOUT * 2);
+    let retry_at = now + i64::try_from(retry.as_secs()).unwrap_or(3600);
+    let claimed = match state
+        .store
+        .devspace_claim_alert_emails(now, retry_at, now - EMAIL_MAX_AGE_SECONDS, EMAIL_MAX_ATTEMPTS, 20)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the alert email outbox");
+            return;
+        }
+    };
+    let mut sends = tokio::task::JoinSet::new();
+    for (alert, attempt) in claimed {
+        let (state, smtp) = (state.clone(), smtp.clone());
+        sends.spawn(async move { email_alert(&state, &smtp, &alert, attempt).await });
+    }
+    while sends.join_next().await.is_some() {}
+}
+
+/// Emails one claimed alert and marks it sent, or logs why not.
+async fn email_alert(state: &AppState, smtp: &crate::config::SmtpSettings, alert: &AlertRecord, attempt: u32) {
+    let to: Vec<String> = match state.store.devspace_users(&alert.merchant_id).await {
+        Ok(users) => users
+            .into_iter()
+            .filter(|u| matches!(u.role, devspace::Role::Owner | devspace::Role::Admin))
+            .map(|u| u.email)
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, alert_id = %alert.id, "could not read an alert's recipients");
+            return;
+        }
+    };
+    let sent =
+        if to.is_empty() { Ok(()) } else { crate::smtp::send(&smtp.target, &alert_email(alert, &smtp.from, to)).await };
+    match sent {
+        Ok(()) => {
+            if let Err(e) = state.store.devspace_alert_emailed(&alert.id).await {
+                tracing::error!(error = %e, alert_id = %alert.id, "could not mark an alert emailed");
+            }
+        }
+        Err(e) if attempt >= EMAIL_MAX_ATTEMPTS => {
+            tracing::error!(error = %e, alert_id = %alert.id, attempt, "giving up emailing a security alert");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, alert_id = %alert.id, attempt, "could not email a security alert; will retry");
+        }
+    }
+}
+
 /// `visa •••• 4242` from a payment's stored card display data: brand and last 4 only, and only
 /// when the last 4 are exactly four digits.
 fn masked_card(p: &PaymentRecord) -> String {
@@ -306,6 +446,20 @@ fn endpoint_view(e: crate::store::WebhookEndpointRecord) -> EndpointView {
 }
 
 impl VaultBackend {
+    /// The merchant's endpoint `id` (of either mode).
+    async fn own_endpoint(
+        state: &AppState,
+        merchant_id: &str,
+        id: &str,
+    ) -> Result<crate::store::WebhookEndpointRecord, BackendError> {
+        for mode in [Mode::Test, Mode::Live] {
+            if let Some(e) = state.store.get_webhook_endpoint(id, merchant_id, mode).await.map_err(backend_err)? {
+                return Ok(e);
+            }
+        }
+        Err(BackendError::NotFound)
+    }
+
     async fn own_key(state: &AppState, merchant_id: &str, key_id: &str) -> Result<ApiKeyRecord, BackendError> {
         let keys = state.store.list_api_keys().await.map_err(backend_err)?;
         keys.into_iter().find(|k| k.id == key_id && k.merchant_id == merchant_id).ok_or(BackendError::NotFound)
@@ -388,6 +542,11 @@ impl Backend for VaultBackend {
             .open_durable(sealed, &format!("devspace:totp:{user_id}"))
             .map_err(|_| BackendError::Internal)?;
         Ok(TotpSecret::from_bytes(plain.expose().to_vec()))
+    }
+
+    fn note_device(&self, user_id: &str, device_hash: &str, now: i64) -> BackendFuture<DeviceSeen> {
+        let fut = self.state.store.devspace_note_device(user_id, device_hash, now, KNOWN_DEVICES);
+        boxed(async move { fut.await.map(|(new, first)| DeviceSeen { new, first }) })
     }
 
     fn allow_attempt(&self, bucket: AttemptBucket, key: &str) -> BackendFuture<bool> {
@@ -711,15 +870,7 @@ impl Backend for VaultBackend {
                 .redeliver_event(&event_id, &actor.merchant_id, mode, None, now)
                 .await
                 .map_err(backend_err)?;
-            let mut e = audit_event(
-                now,
-                &actor,
-                "event.redelivered",
-                "success",
-                None,
-                json!({ "event": event_id, "deliveries": n }),
-            );
-            e.mode = Some(mode);
+            let e = mode_event(now, &actor, "event.redelivered", mode, json!({ "event": event_id, "deliveries": n }));
             state.log_audit(&e);
             state.store.append_audit(vec![e]).await.map_err(backend_err)?;
             Ok(n)
@@ -739,12 +890,7 @@ impl Backend for VaultBackend {
             let mode = mode.ok_or_else(|| BackendError::Invalid("Choose test or live.".into()))?;
             let now = state.now();
             let events = Value::from(events);
-            let audit = |id: &str| {
-                let mut e =
-                    audit_event(now, &actor, "webhook_endpoint.created", "success", None, json!({ "endpoint": id }));
-                e.mode = Some(mode);
-                e
-            };
+            let audit = |id: &str| mode_event(now, &actor, "webhook_endpoint.created", mode, json!({ "endpoint": id }));
             let created = crate::api::webhooks::create_endpoint(
                 &state,
                 &actor.merchant_id,
@@ -762,6 +908,66 @@ impl Backend for VaultBackend {
                 Err(_) => Err(BackendError::Internal),
             }
         })
+    }
+
+    fn rotate_webhook_secret(
+        &self,
+        actor: &Actor,
+        endpoint_id: &str,
+        overlap_seconds: i64,
+    ) -> BackendFuture<(EndpointView, Secret)> {
+        let (state, actor, id) = (self.state.clone(), actor.clone(), endpoint_id.to_owned());
+        Box::pin(async move {
+            if !(0..=crate::api::admin::MAX_OVERLAP_SECS).contains(&overlap_seconds) {
+                return Err(BackendError::Invalid("The overlap is between 0 seconds and 7 days.".into()));
+            }
+            let endpoint = Self::own_endpoint(&state, &actor.merchant_id, &id).await?;
+            let mode = endpoint.mode;
+            let detail = json!({ "endpoint": id, "overlap_seconds": overlap_seconds });
+            let audit = mode_event(state.now(), &actor, "webhook_endpoint.secret_rotated", mode, detail);
+            match crate::api::webhooks::rotate_endpoint_secret(
+                &state,
+                &actor.merchant_id,
+                mode,
+                &id,
+                overlap_seconds,
+                audit,
+            )
+            .await
+            {
+                Ok((e, secret)) => Ok((endpoint_view(e), Secret::new(secret.expose().to_owned()))),
+                Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Err(BackendError::NotFound),
+                Err(e) if e.status == axum::http::StatusCode::CONFLICT => {
+                    Err(BackendError::Invalid("Another rotation of this endpoint is under way; try again.".into()))
+                }
+                Err(e) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => Err(BackendError::Unavailable),
+                Err(_) => Err(BackendError::Internal),
+            }
+        })
+    }
+
+    fn delete_webhook_endpoint(&self, actor: &Actor, endpoint_id: &str) -> BackendFuture<()> {
+        let (state, actor, id) = (self.state.clone(), actor.clone(), endpoint_id.to_owned());
+        Box::pin(async move {
+            let endpoint = Self::own_endpoint(&state, &actor.merchant_id, &id).await?;
+            let audit =
+                mode_event(state.now(), &actor, "webhook_endpoint.deleted", endpoint.mode, json!({ "endpoint": id }));
+            let deleted = state
+                .store
+                .delete_webhook_endpoint(&id, &actor.merchant_id, endpoint.mode, audit.clone())
+                .await
+                .map_err(backend_err)?;
+            if !deleted {
+                return Err(BackendError::NotFound);
+            }
+            state.log_audit(&audit);
+            Ok(())
+        })
+    }
+
+    fn tokens(&self, merchant_id: &str, mode: &str, before: Option<&str>, limit: u32) -> BackendFuture<Vec<TokenView>> {
+        let mode = if mode == "live" { Mode::Live } else { Mode::Test };
+        boxed(self.state.store.token_views(merchant_id, mode, before.map(str::to_owned), limit))
     }
 
     fn audit_log(&self, merchant_id: &str, query: AuditQuery) -> BackendFuture<Vec<AuditRow>> {

@@ -33,6 +33,7 @@ pub mod ratelimit;
 pub mod rotation;
 pub mod secret;
 pub mod server;
+pub mod smtp;
 pub mod state;
 pub mod store;
 pub mod text;

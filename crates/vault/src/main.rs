@@ -189,6 +189,21 @@ struct ServeArgs {
     /// Time allowed for one webhook delivery, in seconds.
     #[arg(long, env = "VAULT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     webhook_timeout_secs: u64,
+    /// Email security alerts to each account's owners and admins through this SMTP server:
+    /// smtp://127.0.0.1:2525 (plain, loopback relays only), smtp://host:587?tls=required
+    /// (STARTTLS) or smtps://user:password@host:465. Without it alerts are not emailed.
+    #[arg(long, env = "VAULT_SMTP_URL", requires = "smtp_from")]
+    smtp_url: Option<String>,
+    /// Sender address of alert emails.
+    #[arg(long, env = "VAULT_SMTP_FROM")]
+    smtp_from: Option<String>,
+    /// A key's detokenize calls within one window above this raise a `detokenize.volume`
+    /// security alert (once per key and window); 0 turns it off.
+    #[arg(long, env = "VAULT_DETOKENIZE_ALERT_THRESHOLD", default_value_t = 1000)]
+    detokenize_alert_threshold: u64,
+    /// The window of --detokenize-alert-threshold, in seconds.
+    #[arg(long, env = "VAULT_DETOKENIZE_ALERT_WINDOW_SECS", default_value_t = 3600)]
+    detokenize_alert_window_secs: i64,
     /// Log format.
     #[arg(long, env = "VAULT_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
     log_format: String,
@@ -652,6 +667,19 @@ async fn keys_command(command: KeysCommand, now: i64, env: Option<&SecretString>
     Ok(())
 }
 
+/// The alert-email settings from `--smtp-url` and `--smtp-from`.
+fn smtp_settings(url: Option<&str>, from: Option<&str>) -> Result<Option<vault::config::SmtpSettings>> {
+    let Some(url) = url else { return Ok(None) };
+    let target = vault::smtp::SmtpTarget::parse(url).map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?;
+    let from = devspace::web::parse_email(from.unwrap_or_default()).map_err(|e| anyhow::anyhow!("--smtp-from: {e}"))?;
+    Ok(Some(vault::config::SmtpSettings {
+        target,
+        from,
+        poll_interval: std::time::Duration::from_secs(2),
+        retry_after: std::time::Duration::from_secs(60),
+    }))
+}
+
 async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
     init_logging(&args.log_format);
     let (store, master, source) = open(&args.common, env).await?;
@@ -684,6 +712,9 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
         webhook_backoff_base: std::time::Duration::from_millis(args.webhook_backoff_ms),
         webhook_timeout: std::time::Duration::from_secs(args.webhook_timeout_secs.clamp(1, 10)),
         devspace_listen: args.devspace_listen,
+        smtp: smtp_settings(args.smtp_url.as_deref(), args.smtp_from.as_deref())?,
+        detokenize_alert_threshold: args.detokenize_alert_threshold,
+        detokenize_alert_window_secs: args.detokenize_alert_window_secs.max(60),
         ..Config::default()
     };
     let running =

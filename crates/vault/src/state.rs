@@ -518,6 +518,11 @@ impl AppState {
                 Box::pin(async move { crate::api::webhooks::deliver_due(&s).await })
             }),
         ]);
+        if let Some(smtp) = &self.config.smtp {
+            tasks.push(every(smtp.poll_interval, self.clone(), |s| {
+                Box::pin(async move { crate::devspace::send_alert_emails(&s).await })
+            }));
+        }
         tasks
     }
 

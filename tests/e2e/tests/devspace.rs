@@ -4,7 +4,8 @@
 //! secret once, signs out and back in with password + TOTP. Checks the session cookie's flags
 //! as the browser stores them, that no page logs a console error (a CSP violation would), that
 //! the stylesheet loads under the CSP, that axe-core finds no serious or critical violation,
-//! and keyboard access (skip link first). Screenshots of
+//! and keyboard access (skip link first); adds, rotates and deletes a webhook endpoint, and
+//! opens the tokens page. Screenshots of
 //! each main page go to `artifacts/devspace-*.png`.
 //!
 //! Prerequisites (the test FAILS when one is missing): `cargo build -p vault`, Debian
@@ -150,8 +151,13 @@ async fn run(env: &DevSpaceEnv, b: &Browser) -> anyhow::Result<()> {
     ensure!(session.http_only() == Some(true), "session cookie not HttpOnly: {session}");
     ensure!(format!("{:?}", session.same_site()) == "Some(Strict)", "session cookie SameSite: {session}");
     ensure!(session.path() == Some("/"), "session cookie path: {session}");
+    // The device cookie ("new device" alerts) has the same flags and outlives the session.
+    let device = cookies.iter().find(|c| c.name() == "__Host-ds_device").context("no device cookie")?;
+    ensure!(device.secure() == Some(true) && device.http_only() == Some(true), "device cookie flags: {device}");
+    ensure!(format!("{:?}", device.same_site()) == "Some(Strict)", "device cookie SameSite: {device}");
     let visible = b.js("return document.cookie", vec![]).await?;
-    ensure!(!visible.as_str().unwrap_or_default().contains("ds_session"), "script sees the session: {visible}");
+    let visible = visible.as_str().unwrap_or_default();
+    ensure!(!visible.contains("ds_session") && !visible.contains("ds_device"), "script sees a cookie: {visible}");
 
     // 4. Keys: create one, see the secret once.
     b.client.goto(&format!("{}/keys", env.url)).await?;
@@ -178,10 +184,32 @@ async fn run(env: &DevSpaceEnv, b: &Browser) -> anyhow::Result<()> {
     ensure!(b.client.source().await?.contains("key.created"), "key creation not in the audit log");
     b.client.goto(&format!("{}/alerts", env.url)).await?;
     check_page(b, "alerts").await?;
-    for page in ["users", "payments", "webhooks", "webhooks/events"] {
+    for page in ["users", "payments", "webhooks", "webhooks/events", "tokens"] {
         b.client.goto(&format!("{}/{page}", env.url)).await?;
         check_page(b, &page.replace('/', "-")).await?;
     }
+    ensure!(b.client.source().await?.contains("No tokens in test mode."), "tokens page: no empty-state text");
+
+    // 6b. Webhooks: add an endpoint (secret once), rotate its secret, delete it.
+    b.client.goto(&format!("{}/webhooks", env.url)).await?;
+    fill(b, "#url", "https://hooks.example.com/e2e").await?;
+    submit(b, "/webhooks").await?;
+    let first = text_of(b, "#new-secret").await?;
+    ensure!(first.starts_with("whsec_"), "no endpoint secret shown: {first}");
+    b.client.find(Locator::Css("td details summary")).await.context("no rotate disclosure")?.click().await?;
+    b.client.find(Locator::Css("form[action$='/rotate'] button")).await.context("no rotate button")?.click().await?;
+    wait_css(b, "p.notice").await?;
+    let rotated = text_of(b, "#new-secret").await?;
+    ensure!(rotated.starts_with("whsec_") && rotated != first, "no new secret after rotation: {rotated}");
+    check_page(b, "webhook-rotated").await?;
+    b.client.find(Locator::Css("form[action$='/delete'] button")).await.context("no delete button")?.click().await?;
+    // The rotation page had a notice too: wait for the deletion's.
+    let deleted =
+        "const n = document.querySelector('p.notice'); return n && n.textContent.includes('deleted') ? true : null;";
+    b.wait_js("the deletion notice", deleted, Duration::from_secs(15)).await?;
+    let source = b.client.source().await?;
+    ensure!(source.contains("deleted") && !source.contains("https://hooks.example.com/e2e"), "endpoint not deleted");
+    check_page(b, "webhook-deleted").await?;
 
     // 7. Sign out, then in again with password + TOTP (the next step: the enrolment code is spent).
     submit(b, "/sign-out").await?;

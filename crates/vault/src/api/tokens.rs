@@ -567,5 +567,6 @@ pub async fn detokenize(
     let mut e = state.event("token.detokenized", "success", &ctx, Some(&p.key));
     e.detail = json!({ "token_ref": state.master.token_ref(&token.id), "cvc_returned": returned });
     state.audit_durable(e).await?;
+    crate::devspace::note_detokenize(&state, &p.key);
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes.expose().to_vec()).into_response())
 }

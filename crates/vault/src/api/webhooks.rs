@@ -340,27 +340,44 @@ pub async fn rotate_secret(
             v.as_i64().filter(|s| (0..=MAX_OVERLAP_SECS).contains(s)).ok_or_else(|| invalid("overlap_seconds"))?
         }
     };
-    if !valid_endpoint_id(&id) {
-        return Err(ApiError::not_found());
-    }
-    let w =
-        state.store.get_webhook_endpoint(&id, &p.key.merchant_id, p.key.mode).await?.ok_or_else(ApiError::not_found)?;
-    let now = state.now();
-    let current = state.store.webhook_secrets(&id, now).await?;
-    let version = current.iter().map(|s| s.version).max().unwrap_or(0) + 1;
-    let (secret, record) = new_secret(&state, &id, &w.merchant_id, w.mode, version, now)?;
     let mut audit = state.event("webhook_endpoint.secret_rotated", "success", &ctx, Some(&p.key));
     audit.detail = json!({ "endpoint": id, "overlap_seconds": overlap });
-    state.log_audit(&audit);
-    state.store.rotate_webhook_secret(record, now + overlap, audit).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => ApiError::idempotency_in_use(),
-        e => e.into(),
-    })?;
+    let (w, secret) = rotate_endpoint_secret(&state, &p.key.merchant_id, p.key.mode, &id, overlap, audit).await?;
     let mut out = endpoint_json(&w);
     if let Value::Object(o) = &mut out {
         o.insert("secret".into(), Value::String(secret.expose().to_owned()));
     }
     Ok(respond(StatusCode::OK, &out))
+}
+
+/// Gives endpoint `id` of `merchant` in `mode` a new signing secret (returned, to be shown
+/// once), the current ones signing too for `overlap` seconds, with the `audit` event. Shared by
+/// the API and Dev Space.
+///
+/// # Errors
+/// Not found (no such endpoint of this merchant and mode), a concurrent rotation, or storage.
+pub async fn rotate_endpoint_secret(
+    state: &AppState,
+    merchant: &str,
+    mode: Mode,
+    id: &str,
+    overlap: i64,
+    audit: crate::store::AuditEvent,
+) -> Result<(WebhookEndpointRecord, Secret), ApiError> {
+    if !valid_endpoint_id(id) {
+        return Err(ApiError::not_found());
+    }
+    let w = state.store.get_webhook_endpoint(id, merchant, mode).await?.ok_or_else(ApiError::not_found)?;
+    let now = state.now();
+    let current = state.store.webhook_secrets(id, now).await?;
+    let version = current.iter().map(|s| s.version).max().unwrap_or(0) + 1;
+    let (secret, record) = new_secret(state, id, &w.merchant_id, w.mode, version, now)?;
+    state.log_audit(&audit);
+    state.store.rotate_webhook_secret(record, now + overlap, audit).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict => ApiError::idempotency_in_use(),
+        e => e.into(),
+    })?;
+    Ok((w, secret))
 }
 
 /// Resolves names for live deliveries, refusing any answer holding a non-public address (so a

@@ -240,6 +240,36 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX audit_merchant_key ON audit_events (merchant_id, key_id, id);
     ",
     },
+    Migration {
+        // Dev Space, second part: devices a user signed in from (SHA-256 of the device cookie,
+        // keyed by the user id; "new device" alerts), the email outbox of alerts (pending,
+        // attempts, next attempt: claimed like webhook deliveries, so one instance sends each),
+        // windowed counters every instance shares (detokenize volume per key and window), and an
+        // index for the tokens page (a merchant's tokens of one mode, newest first).
+        name: "dev space devices, alert emails and the tokens index",
+        sqlite: r"
+    CREATE TABLE devspace_devices (
+        user_id TEXT NOT NULL, hash TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+        PRIMARY KEY (user_id, hash));
+    ALTER TABLE devspace_alerts ADD COLUMN email_pending INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE devspace_alerts ADD COLUMN email_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE devspace_alerts ADD COLUMN email_next INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX devspace_alerts_email ON devspace_alerts (email_next) WHERE email_pending = 1;
+    CREATE TABLE devspace_counters (name TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+    CREATE INDEX tokens_merchant ON tokens (merchant_id, mode, seq);
+    ",
+        postgres: r"
+    CREATE TABLE devspace_devices (
+        user_id TEXT NOT NULL, hash TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+        PRIMARY KEY (user_id, hash));
+    ALTER TABLE devspace_alerts ADD COLUMN email_pending BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE devspace_alerts ADD COLUMN email_attempts BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE devspace_alerts ADD COLUMN email_next BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX devspace_alerts_email ON devspace_alerts (email_next) WHERE email_pending = 1;
+    CREATE TABLE devspace_counters (name TEXT PRIMARY KEY, count BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+    CREATE INDEX tokens_merchant ON tokens (merchant_id, mode, seq);
+    ",
+    },
 ];
 
 /// The schema version this binary writes and understands.

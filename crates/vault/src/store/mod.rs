@@ -525,7 +525,7 @@ pub trait Store: Send + Sync + 'static {
     /// returns how many.
     fn devspace_delete_sessions(&self, hash: Option<String>, user_id: Option<String>) -> StoreFuture<u64>;
     /// Dev Space: deletes sessions idle since before `idle_before` or created before
-    /// `created_before`, and links expired at `now`.
+    /// `created_before`, and links and counters expired at `now`.
     fn devspace_purge(
         &self,
         idle_before: UnixSeconds,
@@ -542,4 +542,38 @@ pub trait Store: Send + Sync + 'static {
     fn devspace_insert_alert(&self, alert: AlertRecord, events: Vec<EventRecord>) -> StoreFuture<()>;
     /// Dev Space: a merchant's alerts, newest first.
     fn devspace_alerts(&self, merchant_id: &str, limit: u32) -> StoreFuture<Vec<AlertRecord>>;
+    /// Dev Space: records a sign-in of `user_id` from the device `hash` at `now`, keeping the
+    /// user's `keep` most recently seen devices; returns whether the device is new for the user
+    /// and whether the user had no device before. One statement decides "new", so two
+    /// instances cannot both call the same device new.
+    fn devspace_note_device(&self, user_id: &str, hash: &str, now: UnixSeconds, keep: u32)
+    -> StoreFuture<(bool, bool)>;
+    /// Dev Space email outbox: claims up to `limit` alerts whose email is pending and due at
+    /// `now` (created at or after `oldest`, fewer than `max_attempts` attempts), counting an
+    /// attempt and making each due again at `retry_at`, so a sender that dies leaves them to be
+    /// retried; returns them with their attempt number. Claimed rows are skipped by other
+    /// instances (`FOR UPDATE SKIP LOCKED` on Postgres, the single writer on SQLite).
+    fn devspace_claim_alert_emails(
+        &self,
+        now: UnixSeconds,
+        retry_at: UnixSeconds,
+        oldest: UnixSeconds,
+        max_attempts: u32,
+        limit: u32,
+    ) -> StoreFuture<Vec<(AlertRecord, u32)>>;
+    /// Adds one to the shared counter `name` (created at 1, kept until `expires_at`, then
+    /// deleted by [`Store::devspace_purge`]) and returns its new value: one statement, so
+    /// increments from every instance add up and each value is returned once.
+    fn devspace_count(&self, name: &str, expires_at: UnixSeconds) -> StoreFuture<u64>;
+    /// Dev Space email outbox: the alert's email was sent (nothing more to do).
+    fn devspace_alert_emailed(&self, id: &str) -> StoreFuture<()>;
+    /// Dev Space: the merchant's tokens in `mode`, newest first, older than token `before` when
+    /// given, at most `limit`: metadata only (no ciphertext is read).
+    fn token_views(
+        &self,
+        merchant_id: &str,
+        mode: Mode,
+        before: Option<String>,
+        limit: u32,
+    ) -> StoreFuture<Vec<::devspace::backend::TokenView>>;
 }

@@ -1878,9 +1878,11 @@ impl Store for PostgresStore {
         bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
-            for sql in
-                ["DELETE FROM devspace_sessions WHERE user_id = $1", "DELETE FROM devspace_links WHERE user_id = $1"]
-            {
+            for sql in [
+                "DELETE FROM devspace_sessions WHERE user_id = $1",
+                "DELETE FROM devspace_links WHERE user_id = $1",
+                "DELETE FROM devspace_devices WHERE user_id = $1",
+            ] {
                 tx.execute(sql, &[&id]).await.map_err(|e| pg_err(&e))?;
             }
             let n = tx.execute("DELETE FROM devspace_users WHERE id = $1", &[&id]).await.map_err(|e| pg_err(&e))?;
@@ -1975,7 +1977,9 @@ impl Store for PostgresStore {
             )
             .await?;
             let links =
-                Self::execute(pool, "DELETE FROM devspace_links WHERE expires_at <= $1", vec![Box::new(now)]).await?;
+                Self::execute(pool.clone(), "DELETE FROM devspace_links WHERE expires_at <= $1", vec![Box::new(now)])
+                    .await?;
+            Self::execute(pool, "DELETE FROM devspace_counters WHERE expires_at <= $1", vec![Box::new(now)]).await?;
             Ok(sessions + links)
         })
     }
@@ -2030,7 +2034,8 @@ impl Store for PostgresStore {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
             tx.execute(
-                "INSERT INTO devspace_alerts (id, merchant_id, ts, kind, message, detail) VALUES ($1,$2,$3,$4,$5,$6)",
+                "INSERT INTO devspace_alerts (id, merchant_id, ts, kind, message, detail, email_pending, email_next)
+                 VALUES ($1,$2,$3,$4,$5,$6,1,$3)",
                 &[&alert.id, &alert.merchant_id, &alert.ts, &alert.kind, &alert.message, &alert.detail.to_string()],
             )
             .await
@@ -2054,21 +2059,164 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(|e| pg_err(&e))?;
+            rows.iter().map(pg_alert).collect()
+        })
+    }
+
+    fn devspace_note_device(
+        &self,
+        user_id: &str,
+        hash: &str,
+        now: UnixSeconds,
+        keep: u32,
+    ) -> StoreFuture<(bool, bool)> {
+        let (pool, user_id, hash) = (self.pool.clone(), user_id.to_owned(), hash.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let before: i64 = tx
+                .query_one("SELECT COUNT(*) FROM devspace_devices WHERE user_id = $1", &[&user_id])
+                .await
+                .map_err(|e| pg_err(&e))?
+                .try_get(0)
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+            // The insert decides "new": of two instances noting the same device, one inserts.
+            let new = tx
+                .execute(
+                    "INSERT INTO devspace_devices (user_id, hash, first_seen, last_seen) VALUES ($1, $2, $3, $3)
+                     ON CONFLICT (user_id, hash) DO NOTHING",
+                    &[&user_id, &hash, &now],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?
+                == 1;
+            if !new {
+                tx.execute(
+                    "UPDATE devspace_devices SET last_seen = $3 WHERE user_id = $1 AND hash = $2",
+                    &[&user_id, &hash, &now],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            }
+            tx.execute(
+                "DELETE FROM devspace_devices WHERE user_id = $1 AND hash NOT IN
+                 (SELECT hash FROM devspace_devices WHERE user_id = $1 ORDER BY last_seen DESC, hash LIMIT $2)",
+                &[&user_id, &i64::from(keep)],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok((new, before == 0))
+        })
+    }
+
+    fn devspace_claim_alert_emails(
+        &self,
+        now: UnixSeconds,
+        retry_at: UnixSeconds,
+        oldest: UnixSeconds,
+        max_attempts: u32,
+        limit: u32,
+    ) -> StoreFuture<Vec<(AlertRecord, u32)>> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "UPDATE devspace_alerts SET email_attempts = email_attempts + 1, email_next = $2
+                     WHERE seq IN (SELECT seq FROM devspace_alerts
+                         WHERE email_pending = 1 AND email_next <= $1 AND ts >= $3 AND email_attempts < $4
+                         ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, merchant_id, ts, kind, message, detail, email_attempts",
+                    &[&now, &retry_at, &oldest, &i64::from(max_attempts), &i64::from(limit)],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            rows.iter()
+                .map(|r| {
+                    let attempts: i64 = r.try_get(6).map_err(|e| StoreError::Database(e.to_string()))?;
+                    Ok((pg_alert(r)?, u32::try_from(attempts).unwrap_or(u32::MAX)))
+                })
+                .collect()
+        })
+    }
+
+    fn devspace_count(&self, name: &str, expires_at: UnixSeconds) -> StoreFuture<u64> {
+        let (pool, name) = (self.pool.clone(), name.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let row = c
+                .query_one(
+                    "INSERT INTO devspace_counters (name, count, expires_at) VALUES ($1, 1, $2)
+                     ON CONFLICT (name) DO UPDATE SET count = devspace_counters.count + 1 RETURNING count",
+                    &[&name, &expires_at],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            let n: i64 = row.try_get(0).map_err(|e| StoreError::Database(e.to_string()))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn devspace_alert_emailed(&self, id: &str) -> StoreFuture<()> {
+        let (pool, id) = (self.pool.clone(), id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            Self::execute(pool, "UPDATE devspace_alerts SET email_pending = 0 WHERE id = $1", vec![Box::new(id)])
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn token_views(
+        &self,
+        merchant_id: &str,
+        mode: Mode,
+        before: Option<String>,
+        limit: u32,
+    ) -> StoreFuture<Vec<::devspace::backend::TokenView>> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let rows = c
+                .query(
+                    "SELECT id, mode, brand, last4, exp_month, exp_year, fingerprint, created, expires_at FROM tokens
+                     WHERE merchant_id = $1 AND mode = $2
+                       AND ($3::TEXT IS NULL OR seq < (SELECT seq FROM tokens WHERE id = $3 AND merchant_id = $1))
+                     ORDER BY seq DESC LIMIT $4",
+                    &[&merchant_id, &mode.as_str(), &before, &i64::from(limit)],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
             let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
             rows.iter()
                 .map(|r| {
-                    Ok(AlertRecord {
+                    Ok(::devspace::backend::TokenView {
                         id: r.try_get(0).map_err(get)?,
-                        merchant_id: r.try_get(1).map_err(get)?,
-                        ts: r.try_get(2).map_err(get)?,
-                        kind: r.try_get(3).map_err(get)?,
-                        message: r.try_get(4).map_err(get)?,
-                        detail: serde_json::from_str(r.try_get(5).map_err(get)?).unwrap_or(serde_json::Value::Null),
+                        mode: r.try_get(1).map_err(get)?,
+                        brand: r.try_get(2).map_err(get)?,
+                        last4: r.try_get(3).map_err(get)?,
+                        exp_month: u8::try_from(r.try_get::<_, i64>(4).map_err(get)?).unwrap_or(0),
+                        exp_year: u16::try_from(r.try_get::<_, i64>(5).map_err(get)?).unwrap_or(0),
+                        fingerprint: r.try_get(6).map_err(get)?,
+                        created: r.try_get(7).map_err(get)?,
+                        expires_at: r.try_get(8).map_err(get)?,
                     })
                 })
                 .collect()
         })
     }
+}
+
+fn pg_alert(r: &tokio_postgres::Row) -> Result<AlertRecord, StoreError> {
+    let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+    Ok(AlertRecord {
+        id: r.try_get(0).map_err(get)?,
+        merchant_id: r.try_get(1).map_err(get)?,
+        ts: r.try_get(2).map_err(get)?,
+        kind: r.try_get(3).map_err(get)?,
+        message: r.try_get(4).map_err(get)?,
+        detail: serde_json::from_str(r.try_get(5).map_err(get)?).unwrap_or(serde_json::Value::Null),
+    })
 }
 
 fn pg_user(r: &tokio_postgres::Row) -> Result<RawUser, StoreError> {

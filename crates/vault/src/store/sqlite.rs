@@ -1772,6 +1772,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute("DELETE FROM devspace_sessions WHERE user_id = ?1", [&id]).map_err(db_err)?;
             c.execute("DELETE FROM devspace_links WHERE user_id = ?1", [&id]).map_err(db_err)?;
+            c.execute("DELETE FROM devspace_devices WHERE user_id = ?1", [&id]).map_err(db_err)?;
             let n = c.execute("DELETE FROM devspace_users WHERE id = ?1", [&id]).map_err(db_err)?;
             Ok(n == 1)
         })
@@ -1857,6 +1858,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             let links = c.execute("DELETE FROM devspace_links WHERE expires_at <= ?1", [now]).map_err(db_err)?;
+            c.execute("DELETE FROM devspace_counters WHERE expires_at <= ?1", [now]).map_err(db_err)?;
             Ok(u64::try_from(sessions + links).unwrap_or(0))
         })
     }
@@ -1900,7 +1902,8 @@ impl Store for SqliteStore {
     fn devspace_insert_alert(&self, alert: AlertRecord, events: Vec<EventRecord>) -> StoreFuture<()> {
         self.write(move |c| {
             c.execute(
-                "INSERT INTO devspace_alerts (id, merchant_id, ts, kind, message, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO devspace_alerts (id, merchant_id, ts, kind, message, detail, email_pending, email_next)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?3)",
                 params![alert.id, alert.merchant_id, alert.ts, alert.kind, alert.message, alert.detail.to_string()],
             )
             .map_err(db_err)?;
@@ -1920,21 +1923,144 @@ impl Store for SqliteStore {
                      WHERE merchant_id = ?1 ORDER BY seq DESC LIMIT ?2",
                 )
                 .map_err(db_err)?;
+            let rows = s.query_map(params![merchant_id, limit], sqlite_alert).map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err)).collect()
+        })
+    }
+
+    fn devspace_note_device(
+        &self,
+        user_id: &str,
+        hash: &str,
+        now: UnixSeconds,
+        keep: u32,
+    ) -> StoreFuture<(bool, bool)> {
+        let (user_id, hash) = (user_id.to_owned(), hash.to_owned());
+        self.write(move |c| {
+            let before: i64 = c
+                .query_row("SELECT COUNT(*) FROM devspace_devices WHERE user_id = ?1", [&user_id], |r| r.get(0))
+                .map_err(db_err)?;
+            let new = c
+                .execute(
+                    "INSERT INTO devspace_devices (user_id, hash, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT (user_id, hash) DO NOTHING",
+                    params![user_id, hash, now],
+                )
+                .map_err(db_err)?
+                == 1;
+            if !new {
+                c.execute(
+                    "UPDATE devspace_devices SET last_seen = ?3 WHERE user_id = ?1 AND hash = ?2",
+                    params![user_id, hash, now],
+                )
+                .map_err(db_err)?;
+            }
+            c.execute(
+                "DELETE FROM devspace_devices WHERE user_id = ?1 AND hash NOT IN
+                 (SELECT hash FROM devspace_devices WHERE user_id = ?1 ORDER BY last_seen DESC, hash LIMIT ?2)",
+                params![user_id, keep],
+            )
+            .map_err(db_err)?;
+            Ok((new, before == 0))
+        })
+    }
+
+    fn devspace_claim_alert_emails(
+        &self,
+        now: UnixSeconds,
+        retry_at: UnixSeconds,
+        oldest: UnixSeconds,
+        max_attempts: u32,
+        limit: u32,
+    ) -> StoreFuture<Vec<(AlertRecord, u32)>> {
+        self.write(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "UPDATE devspace_alerts SET email_attempts = email_attempts + 1, email_next = ?2
+                     WHERE seq IN (SELECT seq FROM devspace_alerts
+                         WHERE email_pending = 1 AND email_next <= ?1 AND ts >= ?3 AND email_attempts < ?4
+                         ORDER BY seq LIMIT ?5)
+                     RETURNING id, merchant_id, ts, kind, message, detail, email_attempts",
+                )
+                .map_err(db_err)?;
             let rows = s
-                .query_map(params![merchant_id, limit], |r| {
-                    Ok(AlertRecord {
+                .query_map(params![now, retry_at, oldest, max_attempts, limit], |r| {
+                    Ok((sqlite_alert(r)?, u32::try_from(r.get::<_, i64>(6)?).unwrap_or(u32::MAX)))
+                })
+                .map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err)).collect()
+        })
+    }
+
+    fn devspace_count(&self, name: &str, expires_at: UnixSeconds) -> StoreFuture<u64> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            let n: i64 = c
+                .query_row(
+                    "INSERT INTO devspace_counters (name, count, expires_at) VALUES (?1, 1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET count = count + 1 RETURNING count",
+                    params![name, expires_at],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn devspace_alert_emailed(&self, id: &str) -> StoreFuture<()> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute("UPDATE devspace_alerts SET email_pending = 0 WHERE id = ?1", [&id]).map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    fn token_views(
+        &self,
+        merchant_id: &str,
+        mode: Mode,
+        before: Option<String>,
+        limit: u32,
+    ) -> StoreFuture<Vec<::devspace::backend::TokenView>> {
+        let merchant_id = merchant_id.to_owned();
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT id, mode, brand, last4, exp_month, exp_year, fingerprint, created, expires_at FROM tokens
+                     WHERE merchant_id = ?1 AND mode = ?2
+                       AND (?3 IS NULL OR seq < (SELECT seq FROM tokens WHERE id = ?3 AND merchant_id = ?1))
+                     ORDER BY seq DESC LIMIT ?4",
+                )
+                .map_err(db_err)?;
+            let rows = s
+                .query_map(params![merchant_id, mode.as_str(), before, limit], |r| {
+                    Ok(::devspace::backend::TokenView {
                         id: r.get(0)?,
-                        merchant_id: r.get(1)?,
-                        ts: r.get(2)?,
-                        kind: r.get(3)?,
-                        message: r.get(4)?,
-                        detail: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null),
+                        mode: r.get(1)?,
+                        brand: r.get(2)?,
+                        last4: r.get(3)?,
+                        exp_month: u8::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                        exp_year: u16::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                        fingerprint: r.get(6)?,
+                        created: r.get(7)?,
+                        expires_at: r.get(8)?,
                     })
                 })
                 .map_err(db_err)?;
             rows.map(|r| r.map_err(db_err)).collect()
         })
     }
+}
+
+fn sqlite_alert(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+    Ok(AlertRecord {
+        id: r.get(0)?,
+        merchant_id: r.get(1)?,
+        ts: r.get(2)?,
+        kind: r.get(3)?,
+        message: r.get(4)?,
+        detail: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null),
+    })
 }
 
 fn sqlite_user(r: &Row<'_>) -> rusqlite::Result<RawUser> {
