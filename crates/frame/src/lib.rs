@@ -3,6 +3,8 @@
 //! Layout (pure logic first, the browser at the edge):
 //! - [`protocol`]: postMessage v1 wire types and the URL-fragment parameters.
 //! - [`style`]: the merchant style allowlist and value sanitiser.
+//! - [`split`]: split fields (one frame per field): the field frames' messages and the
+//!   leader's collection of the values at tokenize time.
 //! - [`locale`]: labels, placeholders and error messages in nineteen languages (English built in).
 //! - `dom` / `net` (wasm32 only): the inputs, events, CSSOM styling, and `POST /v1/tokens`.
 //!
@@ -14,6 +16,7 @@
 pub mod locale;
 pub mod model;
 pub mod protocol;
+pub mod split;
 pub mod style;
 
 #[cfg(target_arch = "wasm32")]

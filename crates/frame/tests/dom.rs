@@ -116,6 +116,11 @@ struct Fixture {
 
 impl Fixture {
     async fn new(locale: Option<&str>) -> Fixture {
+        Fixture::with(locale, None).await
+    }
+
+    /// A frame of a split card (`split`: its field and group), or the single frame.
+    async fn with(locale: Option<&str>, split: Option<frame::split::SplitParams>) -> Fixture {
         // A container of its own: the test runner reports results through the body.
         while let Some(old) = document().get_element_by_id("frame-root") {
             old.remove();
@@ -126,7 +131,7 @@ impl Fixture {
         root.set_inner_html(&markup());
         document().body().unwrap().append_child(&root).unwrap();
         let recorder = Recorder::new();
-        let params = FrameParams { channel: channel(), parent_origin: origin(), locale: locale.map(Into::into) };
+        let params = FrameParams { channel: channel(), parent_origin: origin(), locale: locale.map(Into::into), split };
         let mounted = frame::mount(params, "pk_test_dom".into()).map_err(|e| format!("{e:?}")).unwrap();
         let fixture = Fixture { mounted: Some(mounted), recorder };
         tick().await;
@@ -791,4 +796,98 @@ async fn labels_accessible_names_visible_labels_and_right_to_left() {
     assert_eq!(input("cvc").get_attribute("aria-label"), None);
     assert_eq!(number.value(), "4242 **** **** 4242", "typed value kept");
     assert!(fx.state().fields.number.valid);
+}
+
+/// The test plays the other field frames of a split card's group: the same `BroadcastChannel`
+/// (this test page has the frame's origin), recording what the frame under test broadcasts.
+struct Peers {
+    channel: web_sys::BroadcastChannel,
+    heard: Rc<RefCell<Vec<String>>>,
+    _listener: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Peers {
+    fn new(group: &str) -> Peers {
+        let channel = web_sys::BroadcastChannel::new(&format!("af-{group}")).unwrap();
+        let heard = Rc::new(RefCell::new(Vec::new()));
+        let sink = heard.clone();
+        let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            sink.borrow_mut().push(String::from(js_sys::JSON::stringify(&e.data()).unwrap()));
+        });
+        channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+        Peers { channel, heard, _listener: listener }
+    }
+
+    async fn post(&self, json: &str) {
+        self.channel.post_message(&js_sys::JSON::parse(json).unwrap()).unwrap();
+        tick().await;
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        self.channel.close();
+    }
+}
+
+/// Split fields: a CVC field frame shows only its field, takes the brand from the number frame
+/// of its group, answers the leader's `collect` on the group's channel and never to the page,
+/// ignores the same messages posted to it like a page would, forgets the CVC on `tokenized`, and
+/// takes the focus when the expiry before it was completed.
+#[wasm_bindgen_test]
+async fn a_split_cvc_frame_speaks_to_its_group_only() {
+    let group = format!("dom-group-{}", channel());
+    let peers = Peers::new(&group);
+    let split = frame::split::SplitParams { field: frame::protocol::Field::Cvc, group: group.clone() };
+    let fx = Fixture::with(None, Some(split)).await;
+    tick().await;
+    assert_eq!(peers.heard.borrow().first().map(String::as_str), Some(r#"{"t":"hello"}"#));
+    fx.init(r#","fields":{"name":true}"#).await;
+    for id in ["number", "expiry", "name", "postalCode"] {
+        let el = input(id);
+        assert!(el.parent_element().unwrap().has_attribute("hidden") && el.disabled(), "{id} is shown");
+    }
+    assert!(!input("cvc").parent_element().unwrap().has_attribute("hidden"));
+    let state = fx.state();
+    assert!(state.fields.name.is_none() && state.empty, "the frame reports its own field: {state:?}");
+
+    peers.post(r#"{"t":"brand","x":"amex"}"#).await;
+    let cvc = input("cvc");
+    cvc.focus().unwrap();
+    type_text(&cvc, "737");
+    assert!(!fx.state().fields.cvc.valid, "amex (from the number frame) wants 4 digits");
+    assert_eq!(fx.state().brand, Some("amex"));
+    type_text(&cvc, "4");
+    assert!(fx.state().fields.cvc.valid && fx.state().complete);
+    assert!(fx.posted("brand").is_empty(), "only the number frame tells the page the brand");
+
+    // What a page would post: the frame reads peer messages from the channel only.
+    post(r#"{"t":"collect","n":"page-nonce"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","t":"collect","n":"page-nonce"}"#).await;
+    assert!(
+        peers.heard.borrow().iter().all(|m| !m.contains("value")),
+        "answered a collect posted like a page: {:?}",
+        peers.heard.borrow()
+    );
+    assert!(peers.heard.borrow().iter().any(|m| m == r#"{"t":"advance","f":"cvc"}"#), "a complete CVC moves on");
+
+    peers.post(r#"{"t":"collect","n":"nonce-1"}"#).await;
+    assert_eq!(
+        peers.heard.borrow().last().map(String::as_str),
+        Some(r#"{"t":"value","n":"nonce-1","f":"cvc","x":"7374"}"#)
+    );
+    assert!(
+        fx.recorder.json().iter().all(|m| !m.contains("7374")),
+        "the CVC reached the page: {:?}",
+        fx.recorder.json()
+    );
+
+    peers.post(r#"{"t":"advance","f":"number"}"#).await;
+    cvc.blur().unwrap();
+    peers.post(r#"{"t":"advance","f":"expiry"}"#).await;
+    assert_eq!(document().active_element().map(|e| e.id()), Some("cvc".to_owned()), "the CVC frame takes the focus");
+
+    peers.post(r#"{"t":"tokenized"}"#).await;
+    assert_eq!(cvc.value(), "");
+    assert!(fx.state().fields.cvc.empty, "the CVC left the frame's memory");
 }
