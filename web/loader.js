@@ -362,7 +362,7 @@
       },
       tokenize: function () {
         var leader = parts[''] || parts.number;
-        for (var i = 0; i < 3 && !parts['']; i++) {
+        for (var i = 0; i < 3 && group; i++) {
           var p = parts[FIELDS[i]];
           if (!p || p.status() === 'idle') {
             return Promise.reject(failure('incomplete_' + FIELDS[i], 'Mount the ' + FIELDS[i] + ' field first.', FIELDS[i]));
