@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 #[path = "browser/split.rs"]
 mod split;
 use split::{
-    split_fields_autofill_fills_every_field_frame_at_once,
+    split_fields_autofill_fills_every_field_frame_at_once, split_fields_download_the_frame_files_once,
     split_fields_mount_type_events_and_tokenize_like_the_single_frame,
     split_fields_the_page_cannot_join_the_group_or_skip_a_field,
 };
@@ -134,6 +134,7 @@ async fn browser_end_to_end() {
     scenario!(split_fields_mount_type_events_and_tokenize_like_the_single_frame);
     scenario!(split_fields_the_page_cannot_join_the_group_or_skip_a_field);
     scenario!(split_fields_autofill_fills_every_field_frame_at_once);
+    scenario!(split_fields_download_the_frame_files_once);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;

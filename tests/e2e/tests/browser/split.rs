@@ -338,3 +338,43 @@ fn find_by_id(node: &Value, id: &str) -> Option<u64> {
     }
     node["children"].as_array().into_iter().flatten().find_map(|c| find_by_id(c, id))
 }
+
+/// Split fields reuse the single frame's files: on a cold cache the three field frames download
+/// the glue and the WASM once between them (Chromium's HTTP cache lets the other frames wait
+/// for the first download and read it from the cache), and each frame's document is the single
+/// frame's page. Prints what each frame downloaded (BENCHMARKS.md).
+pub(super) async fn split_fields_download_the_frame_files_once(ctx: &Ctx) -> anyhow::Result<()> {
+    let b = &ctx.b;
+    b.client.goto("about:blank").await?;
+    b.cdp("Network.clearBrowserCache", json!({})).await?;
+    b.open_demo(&split_demo(ctx, "")).await?;
+    let mut wire = json!({});
+    for field in FIELDS {
+        enter_field(b, field).await?;
+        let entries = b
+            .js(
+                "var pick = function (e) { return [e.name.split('/').pop().split('?')[0].replace(/-[0-9a-f]+(_bg)?\\./, '$1.'), e.transferSize]; }; \
+                 return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).map(pick);",
+                vec![],
+            )
+            .await?;
+        wire[field] = entries;
+    }
+    b.leave_frame().await?;
+    eprintln!("    split fields, cold: {wire}");
+    for kind in ["frame.js", "frame_bg.wasm"] {
+        let downloads: Vec<u64> = FIELDS
+            .iter()
+            .flat_map(|f| wire[*f].as_array().cloned().unwrap_or_default())
+            .filter(|e| e[0] == kind)
+            .filter_map(|e| e[1].as_u64())
+            .filter(|size| *size > 1000)
+            .collect();
+        ensure!(
+            downloads.len() == 1,
+            "{kind} was downloaded {} times by the three field frames: {wire}",
+            downloads.len()
+        );
+    }
+    Ok(())
+}
