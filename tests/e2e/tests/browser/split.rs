@@ -94,8 +94,11 @@ pub(super) async fn split_fields_mount_type_events_and_tokenize_like_the_single_
     ensure!(value_of(b, "expiry").await? == "12 / 30", "expiry shown as {:?}", value_of(b, "expiry").await?);
     wait_focus_in(b, "cvc").await?;
     b.type_keys(CVC).await?;
+    b.press(None, e2e::Key::Escape).await?;
     b.leave_frame().await?;
     b.client.find(Locator::Id("email")).await?.click().await?;
+    let escape = field_events(b, "escape").await?;
+    ensure!(escape == [json!(["cvc", { "field": "cvc" }])], "escape events per field element: {escape:?}");
     let state = b
         .wait_change(
             "the merged state of a complete card",
