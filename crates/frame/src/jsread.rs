@@ -192,5 +192,10 @@ pub(crate) fn locale_table(value: JsValue, lang: &str) -> Option<crate::locale::
 pub(crate) fn peer_message(data: JsValue) -> Option<crate::split::Peer> {
     let m = Obj::new(data).ok()?;
     let field = m.opt_string("f").ok()?;
-    crate::split::Peer::decode(&m.string("t").ok()?, m.opt_string("n").ok()?, field.as_deref(), m.opt_string("x").ok()?)
+    crate::split::Peer::decode(
+        m.opt_uint("t", 9).ok()??,
+        m.opt_string("n").ok()?,
+        field.as_deref(),
+        m.opt_string("x").ok()?,
+    )
 }

@@ -131,7 +131,7 @@ fn change_state(state: &ChangeState) -> JsValue {
 pub(crate) fn peer(peer: &crate::split::Peer) -> JsValue {
     let (kind, nonce, field, value) = peer.parts();
     let o = Object::new();
-    set(&o, "t", &text(kind));
+    set(&o, "t", &JsValue::from(kind));
     if let Some(nonce) = nonce {
         set(&o, "n", &text(nonce));
     }

@@ -37,7 +37,8 @@ impl SplitParams {
 }
 
 /// A message between the field frames of one group. On the wire a plain object
-/// `{t, n?, f?, x?}` (type, nonce, field, text); see [`Peer::parts`] and [`Peer::decode`].
+/// `{t, n?, f?, x?}` (type as a number, nonce, field, text; numbers rather than names keep the
+/// reader small); see [`Peer::parts`] and [`Peer::decode`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Peer {
     /// A field frame started; the number frame answers with [`Peer::Brand`].
@@ -57,38 +58,39 @@ pub enum Peer {
 }
 
 impl Peer {
-    /// `(t, n, f, x)`: the wire type, nonce, field id and text of the message.
-    pub fn parts(&self) -> (&'static str, Option<&str>, Option<Field>, Option<&str>) {
+    /// `(t, n, f, x)`: the wire type (0 `hello`, 1 `brand`, 2 `collect`, 3 `value`, 4 `advance`,
+    /// 5 `failed`, 6 `tokenized`), nonce, field id and text of the message.
+    pub fn parts(&self) -> (u32, Option<&str>, Option<Field>, Option<&str>) {
         match self {
-            Peer::Hello => ("hello", None, None, None),
-            Peer::Brand(brand) => ("brand", None, None, brand.map(Brand::id)),
-            Peer::Collect { nonce } => ("collect", Some(nonce), None, None),
-            Peer::Value { nonce, field, value } => ("value", Some(nonce), Some(*field), Some(value.as_str())),
-            Peer::Advance { from } => ("advance", None, Some(*from), None),
-            Peer::Failed { field } => ("failed", None, *field, None),
-            Peer::Tokenized => ("tokenized", None, None, None),
+            Peer::Hello => (0, None, None, None),
+            Peer::Brand(brand) => (1, None, None, brand.map(Brand::id)),
+            Peer::Collect { nonce } => (2, Some(nonce), None, None),
+            Peer::Value { nonce, field, value } => (3, Some(nonce), Some(*field), Some(value.as_str())),
+            Peer::Advance { from } => (4, None, Some(*from), None),
+            Peer::Failed { field } => (5, None, *field, None),
+            Peer::Tokenized => (6, None, None, None),
         }
     }
 
     /// The inverse of [`Peer::parts`]; `None` for anything malformed (unknown type, missing
     /// nonce or field, a field id or brand that does not exist).
-    pub fn decode(kind: &str, nonce: Option<String>, field: Option<&str>, text: Option<String>) -> Option<Peer> {
+    pub fn decode(kind: u32, nonce: Option<String>, field: Option<&str>, text: Option<String>) -> Option<Peer> {
         let field = match field {
             Some(id) => Some(Field::from_id(id)?),
             None => None,
         };
         let nonce = nonce.filter(|n| !n.is_empty() && n.len() <= 64);
         Some(match kind {
-            "hello" => Peer::Hello,
-            "brand" => Peer::Brand(match text {
+            0 => Peer::Hello,
+            1 => Peer::Brand(match text {
                 Some(id) => Some(Brand::from_id(&id)?),
                 None => None,
             }),
-            "collect" => Peer::Collect { nonce: nonce? },
-            "value" => Peer::Value { nonce: nonce?, field: field?, value: Zeroizing::new(text?) },
-            "advance" => Peer::Advance { from: field? },
-            "failed" => Peer::Failed { field },
-            "tokenized" => Peer::Tokenized,
+            2 => Peer::Collect { nonce: nonce? },
+            3 => Peer::Value { nonce: nonce?, field: field?, value: Zeroizing::new(text?) },
+            4 => Peer::Advance { from: field? },
+            5 => Peer::Failed { field },
+            6 => Peer::Tokenized,
             _ => return None,
         })
     }
@@ -172,7 +174,7 @@ impl Collect {
         let mut model = Model::new(self.options, today);
         for field in Field::ALL {
             if let Some(Some(value)) = self.values.get(field.index()) {
-                model.set_value(field, value.to_string());
+                model.set_value(field, value.as_str().to_owned());
             }
         }
         model.mark_submitted();
@@ -205,16 +207,17 @@ mod tests {
             let (t, n, f, x) = peer.parts();
             let back = Peer::decode(t, n.map(str::to_owned), f.map(Field::id), x.map(str::to_owned));
             assert_eq!(back.as_ref(), Some(&peer), "{t}");
+            assert!(t <= 6);
         }
         for (t, n, f, x) in [
-            ("explode", None, None, None),
-            ("collect", None, None, None),
-            ("collect", Some("x".repeat(65)), None, None),
-            ("value", Some("n1".to_owned()), Some("pin"), Some("1".to_owned())),
-            ("value", Some("n1".to_owned()), None, Some("1".to_owned())),
-            ("value", Some("n1".to_owned()), Some("cvc"), None),
-            ("brand", None, None, Some("nope".to_owned())),
-            ("advance", None, None, None),
+            (7, None, None, None),
+            (2, None, None, None),
+            (2, Some("x".repeat(65)), None, None),
+            (3, Some("n1".to_owned()), Some("pin"), Some("1".to_owned())),
+            (3, Some("n1".to_owned()), None, Some("1".to_owned())),
+            (3, Some("n1".to_owned()), Some("cvc"), None),
+            (1, None, None, Some("nope".to_owned())),
+            (4, None, None, None),
         ] {
             assert_eq!(Peer::decode(t, n, f, x), None, "{t}");
         }

@@ -841,7 +841,7 @@ async fn a_split_cvc_frame_speaks_to_its_group_only() {
     let split = frame::split::SplitParams { field: frame::protocol::Field::Cvc, group: group.clone() };
     let fx = Fixture::with(None, Some(split)).await;
     tick().await;
-    assert_eq!(peers.heard.borrow().first().map(String::as_str), Some(r#"{"t":"hello"}"#));
+    assert_eq!(peers.heard.borrow().first().map(String::as_str), Some(r#"{"t":0}"#));
     fx.init(r#","fields":{"name":true}"#).await;
     for id in ["number", "expiry", "name", "postalCode"] {
         let el = input(id);
@@ -851,7 +851,7 @@ async fn a_split_cvc_frame_speaks_to_its_group_only() {
     let state = fx.state();
     assert!(state.fields.name.is_none() && state.empty, "the frame reports its own field: {state:?}");
 
-    peers.post(r#"{"t":"brand","x":"amex"}"#).await;
+    peers.post(r#"{"t":1,"x":"amex"}"#).await;
     let cvc = input("cvc");
     cvc.focus().unwrap();
     type_text(&cvc, "737");
@@ -862,32 +862,29 @@ async fn a_split_cvc_frame_speaks_to_its_group_only() {
     assert!(fx.posted("brand").is_empty(), "only the number frame tells the page the brand");
 
     // What a page would post: the frame reads peer messages from the channel only.
-    post(r#"{"t":"collect","n":"page-nonce"}"#).await;
-    post(r#"{"v":1,"channel":"testchannel-0123456789","t":"collect","n":"page-nonce"}"#).await;
+    post(r#"{"t":2,"n":"page-nonce"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","t":2,"n":"page-nonce"}"#).await;
     assert!(
-        peers.heard.borrow().iter().all(|m| !m.contains("value")),
+        peers.heard.borrow().iter().all(|m| !m.starts_with(r#"{"t":3"#)),
         "answered a collect posted like a page: {:?}",
         peers.heard.borrow()
     );
-    assert!(peers.heard.borrow().iter().any(|m| m == r#"{"t":"advance","f":"cvc"}"#), "a complete CVC moves on");
+    assert!(peers.heard.borrow().iter().any(|m| m == r#"{"t":4,"f":"cvc"}"#), "a complete CVC moves on");
 
-    peers.post(r#"{"t":"collect","n":"nonce-1"}"#).await;
-    assert_eq!(
-        peers.heard.borrow().last().map(String::as_str),
-        Some(r#"{"t":"value","n":"nonce-1","f":"cvc","x":"7374"}"#)
-    );
+    peers.post(r#"{"t":2,"n":"nonce-1"}"#).await;
+    assert_eq!(peers.heard.borrow().last().map(String::as_str), Some(r#"{"t":3,"n":"nonce-1","f":"cvc","x":"7374"}"#));
     assert!(
         fx.recorder.json().iter().all(|m| !m.contains("7374")),
         "the CVC reached the page: {:?}",
         fx.recorder.json()
     );
 
-    peers.post(r#"{"t":"advance","f":"number"}"#).await;
+    peers.post(r#"{"t":4,"f":"number"}"#).await;
     cvc.blur().unwrap();
-    peers.post(r#"{"t":"advance","f":"expiry"}"#).await;
+    peers.post(r#"{"t":4,"f":"expiry"}"#).await;
     assert_eq!(document().active_element().map(|e| e.id()), Some("cvc".to_owned()), "the CVC frame takes the focus");
 
-    peers.post(r#"{"t":"tokenized"}"#).await;
+    peers.post(r#"{"t":6}"#).await;
     assert_eq!(cvc.value(), "");
     assert!(fx.state().fields.cvc.empty, "the CVC left the frame's memory");
 }

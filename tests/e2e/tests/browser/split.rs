@@ -171,9 +171,9 @@ pub(super) async fn split_fields_the_page_cannot_join_the_group_or_skip_a_field(
     b.js(
         "var src = document.querySelector('#card-number iframe').src; var g = src.split('&group=')[1]; \
          window.__spy = []; var bc = new BroadcastChannel('af-' + g); bc.onmessage = function (e) { window.__spy.push(JSON.stringify(e.data)); }; \
-         bc.postMessage({ t: 'collect', n: 'page-nonce' }); \
-         document.querySelectorAll('iframe').forEach(function (f) { f.contentWindow.postMessage({ t: 'collect', n: 'page-nonce' }, '*'); \
-           f.contentWindow.postMessage({ t: 'value', n: 'page-nonce', f: 'cvc', x: '000' }, '*'); }); return g;",
+         bc.postMessage({ t: 2, n: 'page-nonce' }); \
+         document.querySelectorAll('iframe').forEach(function (f) { f.contentWindow.postMessage({ t: 2, n: 'page-nonce' }, '*'); \
+           f.contentWindow.postMessage({ t: 3, n: 'page-nonce', f: 'cvc', x: '000' }, '*'); }); return g;",
         vec![],
     )
     .await?;
