@@ -156,6 +156,15 @@ pub(super) async fn split_fields_mount_type_events_and_tokenize_like_the_single_
     );
     let seen = assert_no_secrets(b, VISA, CVC).await?;
     ensure!(seen > 10, "the recorder saw only {seen} messages");
+    // The keyboard: Tab and Shift+Tab move between the field frames in the page's order.
+    enter_field(b, "number").await?;
+    b.client.find(Locator::Id("number")).await?.click().await?;
+    b.press(None, e2e::Key::Tab).await?;
+    wait_focus_in(b, "expiry").await?;
+    b.press(None, e2e::Key::Tab).await?;
+    wait_focus_in(b, "cvc").await?;
+    b.press(Some(e2e::Key::Shift), e2e::Key::Tab).await?;
+    wait_focus_in(b, "expiry").await?;
     Ok(())
 }
 
