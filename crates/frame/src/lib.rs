@@ -10,7 +10,10 @@
 //!
 //! Invariant: the PAN and CVC never leave this crate except in the body of the
 //! `POST /v1/tokens` request to the frame's own origin; they are never written to a
-//! message, a URL, the console or storage.
+//! message to the page, a URL, the console or storage. Split fields: a field frame hands its
+//! value to the number frame of its group (another instance of this crate, same origin) on the
+//! group's `BroadcastChannel`, at tokenize time only ([`split`]); the PAN never leaves the number
+//! frame but in the request body.
 #![forbid(unsafe_code)]
 
 pub mod locale;
