@@ -824,6 +824,14 @@ impl Peers {
     }
 }
 
+/// A frame of a split card showing `field`, with the test playing the rest of its group.
+async fn split_fixture(field: frame::protocol::Field) -> (Fixture, Peers, String) {
+    let group = format!("dom-group-{}-{}", field.id(), channel());
+    let peers = Peers::new(&group);
+    let fx = Fixture::with(None, Some(frame::split::SplitParams { field, group: group.clone() })).await;
+    (fx, peers, group)
+}
+
 impl Drop for Peers {
     fn drop(&mut self) {
         self.channel.close();
@@ -836,10 +844,7 @@ impl Drop for Peers {
 /// takes the focus when the expiry before it was completed.
 #[wasm_bindgen_test]
 async fn a_split_cvc_frame_speaks_to_its_group_only() {
-    let group = format!("dom-group-{}", channel());
-    let peers = Peers::new(&group);
-    let split = frame::split::SplitParams { field: frame::protocol::Field::Cvc, group: group.clone() };
-    let fx = Fixture::with(None, Some(split)).await;
+    let (fx, peers, _) = split_fixture(frame::protocol::Field::Cvc).await;
     tick().await;
     assert_eq!(peers.heard.borrow().first().map(String::as_str), Some(r#"{"t":0}"#));
     fx.init(r#","fields":{"name":true}"#).await;
@@ -887,4 +892,76 @@ async fn a_split_cvc_frame_speaks_to_its_group_only() {
     peers.post(r#"{"t":6}"#).await;
     assert_eq!(cvc.value(), "");
     assert!(fx.state().fields.cvc.empty, "the CVC left the frame's memory");
+}
+
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// Split fields: the number frame (the leader) asks its group for the other fields when the page
+/// tokenizes; a field that does not answer within 1 s fails the tokenize with its
+/// `incomplete_*` code (and the group hears `failed`); with answers, it goes on to the vault
+/// (here the test server, which has no `/v1/tokens`: a vault error, not a validation error).
+/// No value ever reaches the page.
+#[wasm_bindgen_test]
+async fn a_split_number_frame_collects_its_group_before_it_tokenizes() {
+    let (fx, peers, group) = split_fixture(frame::protocol::Field::Number).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "4242424242424242");
+    tick().await;
+    assert!(peers.heard.borrow().iter().any(|m| m == r#"{"t":4,"f":"number"}"#), "a complete number moves on");
+    assert!(fx.state().complete, "the number frame's own field");
+
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"tokenize","id":"t1","fields":{}}"#).await;
+    sleep_ms(1300).await;
+    let failed = fx.posted("tokenizeFailed");
+    assert!(
+        failed.len() == 1 && failed[0].contains(r#""field":"expiry","code":"incomplete_expiry""#),
+        "nobody answered: {failed:?}"
+    );
+    let heard = peers.heard.borrow().clone();
+    assert!(heard.iter().any(|m| m.starts_with(r#"{"t":2,"n":""#)), "no collect: {heard:?}");
+    assert!(heard.iter().any(|m| m == r#"{"t":5,"f":"expiry"}"#), "no failed: {heard:?}");
+
+    // The other frames of the group answer each collect with their values.
+    let responder = web_sys::BroadcastChannel::new(&format!("af-{group}")).unwrap();
+    let reply = responder.clone();
+    let on_collect = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let data = e.data();
+        let get = |k: &str| js_sys::Reflect::get(&data, &k.into()).unwrap();
+        if get("t").as_f64() == Some(2.0) {
+            let nonce = get("n").as_string().unwrap();
+            for (field, value) in [("expiry", "12 / 30"), ("cvc", "737")] {
+                let json = format!(r#"{{"t":3,"n":"{nonce}","f":"{field}","x":"{value}"}}"#);
+                reply.post_message(&js_sys::JSON::parse(&json).unwrap()).unwrap();
+            }
+        }
+    });
+    responder.set_onmessage(Some(on_collect.as_ref().unchecked_ref()));
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"tokenize","id":"t2","fields":{}}"#).await;
+    let mut answer = None;
+    for _ in 0..150 {
+        sleep_ms(50).await;
+        answer = fx.recorder.json().into_iter().find(|m| m.contains(r#""id":"t2""#));
+        if answer.is_some() {
+            break;
+        }
+    }
+    responder.close();
+    let answer = answer.expect("no answer to the second tokenize");
+    assert!(
+        answer.contains("tokenizeFailed") && !answer.contains("incomplete_"),
+        "the complete card was not sent: {answer}"
+    );
+    for m in fx.recorder.json() {
+        assert!(
+            !m.contains("4242424242424242") && !m.contains("737") && !m.contains("12 / 30"),
+            "card data reached the page: {m}"
+        );
+    }
 }
