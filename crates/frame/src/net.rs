@@ -96,7 +96,7 @@ pub(crate) async fn tokenize(frame: Shared, id: String, fields: Option<FieldOpti
             Some(Field::Number) => {
                 fr.tokenizing = true;
                 let nonce = new_idempotency_key(&fr.window);
-                let collect = Collect::new(nonce, fr.model.value(Field::Number), fields.unwrap_or_default());
+                let collect = Collect::new(nonce, fr.model.value(Field::Number), fields.unwrap_or_default(), today());
                 fr.broadcast(&Peer::Collect { nonce: collect.nonce().to_owned() });
                 fr.collect = Some(collect);
                 true
@@ -128,7 +128,7 @@ pub(crate) async fn tokenize(frame: Shared, id: String, fields: Option<FieldOpti
         let body = match fr.collect.take() {
             Some(collect) => match collect.missing() {
                 Some(field) => Err((field, crate::split::incomplete(field))),
-                None => request_body(&collect.model(today())),
+                None => request_body(collect.model()),
             },
             None => request_body(&fr.model),
         };

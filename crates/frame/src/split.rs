@@ -116,23 +116,24 @@ pub fn incomplete(field: Field) -> &'static str {
     }
 }
 
-/// The leader's collection of one tokenize: which fields it waits for and what arrived. Values
-/// are zeroized when replaced or dropped.
+/// The leader's collection of one tokenize: the whole card as one [`Model`], filled as the field
+/// frames answer (values zeroized when replaced or dropped), and which fields answered.
 pub struct Collect {
     nonce: String,
-    options: FieldOptions,
-    values: [Option<Zeroizing<String>>; 5],
+    model: Model,
+    /// Bit [`Field::index`] set: that field's value is in.
+    got: u8,
 }
 
 impl Collect {
     /// Starts a collection under a fresh random `nonce`, with the leader's own number; waits for
-    /// the expiry, the CVC and the optional fields `options` enables.
-    pub fn new(nonce: String, number: &str, options: FieldOptions) -> Collect {
-        let mut values: [Option<Zeroizing<String>>; 5] = Default::default();
-        if let Some(slot) = values.get_mut(Field::Number.index()) {
-            *slot = Some(Zeroizing::new(number.to_owned()));
-        }
-        Collect { nonce, options, values }
+    /// the expiry, the CVC and the optional fields `options` enables. `today` is the reference
+    /// month for the expiry.
+    pub fn new(nonce: String, number: &str, options: FieldOptions, today: card::YearMonth) -> Collect {
+        let mut model = Model::new(options, today);
+        model.set_value(Field::Number, number.to_owned());
+        model.mark_submitted();
+        Collect { nonce, model, got: 1 << Field::Number.index() }
     }
 
     /// The nonce the field frames must answer with.
@@ -140,45 +141,28 @@ impl Collect {
         &self.nonce
     }
 
-    fn wanted(&self, field: Field) -> bool {
-        match field {
-            Field::Number | Field::Expiry | Field::Cvc => true,
-            Field::Name => self.options.name,
-            Field::PostalCode => self.options.postal_code,
-        }
-    }
-
     /// Takes a field frame's answer; false (and the value dropped, zeroized) when the nonce is
     /// not this collection's, the field is not wanted or it already answered.
-    pub fn accept(&mut self, nonce: &str, field: Field, value: Zeroizing<String>) -> bool {
-        if nonce != self.nonce || !self.wanted(field) {
+    pub fn accept(&mut self, nonce: &str, field: Field, mut value: Zeroizing<String>) -> bool {
+        let bit = 1 << field.index();
+        if nonce != self.nonce || !self.model.enabled(field) || self.got & bit != 0 {
             return false;
         }
-        match self.values.get_mut(field.index()) {
-            Some(slot @ None) => {
-                *slot = Some(value);
-                true
-            }
-            _ => false,
-        }
+        self.got |= bit;
+        // Moved out, not copied: what stays behind is empty.
+        self.model.set_value(field, core::mem::take(&mut *value));
+        true
     }
 
     /// The first wanted field (in document order) that has not answered.
     pub fn missing(&self) -> Option<Field> {
-        Field::ALL.into_iter().find(|f| self.wanted(*f) && self.values.get(f.index()).is_none_or(Option::is_none))
+        self.model.fields().find(|f| self.got & (1 << f.index()) == 0)
     }
 
-    /// The whole card as one model, to validate and build the request body exactly as the
-    /// single frame does ([`Model::card`], [`Model::token_request_body`]).
-    pub fn model(&self, today: card::YearMonth) -> Model {
-        let mut model = Model::new(self.options, today);
-        for field in Field::ALL {
-            if let Some(Some(value)) = self.values.get(field.index()) {
-                model.set_value(field, value.as_str().to_owned());
-            }
-        }
-        model.mark_submitted();
-        model
+    /// The whole card, to validate and build the request body exactly as the single frame does
+    /// ([`Model::card`], [`Model::token_request_body`]).
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 }
 
@@ -226,7 +210,7 @@ mod tests {
     #[test]
     fn the_leader_collects_each_wanted_field_once_under_its_nonce() {
         let options = FieldOptions { name: true, postal_code: false };
-        let mut c = Collect::new("nonce-1".into(), "4242 4242 4242 4242", options);
+        let mut c = Collect::new("nonce-1".into(), "4242 4242 4242 4242", options, today());
         assert_eq!(c.missing(), Some(Field::Expiry));
         assert!(!c.accept("other", Field::Expiry, Zeroizing::new("12 / 30".into())), "a stale nonce");
         assert!(!c.accept("nonce-1", Field::Number, Zeroizing::new("4000 0000 0000 0002".into())), "a second number");
@@ -235,10 +219,10 @@ mod tests {
         assert!(!c.accept("nonce-1", Field::Expiry, Zeroizing::new("01 / 31".into())), "answered already");
         assert!(c.accept("nonce-1", Field::Cvc, Zeroizing::new("737".into())));
         assert_eq!(c.missing(), Some(Field::Name));
-        assert_eq!(c.model(today()).card().err(), Some((Field::Name, "incomplete_name")));
+        assert_eq!(c.model().card().err(), Some((Field::Name, "incomplete_name")));
         assert!(c.accept("nonce-1", Field::Name, Zeroizing::new("Zoë Q".into())));
         assert_eq!(c.missing(), None);
-        let model = c.model(today());
+        let model = c.model();
         let card = model.card().unwrap();
         let body: serde_json::Value = serde_json::from_str(&model.token_request_body(&card)).unwrap();
         assert_eq!(
@@ -251,14 +235,14 @@ mod tests {
 
     #[test]
     fn a_collected_card_is_validated_like_the_single_frame() {
-        let mut c = Collect::new("n".into(), "3782 822463 10005", FieldOptions::default());
+        let mut c = Collect::new("n".into(), "3782 822463 10005", FieldOptions::default(), today());
         c.accept("n", Field::Expiry, Zeroizing::new("12 / 30".into()));
         c.accept("n", Field::Cvc, Zeroizing::new("737".into()));
-        assert_eq!(c.model(today()).card().err(), Some((Field::Cvc, "incomplete_cvc")), "amex wants 4 digits");
-        let mut c = Collect::new("n".into(), "", FieldOptions::default());
+        assert_eq!(c.model().card().err(), Some((Field::Cvc, "incomplete_cvc")), "amex wants 4 digits");
+        let mut c = Collect::new("n".into(), "", FieldOptions::default(), today());
         c.accept("n", Field::Expiry, Zeroizing::new("12 / 30".into()));
         c.accept("n", Field::Cvc, Zeroizing::new("737".into()));
-        assert_eq!(c.model(today()).card().err(), Some((Field::Number, "incomplete_number")));
+        assert_eq!(c.model().card().err(), Some((Field::Number, "incomplete_number")));
     }
 
     #[test]
