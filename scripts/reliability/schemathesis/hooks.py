@@ -3,7 +3,7 @@ SCHEMATHESIS_HOOKS). Three things:
 
 1. Authentication per operation: the vault has two bearer schemes in its document but five kinds
    of key; each operation gets the key whose role may call it (publishable key for
-   POST /v1/tokens, admin key for /v1/keys* and /v1/webhook_endpoints* and redelivery,
+   POST /v1/tokens, admin key for /v1/keys*, /v1/fonts*, /v1/webhook_endpoints* and redelivery,
    read-only key for /v1/audit_events, payments key for /v1/payments*, /v1/refunds* and
    /v1/events*, the tokenization key for the token routes). Keys come from the environment
    (VAULT_PK, VAULT_SK, VAULT_ADMIN_KEY, VAULT_READ_ONLY_KEY, VAULT_PAYMENTS_KEY), made by
@@ -47,7 +47,7 @@ SPARE_KEY_IDS = list(filter(None, os.environ.get("VAULT_SPARE_KEY_IDS", "").spli
 def key_for(method: str, path: str) -> str:
     if path == "/v1/tokens" and method == "POST":
         return KEYS["pk"]
-    if path.startswith("/v1/keys"):
+    if path.startswith(("/v1/keys", "/v1/fonts")):
         return KEYS["admin"]
     if path == "/v1/audit_events":
         return KEYS["read_only"]
