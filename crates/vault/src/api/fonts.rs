@@ -175,6 +175,17 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &ctx, &headers, Permission::ManageFonts).await?;
+    // The body is read before the other checks answer: a refusal that leaves up to 256 KiB
+    // unread on the connection would make the server close it while the client still sends.
+    let bytes = read_body_up_to(&state, &headers, body, MAX_FONT_BYTES).await?;
+    let bytes = bytes.expose().to_vec();
+    let woff2 = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("font/woff2"));
+    if !woff2 {
+        return Err(ApiError::media_type());
+    }
     let invalid = |message| ApiError::invalid("parameter_invalid", message);
     let Query(q) = query.map_err(|_| invalid("Only family, weight and style may be given.").param("family"))?;
     let family = q
@@ -188,15 +199,6 @@ pub async fn upload(
     let weight = parse_weight(q.weight.as_deref())
         .ok_or_else(|| invalid("weight is 100–900 in steps of 100.").param("weight"))?;
     let style = parse_style(q.style.as_deref()).ok_or_else(|| invalid("style is normal or italic.").param("style"))?;
-    let woff2 = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("font/woff2"));
-    if !woff2 {
-        return Err(ApiError::media_type());
-    }
-    let bytes = read_body_up_to(&state, &headers, body, MAX_FONT_BYTES).await?;
-    let bytes = bytes.expose().to_vec();
     check_woff2(&bytes).map_err(|e| {
         ApiError::invalid(e.code(), "The body is not a WOFF2 font whose header matches the file.").param("body")
     })?;
