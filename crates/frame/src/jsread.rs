@@ -13,7 +13,7 @@
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::protocol::{Field, FieldOptions, FieldTexts, FontSource, ParentMessage};
+use crate::protocol::{FONT_WEIGHTS, Field, FieldOptions, FieldTexts, FontSource, ParentMessage};
 use crate::style::Pairs;
 
 /// The value does not have the expected shape.
@@ -107,9 +107,12 @@ fn fonts(obj: &Obj) -> Option<Vec<FontSource>> {
     let font = |v: JsValue| {
         let f = Obj::new(v).ok();
         let text = |key: &str| f.as_ref().and_then(|f| f.opt_string(key).ok().flatten());
+        // A number is looked up, not formatted: integer formatting would link `core::fmt`.
         let weight = f.as_ref().and_then(|f| f.value("weight")).and_then(|w| {
             w.as_string().or_else(|| {
-                w.as_f64().filter(|n| n.fract() == 0.0 && (0.0..=1000.0).contains(n)).map(|n| (n as u32).to_string())
+                let i = w.as_f64()? / 100.0 - 1.0;
+                let i = (i.fract() == 0.0 && i >= 0.0).then_some(i as usize)?;
+                FONT_WEIGHTS.get(i).map(|s| (*s).to_owned())
             })
         });
         FontSource {

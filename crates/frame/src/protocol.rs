@@ -194,9 +194,12 @@ pub struct FieldOptions {
 /// Most web fonts one frame loads (`fonts` option).
 pub const MAX_FONTS: usize = 8;
 
+/// The font weights the vault accepts, as CSS text.
+pub const FONT_WEIGHTS: [&str; 9] = ["100", "200", "300", "400", "500", "600", "700", "800", "900"];
+
 /// A web font the frame loads (`fonts` option): a face the merchant registered with the vault's
 /// admin API (`POST /v1/fonts`), served from the vault's own origin (the frame's CSP says
-/// `font-src 'self'`). `weight` and `style` are strings (the loader writes numbers as text).
+/// `font-src 'self'`). `weight` and `style` are strings (a number `weight` is read as its text).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct FontSource {
     pub family: String,
@@ -217,10 +220,7 @@ impl FontSource {
             && f.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'-' | b'_'));
         let hash = self.src.strip_prefix("/v1/frame/fonts/").and_then(|s| s.strip_suffix(".woff2"));
         let src = hash.is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'a'..=b'p')));
-        let weight = self
-            .weight
-            .as_deref()
-            .is_none_or(|w| matches!(w, "100" | "200" | "300" | "400" | "500" | "600" | "700" | "800" | "900"));
+        let weight = self.weight.as_deref().is_none_or(|w| FONT_WEIGHTS.contains(&w));
         let style = self.style.as_deref().is_none_or(|s| matches!(s, "normal" | "italic"));
         family && src && weight && style
     }
