@@ -139,7 +139,11 @@ export function createReactBinding(React, load = defaultLoad) {
     const onElement = useRef(props.onElement);
     onElement.current = props.onElement;
     useEffect(() => {
-      if (typeof onElement.current === 'function') onElement.current(card.element);
+      const report = (element) => typeof onElement.current === 'function' && onElement.current(element);
+      if (card.element) report(card.element);
+      return () => {
+        if (card.element) report(null);
+      };
     }, [card.element]);
     return createElement('div', { ref: card.ref, id: props.id, className: props.className });
   }
