@@ -213,13 +213,17 @@ impl FontSource {
     /// Whether it names a vault-served font with a family, weight and style the vault accepts
     /// (the same rules as `POST /v1/fonts`), so it is safe in a `FontFace` and a `url()`.
     pub fn is_valid(&self) -> bool {
-        let f = &self.family;
+        // Byte checks only (no char decoding or substring search: bytes of WASM).
+        let f = self.family.as_bytes();
         let family = (1..=64).contains(&f.len())
-            && f.starts_with(|c: char| c.is_ascii_alphabetic())
-            && !f.ends_with(' ')
-            && f.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'-' | b'_'));
-        let hash = self.src.strip_prefix("/v1/frame/fonts/").and_then(|s| s.strip_suffix(".woff2"));
-        let src = hash.is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'a'..=b'p')));
+            && f.first().is_some_and(u8::is_ascii_alphabetic)
+            && f.last() != Some(&b' ')
+            && f.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'-' | b'_'));
+        let src = self.src.as_bytes();
+        let hash = src.get(16..48).filter(|_| src.len() == 54);
+        let src = src.starts_with(b"/v1/frame/fonts/")
+            && src.ends_with(b".woff2")
+            && hash.is_some_and(|h| h.iter().all(|b| matches!(b, b'a'..=b'p')));
         let weight = self.weight.as_deref().is_none_or(|w| FONT_WEIGHTS.contains(&w));
         let style = self.style.as_deref().is_none_or(|s| matches!(s, "normal" | "italic"));
         family && src && weight && style
