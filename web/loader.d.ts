@@ -207,7 +207,11 @@ export interface CardElement {
   off<E extends keyof CardEvents>(event: E, handler?: (payload: CardEvents[E]) => void): CardElement;
   /** The last `change` payload (`null` before ready). */
   state(): ChangePayload | null;
-  /** Rejects with a {@link CardError}. */
+  /**
+   * Rejects with a {@link CardError}. Split fields: collects every field inside the vault's
+   * origin; rejects `incomplete_number` / `incomplete_expiry` / `incomplete_cvc` (with `field`)
+   * when that field element was never mounted or was destroyed.
+   */
   tokenize(): Promise<TokenResult>;
   focus(field?: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode'): void;
   /** Empties one field (input and memory), or every field without an argument. Throws `TypeError` for an unknown field. */
@@ -216,7 +220,40 @@ export interface CardElement {
   blur(): void;
   /** Changes style, appearance, locale, placeholders or `disabled` in place; typed values stay. */
   update(options: CardUpdate): CardElement;
-  /** Removes the iframe, the listeners and every handler; `mount()` may be called again. */
+  /** Removes the iframe(s), the listeners and every handler; `mount()` may be called again. */
+  destroy(): void;
+  /**
+   * Split fields: the element of one field, each in its own iframe (the same one for the same
+   * name). Exclusive with `mount()` on one card: the first call decides, the other throws
+   * `TypeError`; an unknown field name throws `TypeError`.
+   */
+  field(name: CardField): FieldElement;
+}
+
+/** The events of one split field's frame (`card.field(name).on(...)`): about that field only. */
+export type FieldEvents = Pick<CardEvents, 'ready' | 'change' | 'focus' | 'blur' | 'submit' | 'brand' | 'warning' | 'escape' | 'autofill' | 'loaderror'>;
+
+/**
+ * One field of a split card (`card.field(name)`): its own iframe, laid out by the page. Every
+ * field of one card shares one group inside the vault's origin; `card.tokenize()` collects them.
+ */
+export interface FieldElement {
+  /**
+   * Inserts this field's sandboxed iframe into the element; resolves (to this field element)
+   * when its frame is ready. Same states as `CardElement.mount()`.
+   */
+  mount(target: string | HTMLElement): Promise<FieldElement>;
+  /** This field's events; `change`/`ready` carry its frame's state (its own field in `fields`). Throws `TypeError` for an unknown event name. */
+  on<E extends keyof FieldEvents>(event: E, handler: (payload: FieldEvents[E]) => void): FieldElement;
+  /** Throws `TypeError` for an unknown event name. */
+  off<E extends keyof FieldEvents>(event: E, handler?: (payload: FieldEvents[E]) => void): FieldElement;
+  /** This field's frame's last `change` payload (`null` before ready). */
+  state(): ChangePayload | null;
+  focus(): void;
+  /** Empties this field (input and memory). */
+  clear(): void;
+  blur(): void;
+  /** Removes this field's iframe and handlers; `mount()` may be called again. */
   destroy(): void;
 }
 

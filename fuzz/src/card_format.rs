@@ -47,13 +47,10 @@ pub fn run(data: &[u8]) {
         // By design not a fixed point: backspace over the slash shows `12|`, and reformat
         // with the caret at the end treats it as typing and puts the slash back. The digits
         // and the caret's digit index must survive, and reformat itself must be idempotent.
-        // Known finding F1 (RELIABILITY.md, fuzz/tests/known_findings.rs): a displayed month
-        // 13-19 is padded as if being typed ("13 / 30" -> "01 / 33"). Skipped until fixed.
-        let f1 = matches!(out.text.as_bytes(), [b'1', b'3'..=b'9', ..]);
-        if !f1 {
-            assert_eq!(card::digits(&again.text), card::digits(&out.text), "reformat changed expiry digits");
-            assert_eq!(digits_before(&again), digits_before(&out), "reformat moved the expiry caret");
-        }
+        // Known finding F1 (RELIABILITY.md, fuzz/tests/known_findings.rs), fixed: a displayed
+        // month 13-19 was padded as if being typed ("13 / 30" -> "01 / 33").
+        assert_eq!(card::digits(&again.text), card::digits(&out.text), "reformat changed expiry digits");
+        assert_eq!(digits_before(&again), digits_before(&out), "reformat moved the expiry caret");
         let third = reformat(kind, &again.text, again.caret);
         assert_eq!(third, again, "reformat not idempotent: {:?} caret {}", again.text, again.caret);
     } else {

@@ -23,7 +23,7 @@ pub fn run(data: &[u8]) {
     let Some(command) = message.into_command(&channel) else { return };
     assert_eq!(v, VERSION);
     match command {
-        Command::Tokenize { id } => assert!(!id.is_empty() && id.len() <= 64, "tokenize id of {} bytes", id.len()),
+        Command::Tokenize { id, .. } => assert!(!id.is_empty() && id.len() <= 64, "tokenize id of {} bytes", id.len()),
         Command::Init(init) => {
             for field in Field::ALL {
                 if let Some(text) = init.placeholders.get(field) {

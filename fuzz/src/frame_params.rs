@@ -1,5 +1,6 @@
 //! The frame's URL-fragment parser (`frame::protocol::FrameParams::parse`): whatever the
-//! fragment, what it accepts is a valid channel, a plain origin and a safe locale.
+//! fragment, what it accepts is a valid channel, a plain origin, a safe locale and, for a split
+//! field frame, a field and a group as valid as a channel.
 //!
 //! Input: UTF-8 text, the fragment.
 
@@ -13,5 +14,9 @@ pub fn run(data: &[u8]) {
     if let Some(locale) = &p.locale {
         assert!(!locale.is_empty() && locale.len() <= 35);
         assert!(locale.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+    if let Some(split) = &p.split {
+        assert!(channel_is_valid(&split.group), "accepted group {:?}", split.group);
+        assert!(fragment.contains(split.field.id()), "a field the fragment does not name");
     }
 }

@@ -1,15 +1,14 @@
-//! Findings of the fuzz targets, written as the behaviour we want. F2 and F3 are fixed and run
-//! every time; the ones still open are `#[ignore]`d; run them with
+//! Findings of the fuzz targets, written as the behaviour we want. F1, F2 and F3 are fixed and
+//! run every time; any still open is `#[ignore]`d; run them with
 //! `cargo test --manifest-path fuzz/Cargo.toml --no-default-features --test known_findings -- --ignored`.
 //! When a fix lands, drop the `#[ignore]` and the matching exclusion in fuzz/src (see RELIABILITY.md).
 
 use card::{FieldKind, digits, edit, reformat};
 
-/// F1 (card_format): `reformat` with the caret at the end treats a complete expiry whose
-/// month is 13-19 as typing and pads it: "13 / 30" becomes "01 / 33", silently replacing the
-/// digits. `edit` itself produces such a value (a month digit typed over in the middle).
+/// F1 (card_format, fixed): `reformat` with the caret at the end treated a complete expiry
+/// whose month is 13-19 as typing and padded it: "13 / 30" became "01 / 33", silently replacing
+/// the digits. `edit` itself produces such a value (a month digit typed over in the middle).
 #[test]
-#[ignore = "F1: fix belongs in crates/card/src/format.rs (reformat/normalise_month)"]
 fn f1_reformat_keeps_the_digits_of_a_displayed_expiry() {
     let shown = edit(FieldKind::Expiry, "12 / 30", 1..2, card::Edit::Insert("3"));
     assert_eq!((shown.text.as_str(), shown.caret), ("13 / 30", 5));

@@ -42,6 +42,8 @@ PK="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["publishab
 export PK ORIGIN="$base"
 
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
+# RSS split: heap and stacks (anonymous), mapped files, shared memory (SQLite's WAL index), KiB.
+rss_parts() { awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} /^RssShmem:/ {s=$2} END {print a, f, s}' "/proc/$pid/status"; }
 fds() { ls "/proc/$pid/fd" | wc -l; }
 # run SECONDS DELAY_MS -> "rate p50_ms p99_ms non2xx socket_errors"
 run() {
@@ -69,12 +71,12 @@ delay=$(python3 -c "print(max(1, round($conns * 1000 / $target)))")
 read -r rate _ _ _ _ < <(run 10 "$delay")
 delay=$(python3 -c "print(max(1, round($delay * $rate / $target)))")
 say "target $target req/s: per-connection delay $delay ms (calibration at the first guess: $rate req/s)"
-say "segment rate_req_s p50_ms p99_ms non2xx socket_errors rss_kib fds"
+say "segment rate_req_s p50_ms p99_ms non2xx socket_errors rss_kib fds anon_kib file_kib shmem_kib"
 rows="$tmp/rows.txt"
 : >"$rows"
 for i in $(seq 1 "$minutes"); do
   # RSS and fds are sampled in the middle of the segment, with the load's connections open.
-  ( sleep $((segment / 2)); echo "$(rss) $(fds)" >"$tmp/sample" ) &
+  ( sleep $((segment / 2)); echo "$(rss) $(fds) $(rss_parts)" >"$tmp/sample" ) &
   sampler=$!
   read -r rate p50 p99 bad sock < <(run "$segment" "$delay")
   wait "$sampler"
@@ -92,7 +94,8 @@ med = statistics.median(p99s)
 errors = sum(r[4] + r[5] for r in rows)
 growth = (end[6] - warm[6]) / warm[6] * 100
 checks = [
-    (growth <= 10.0, f"RSS {warm[6]/1024:.1f} MiB after warm-up -> {end[6]/1024:.1f} MiB at the end ({growth:+.1f} %, limit +10 %)"),
+    (growth <= 10.0, f"RSS {warm[6]/1024:.1f} MiB after warm-up -> {end[6]/1024:.1f} MiB at the end ({growth:+.1f} %, limit +10 %;"
+     f" anonymous {warm[8]/1024:.1f} -> {end[8]/1024:.1f}, files {warm[9]/1024:.1f} -> {end[9]/1024:.1f}, shared {warm[10]/1024:.1f} -> {end[10]/1024:.1f} MiB)"),
     (end[7] <= warm[7] + 8, f"fds {int(warm[7])} after warm-up -> {int(end[7])} at the end (limit +8)"),
     (max(p99s) <= 2 * med + 5, f"p99 per segment {min(p99s):.2f}-{max(p99s):.2f} ms, median {med:.2f} ms (limit 2 x median + 5 ms)"),
     (errors == 0, f"{int(errors)} non-2xx answers and socket errors"),

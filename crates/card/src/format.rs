@@ -145,7 +145,7 @@ pub fn edit(kind: FieldKind, old: &str, selection: Range<usize>, edit: Edit<'_>)
     digits.truncate(max_digits(kind, detected));
     let caret = caret.min(digits.len());
     let appending = matches!(edit, Edit::Insert(_)) && caret == digits.len();
-    render(kind, detected, digits, caret, appending)
+    render(kind, detected, digits, caret, appending, false)
 }
 
 /// Formats a value the browser changed without an edit we saw (autofill, IME, drag and drop),
@@ -168,7 +168,12 @@ pub fn reformat(kind: FieldKind, raw: &str, caret: usize) -> Formatted {
     let detected = detect_for(kind, &digits);
     digits.truncate(max_digits(kind, detected));
     let caret = if at_end { digits.len() } else { digits_before(raw, caret).min(digits.len()) };
-    render(kind, detected, digits, caret, at_end)
+    // A month already closed by a separator ("13 / 30", "13/") is what the field shows, not
+    // typing: its digits are kept as they are (an impossible month is then reported invalid)
+    // rather than padded into "01 / 33".
+    let month_closed =
+        kind == FieldKind::Expiry && raw.split_once(['/', '-']).is_some_and(|(month, _)| digits_of(month).len() >= 2);
+    render(kind, detected, digits, caret, at_end, month_closed)
 }
 
 /// Expiry digits `MMYY` from free-form text: `1/30` → `0130`, `12/2030` → `1230`,
@@ -198,7 +203,15 @@ fn expiry_digits(raw: &str) -> Digits {
 /// Formats `digits` for `kind` and maps the digit-index caret to a text position.
 /// `appending`: the user is typing at the end, so an expiry gets its slash as soon as the month
 /// is complete.
-fn render(kind: FieldKind, detected: Detected, mut digits: Digits, caret: usize, appending: bool) -> Formatted {
+/// `month_closed`: the text gave the month with its separator, so it is never padded.
+fn render(
+    kind: FieldKind,
+    detected: Detected,
+    mut digits: Digits,
+    caret: usize,
+    appending: bool,
+    month_closed: bool,
+) -> Formatted {
     match kind {
         FieldKind::Number => {
             let gaps = match detected.brand() {
@@ -216,11 +229,14 @@ fn render(kind: FieldKind, detected: Detected, mut digits: Digits, caret: usize,
             Formatted { text, caret }
         }
         FieldKind::Expiry => {
-            let caret = normalise_month(&mut digits, caret, appending);
+            let caret = if month_closed { caret } else { normalise_month(&mut digits, caret, appending) };
             let (month, year) = digits.split_at(digits.len().min(2));
             let mut text = String::with_capacity(7);
             text.push_str(as_str(month));
-            let slash = !year.is_empty() || (month.len() == 2 && appending);
+            // A month 13-19 always shows its separator: bare, "13" would read as typing (month
+            // "01", year "3…") the next time the text is reformatted.
+            let impossible = matches!(month, [b'1', b'3'..=b'9']);
+            let slash = !year.is_empty() || (month.len() == 2 && (appending || impossible));
             if slash {
                 text.push_str(" / ");
                 text.push_str(as_str(year));
@@ -351,5 +367,22 @@ mod tests {
         assert_eq!(out.text, "12 / 30");
         let out = reformat(Cvc(None), "12a3", 4);
         assert_eq!((out.text.as_str(), out.caret), ("123", 3));
+    }
+
+    /// F1 (RELIABILITY.md): a shown month 13-19 keeps its digits when reformatted; it is
+    /// reported invalid, never rewritten into "01 / 3…".
+    #[test]
+    fn an_impossible_month_on_screen_keeps_its_digits() {
+        for shown in ["13 / 30", "19 / 2", "13 / ", "13/30", "23 / 30"] {
+            let out = reformat(Expiry, shown, shown.len());
+            assert_eq!(digits_of(&out.text).as_slice(), digits_of(shown).as_slice(), "{shown:?} -> {:?}", out.text);
+            assert_eq!(reformat(Expiry, &out.text, out.caret), out, "{shown:?}");
+        }
+        // Deleting the year leaves the separator up, so the text still reads as a month.
+        check(Expiry, "13 / 3|", DeleteBackward, "13 / |");
+        check(Expiry, "12 / 3|", DeleteBackward, "12|");
+        // Typing is unchanged: a second digit 3-9 after a 1 starts the year.
+        check(Expiry, "1|", Insert("3"), "01 / 3|");
+        check(Expiry, "12 / 30|", Insert("9"), "12 / 30|");
     }
 }

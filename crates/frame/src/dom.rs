@@ -13,8 +13,8 @@ use card::{Brand, Edit};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{
-    CssStyleDeclaration, CssStyleRule, CssStyleSheet, Document, Element, Event, EventTarget, HtmlElement,
-    HtmlInputElement, InputEvent, KeyboardEvent, MessageEvent, ResizeObserver, Window,
+    BroadcastChannel, CssStyleDeclaration, CssStyleRule, CssStyleSheet, Document, Element, Event, EventTarget,
+    HtmlElement, HtmlInputElement, InputEvent, KeyboardEvent, MessageEvent, ResizeObserver, Window,
 };
 use zeroize::Zeroizing;
 
@@ -24,6 +24,7 @@ use crate::protocol::{
     ChangeState, Command, Field, FieldOptions, FieldTexts, FrameEvent, FrameParams, Init, MAX_MESSAGE_CHARS, Messages,
     Update,
 };
+use crate::split::{Collect, Peer};
 use crate::style::{Style, ThemeValue, Variant};
 
 /// Brands with their own icon in `static/frame/brands.svg` (`#b-<id>`); others use the inline `#b-generic`.
@@ -116,6 +117,14 @@ pub struct Frame {
     /// changes or the vault answers definitively.
     pub(crate) idempotency_key: Option<String>,
     pub(crate) tokenizing: bool,
+    /// Split fields: the group's `BroadcastChannel` (`af-<group>`, the vault's origin only).
+    peers: Option<BroadcastChannel>,
+    /// Split fields, the leader while it tokenizes: the values collected so far.
+    pub(crate) collect: Option<Collect>,
+    /// Split fields, the leader: the request body of the submission whose Idempotency-Key is
+    /// kept after a network failure; the key is reused only for the very same body (the other
+    /// fields' edits happen in other frames, so "unchanged" is decided here). Zeroized.
+    pub(crate) kept_body: Option<Zeroizing<String>>,
 }
 
 /// An event listener (one closure for one or more event types) removed when dropped.
@@ -147,6 +156,9 @@ impl Drop for Mounted {
     fn drop(&mut self) {
         if let Some((observer, _)) = &self.observer {
             observer.disconnect();
+        }
+        if let Some(peers) = self.frame.try_borrow().ok().and_then(|fr| fr.peers.clone()) {
+            peers.close();
         }
     }
 }
@@ -266,7 +278,11 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         last_height: 0,
         idempotency_key: None,
         tokenizing: false,
+        peers: None,
+        collect: None,
+        kept_body: None,
     };
+    let split = frame.params.split.clone();
     let shared: Shared = Rc::new(RefCell::new(frame));
     let mut listeners = Vec::new();
 
@@ -287,6 +303,21 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
             run_command(&f, command);
         }
     })?);
+
+    if let Some(split) = split {
+        let peers = BroadcastChannel::new(&split.channel_name())?;
+        let f = shared.clone();
+        let target: EventTarget = peers.clone().into();
+        listeners.push(listen(&target, &["message"], move |e| {
+            if let Some(peer) = e.dyn_ref::<MessageEvent>().and_then(|m| crate::jsread::peer_message(m.data())) {
+                with_frame(&f, |fr| fr.on_peer(peer));
+            }
+        })?);
+        let mut fr = shared.borrow_mut();
+        fr.model.set_only(Some(split.field));
+        fr.peers = Some(peers);
+        fr.broadcast(&Peer::Hello);
+    }
 
     let f = shared.clone();
     let on_resize = Closure::<dyn FnMut(JsValue)>::new(move |_| {
@@ -437,8 +468,8 @@ fn run_command(frame: &Shared, command: Command) {
                 let _ = el.blur();
             }
         }
-        Command::Tokenize { id } => {
-            wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id));
+        Command::Tokenize { id, fields } => {
+            wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id, fields));
         }
     }
 }
@@ -494,6 +525,51 @@ impl Frame {
         self.els.get(field.index()).map(|e| &e.input)
     }
 
+    /// Split fields: this frame's field (`None` in the single frame).
+    pub(crate) fn split_field(&self) -> Option<Field> {
+        self.params.split.as_ref().map(|s| s.field)
+    }
+
+    /// Split fields: sends a message to the other field frames of the group (nothing in the
+    /// single frame). Never to the page: the channel is the vault origin's own.
+    pub(crate) fn broadcast(&self, peer: &Peer) {
+        if let Some(peers) = &self.peers {
+            let _ = peers.post_message(&crate::jswrite::peer(peer));
+        }
+    }
+
+    /// A message of another field frame of the group; returns the field to focus, if any.
+    fn on_peer(&mut self, peer: Peer) -> Option<Field> {
+        let own = self.split_field()?;
+        match peer {
+            Peer::Hello if own == Field::Number => self.broadcast(&Peer::Brand(self.model.brand())),
+            Peer::Brand(brand) if own != Field::Number => {
+                self.model.set_peer_brand(brand);
+                self.render();
+            }
+            Peer::Collect { nonce } if own != Field::Number => {
+                self.model.mark_submitted();
+                self.render();
+                let value = Zeroizing::new(self.model.value(own).to_owned());
+                self.broadcast(&Peer::Value { nonce, field: own, value });
+            }
+            Peer::Value { nonce, field, value } => {
+                if let Some(collect) = &mut self.collect {
+                    collect.accept(&nonce, field, value);
+                }
+            }
+            Peer::Advance { from } if crate::split::next(from) == Some(own) => return Some(own),
+            Peer::Failed { field } => {
+                self.model.mark_submitted();
+                self.render();
+                return field.filter(|f| *f == own);
+            }
+            Peer::Tokenized if own == Field::Cvc => self.forget_cvc(),
+            _ => {}
+        }
+        None
+    }
+
     /// Posts an event with `v` and `channel` to the parent's exact origin (the object is built
     /// by [`crate::jswrite`], the same shape as serialising a [`crate::protocol::Envelope`]).
     pub(crate) fn post(&self, event: &FrameEvent) {
@@ -528,7 +604,10 @@ impl Frame {
     fn init(&mut self, mut init: Init) -> Option<Locale> {
         // Option changes keep values of fields that stay.
         let keep: Vec<(Field, String)> = Field::ALL.into_iter().map(|f| (f, self.model.value(f).to_owned())).collect();
+        let peer_brand = self.model.peer_brand();
         self.model = Model::new(init.fields, today());
+        self.model.set_only(self.split_field());
+        self.model.set_peer_brand(peer_brand);
         for (f, v) in keep {
             self.model.set_value(f, v);
         }
@@ -821,7 +900,17 @@ impl Frame {
         let mut out = out;
         zeroize::Zeroize::zeroize(&mut out.text);
         self.after_change();
-        if at_end && matches!(edit, Edit::Insert(_)) { self.model.advance_from(field) } else { None }
+        if !at_end || !matches!(edit, Edit::Insert(_)) {
+            return None;
+        }
+        if self.peers.is_some() {
+            // The next field is in another frame of the group: it focuses itself.
+            if self.model.complete_to_advance(field) {
+                self.broadcast(&Peer::Advance { from: field });
+            }
+            return None;
+        }
+        self.model.advance_from(field)
     }
 
     /// Changes we did not intercept (autofill, IME, undo): reformat what the browser wrote.
@@ -942,8 +1031,12 @@ impl Frame {
             };
             let _ = self.brand_icon.set_attribute("href", &href);
             self.apply_placeholders();
-            if self.last_state.is_some() {
+            // Split fields: the number frame tells the page and the other field frames.
+            if self.last_state.is_some() && self.split_field().is_none_or(|f| f == Field::Number) {
                 self.post(&FrameEvent::Brand { brand: brand_id });
+            }
+            if self.split_field() == Some(Field::Number) {
+                self.broadcast(&Peer::Brand(brand));
             }
             self.last_brand = brand_id;
         }

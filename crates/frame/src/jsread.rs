@@ -214,3 +214,16 @@ pub(crate) fn locale_table(value: JsValue, lang: &str) -> Option<crate::locale::
     }
     Some(text)
 }
+
+/// A message of another field frame of the same split card (`{t, n?, f?, x?}`, see
+/// [`crate::split::Peer`]); `None` for anything that does not have that shape.
+pub(crate) fn peer_message(data: JsValue) -> Option<crate::split::Peer> {
+    let m = Obj::new(data).ok()?;
+    let field = m.opt_string("f").ok()?;
+    crate::split::Peer::decode(
+        m.opt_uint("t", 9).ok()??,
+        m.opt_string("n").ok()?,
+        field.as_deref(),
+        m.opt_string("x").ok()?,
+    )
+}

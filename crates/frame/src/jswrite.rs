@@ -125,3 +125,21 @@ fn change_state(state: &ChangeState) -> JsValue {
     set(&o, "error", &state.error.as_ref().map_or(JsValue::NULL, error_info));
     o.into()
 }
+
+/// A message to the other field frames of the same split card: `{t, n?, f?, x?}` (type, nonce,
+/// field, text; [`crate::split::Peer::parts`]).
+pub(crate) fn peer(peer: &crate::split::Peer) -> JsValue {
+    let (kind, nonce, field, value) = peer.parts();
+    let o = Object::new();
+    set(&o, "t", &JsValue::from(kind));
+    if let Some(nonce) = nonce {
+        set(&o, "n", &text(nonce));
+    }
+    if let Some(field) = field {
+        set(&o, "f", &text(field.id()));
+    }
+    if let Some(value) = value {
+        set(&o, "x", &text(value));
+    }
+    o.into()
+}

@@ -3,17 +3,23 @@
 //! Layout (pure logic first, the browser at the edge):
 //! - [`protocol`]: postMessage v1 wire types and the URL-fragment parameters.
 //! - [`style`]: the merchant style allowlist and value sanitiser.
+//! - [`split`]: split fields (one frame per field): the field frames' messages and the
+//!   leader's collection of the values at tokenize time.
 //! - [`locale`]: labels, placeholders and error messages in nineteen languages (English built in).
 //! - `dom` / `net` (wasm32 only): the inputs, events, CSSOM styling, and `POST /v1/tokens`.
 //!
 //! Invariant: the PAN and CVC never leave this crate except in the body of the
 //! `POST /v1/tokens` request to the frame's own origin; they are never written to a
-//! message, a URL, the console or storage.
+//! message to the page, a URL, the console or storage. Split fields: a field frame hands its
+//! value to the number frame of its group (another instance of this crate, same origin) on the
+//! group's `BroadcastChannel`, at tokenize time only ([`split`]); the PAN never leaves the number
+//! frame but in the request body.
 #![forbid(unsafe_code)]
 
 pub mod locale;
 pub mod model;
 pub mod protocol;
+pub mod split;
 pub mod style;
 
 #[cfg(target_arch = "wasm32")]

@@ -48,6 +48,10 @@ pub struct Model {
     submitted: bool,
     options: FieldOptions,
     today: YearMonth,
+    /// Split fields: the one field this frame shows (`None`: the whole card).
+    only: Option<Field>,
+    /// Split fields: the brand the number frame detected (in the other field frames).
+    peer_brand: Option<Brand>,
 }
 
 impl Model {
@@ -61,7 +65,24 @@ impl Model {
             submitted: false,
             options,
             today,
+            only: None,
+            peer_brand: None,
         }
+    }
+
+    /// Split fields: this model shows and reports `field` only (`None`: the whole card).
+    pub fn set_only(&mut self, field: Option<Field>) {
+        self.only = field;
+    }
+
+    /// Split fields: the brand the number frame reported (used where the number is not local).
+    pub fn set_peer_brand(&mut self, brand: Option<Brand>) {
+        self.peer_brand = brand;
+    }
+
+    /// The brand last set with [`Model::set_peer_brand`].
+    pub fn peer_brand(&self) -> Option<Brand> {
+        self.peer_brand
     }
 
     /// Updates the reference month (the DOM layer reads the clock before tokenizing).
@@ -71,6 +92,9 @@ impl Model {
 
     /// Whether a field is shown.
     pub fn enabled(&self, field: Field) -> bool {
+        if let Some(only) = self.only {
+            return field == only;
+        }
         match field {
             Field::Number | Field::Expiry | Field::Cvc => true,
             Field::Name => self.options.name,
@@ -153,6 +177,9 @@ impl Model {
 
     /// The brand detected from the number typed so far (`None` while unknown or ambiguous).
     pub fn brand(&self) -> Option<Brand> {
+        if self.only.is_some_and(|f| f != Field::Number) {
+            return self.peer_brand;
+        }
         card::validate_number(self.value(Field::Number)).detected.brand()
     }
 
@@ -266,27 +293,36 @@ impl Model {
 
     /// Where focus moves after an edit completed `field`, if anywhere.
     pub fn advance_from(&self, field: Field) -> Option<Field> {
-        if self.check(field) != Check::Valid {
+        if !self.complete_to_advance(field) {
             return None;
+        }
+        self.fields()
+            .skip_while(|f| *f != field)
+            .nth(1)
+            .filter(|next| matches!(next, Field::Expiry | Field::Cvc) || self.value(*next).is_empty())
+    }
+
+    /// Whether typing completed `field` (valid, and at its usual full length), so the focus may
+    /// move on.
+    pub fn complete_to_advance(&self, field: Field) -> bool {
+        if self.check(field) != Check::Valid {
+            return false;
         }
         if field == Field::Number {
             // Stop at the usual 16 digits even when the brand allows 19.
             let digits = card::digits(self.value(field)).len();
             let max = self.brand().map_or(16, Brand::max_length);
             if digits != max && digits != 16 {
-                return None;
+                return false;
             }
         }
         if field == Field::Cvc {
             let size = self.brand().map_or(3, |b| usize::from(b.security_code().size));
             if self.value(field).len() < size {
-                return None;
+                return false;
             }
         }
-        self.fields()
-            .skip_while(|f| *f != field)
-            .nth(1)
-            .filter(|next| matches!(next, Field::Expiry | Field::Cvc) || self.value(*next).is_empty())
+        true
     }
 
     /// Re-validates everything for tokenization with the card crate.
@@ -564,6 +600,28 @@ mod tests {
         assert!(!m.state(text).fields.cvc.autofilled && m.autofilled(Field::Number));
         m.clear();
         assert!(!m.autofilled(Field::Number));
+    }
+
+    #[test]
+    fn a_split_field_model_reports_its_own_field_with_the_number_frames_brand() {
+        let text = Locale::En.text();
+        let mut m = model(false);
+        m.set_only(Some(Field::Cvc));
+        assert!(m.enabled(Field::Cvc) && !m.enabled(Field::Number) && !m.enabled(Field::Expiry));
+        m.set_value(Field::Cvc, "737".into());
+        assert!(m.state(text).complete, "complete means this frame's own field");
+        m.set_peer_brand(Some(Brand::Amex));
+        assert_eq!(m.brand(), Some(Brand::Amex));
+        let s = m.state(text);
+        assert!(!s.complete && s.fields.cvc.potentially_valid, "amex wants 4 digits");
+        assert_eq!((s.brand, s.bin.as_deref()), (Some("amex"), None));
+        assert!(!m.complete_to_advance(Field::Cvc));
+        let mut n = model(false);
+        n.set_only(Some(Field::Number));
+        n.set_value(Field::Number, "4242 4242 4242 4242".into());
+        assert!(n.complete_to_advance(Field::Number));
+        assert_eq!(n.advance_from(Field::Number), None, "the next field is in another frame");
+        assert_eq!(n.state(text).bin.as_deref(), Some("42424242"));
     }
 
     #[test]

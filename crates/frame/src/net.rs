@@ -11,7 +11,9 @@ use web_sys::{Headers, ReferrerPolicy, RequestCache, RequestCredentials, Request
 
 use crate::dom::{Shared, today, with_frame};
 use crate::jsread::{Bad, Obj};
-use crate::protocol::{CardMeta, ErrorInfo, Field, FrameEvent};
+use crate::model::Model;
+use crate::protocol::{CardMeta, ErrorInfo, Field, FieldOptions, FrameEvent};
+use crate::split::{COLLECT_TIMEOUT_MS, Collect, Peer};
 
 /// Delays before the retries: 0.3 s, 0.6 s, 1.2 s, 2.4 s (five attempts in all).
 const BACKOFF_MS: [i32; 4] = [300, 600, 1200, 2400];
@@ -77,10 +79,11 @@ enum Failure {
 }
 
 /// Handles one `tokenize` command end to end and answers with `tokenized` or
-/// `tokenizeFailed` carrying the same `id`.
-pub(crate) async fn tokenize(frame: Shared, id: String) {
-    // Under a short borrow: validate and build the request.
-    let prepared = {
+/// `tokenizeFailed` carrying the same `id`. Split fields: only the number frame (the leader)
+/// tokenizes; it first collects the other fields' values from their frames (`fields`: the
+/// optional ones the card has), then goes on exactly as the single frame.
+pub(crate) async fn tokenize(frame: Shared, id: String, fields: Option<FieldOptions>) {
+    let split = {
         let Ok(mut fr) = frame.try_borrow_mut() else {
             return;
         };
@@ -88,19 +91,60 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
             fail(&fr, id, Failure::Other("tokenize_in_progress".into(), None, None));
             return;
         }
+        match fr.split_field() {
+            None => false,
+            Some(Field::Number) => {
+                fr.tokenizing = true;
+                let nonce = new_idempotency_key(&fr.window);
+                let collect = Collect::new(nonce, fr.model.value(Field::Number), fields.unwrap_or_default(), today());
+                fr.broadcast(&Peer::Collect { nonce: collect.nonce().to_owned() });
+                fr.collect = Some(collect);
+                true
+            }
+            // The page asks the leader; another field frame has no card to tokenize.
+            Some(_) => return,
+        }
+    };
+    if split {
+        let Some(window) = frame.try_borrow().ok().map(|fr| fr.window.clone()) else { return };
+        let mut waited = 0;
+        while waited < COLLECT_TIMEOUT_MS {
+            if frame.try_borrow().ok().is_some_and(|fr| fr.collect.as_ref().is_some_and(|c| c.missing().is_none())) {
+                break;
+            }
+            sleep(&window, 20).await;
+            waited += 20;
+        }
+    }
+    // Under a short borrow: validate and build the request.
+    let prepared = {
+        let Ok(mut fr) = frame.try_borrow_mut() else {
+            return;
+        };
+        fr.tokenizing = false;
         fr.model.set_today(today());
         fr.model.mark_submitted();
         fr.render();
-        match fr.model.card() {
-            Err((field, code)) => Err((field, code)),
-            Ok(card) => {
-                let body = fr.model.token_request_body(&card);
-                drop(card); // Pan and Cvc zeroize on drop.
+        let body = match fr.collect.take() {
+            Some(collect) => match collect.missing() {
+                Some(field) => Err((field, crate::split::incomplete(field))),
+                None => request_body(collect.model()),
+            },
+            None => request_body(&fr.model),
+        };
+        match body {
+            Err(invalid) => Err(invalid),
+            Ok(body) => {
+                // Split fields: the kept key belongs to the kept body only.
+                if split && fr.kept_body.as_ref() != Some(&body) {
+                    fr.idempotency_key = None;
+                }
                 let key = match fr.idempotency_key.clone() {
                     Some(key) => key,
                     None => new_idempotency_key(&fr.window),
                 };
                 fr.idempotency_key = Some(key.clone());
+                fr.kept_body = None;
                 fr.tokenizing = true;
                 Ok((body, key, fr.key.clone(), fr.window.clone()))
             }
@@ -111,7 +155,8 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
         Err((field, code)) => {
             with_frame(&frame, |fr| {
                 fail(fr, id, Failure::Invalid(field, code));
-                Some(field)
+                fr.broadcast(&Peer::Failed { field: Some(field) });
+                fr.model.enabled(field).then_some(field)
             });
             return;
         }
@@ -136,7 +181,9 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
             _ => break result,
         }
     };
-    drop(body); // Zeroizing: the PAN and CVC copies are wiped here.
+    // Zeroizing: the PAN and CVC copies are wiped here (split fields after a network failure:
+    // kept, zeroized, to recognise the merchant's retry of the same card; see `kept_body`).
+    let keep = split && outcome.as_ref().is_none_or(|r| r.status() == 429);
 
     let answer = match outcome {
         None => Err(Failure::Other("network_error".into(), None, None)),
@@ -151,11 +198,14 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
     };
     with_frame(&frame, |fr| {
         fr.tokenizing = false;
+        fr.kept_body = keep.then_some(body);
         match answer {
             Ok(token) => {
                 fr.idempotency_key = None;
-                // Before answering: a `tokenize` the page sends on `tokenized` finds no CVC.
+                // Before answering: a `tokenize` the page sends on `tokenized` finds no CVC
+                // (split fields: the CVC frame forgets it on `tokenized`).
                 fr.forget_cvc();
+                fr.broadcast(&Peer::Tokenized);
                 let event = FrameEvent::Tokenized {
                     id,
                     token: token.id,
@@ -177,10 +227,21 @@ pub(crate) async fn tokenize(frame: Shared, id: String) {
                     Failure::Other(_, None, _) => None,
                 };
                 fail(fr, id, failure);
-                field
+                if field.is_some() {
+                    fr.broadcast(&Peer::Failed { field });
+                }
+                field.filter(|f| fr.model.enabled(*f))
             }
         }
     });
+}
+
+/// Validates the card with the card crate and builds the `POST /v1/tokens` body (zeroized on
+/// drop); the first invalid field with its code otherwise.
+fn request_body(model: &Model) -> Result<zeroize::Zeroizing<String>, (Field, &'static str)> {
+    let card = model.card()?;
+    // `card` (its Pan and Cvc) zeroizes when it goes out of scope, right after this.
+    Ok(model.token_request_body(&card))
 }
 
 fn fail(fr: &crate::dom::Frame, id: String, failure: Failure) {

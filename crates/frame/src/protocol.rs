@@ -90,15 +90,20 @@ pub struct FrameParams {
     pub parent_origin: String,
     /// Requested locale, if any.
     pub locale: Option<String>,
+    /// Split fields: this frame's field and the card's group (`field=…&group=…`, both or
+    /// neither); `None` for the single frame.
+    pub split: Option<crate::split::SplitParams>,
 }
 
 impl FrameParams {
     /// Parses the fragment (with or without its leading `#`); `None` when the version is not
     /// 1, the channel is not 16–64 characters of `[A-Za-z0-9_-]`, or the origin is not a
-    /// plain `http(s)://host[:port]` origin.
+    /// plain `http(s)://host[:port]` origin, or only one of `field` (a field id) and `group`
+    /// (like a channel) is given or valid.
     pub fn parse(fragment: &str) -> Option<FrameParams> {
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
         let (mut v, mut channel, mut origin, mut locale) = (None, None, None, None);
+        let (mut field, mut group) = (None, None);
         for pair in fragment.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode(value)?;
@@ -107,6 +112,8 @@ impl FrameParams {
                 "channel" => channel = Some(value),
                 "origin" => origin = Some(value),
                 "locale" => locale = Some(value),
+                "field" => field = Some(value),
+                "group" => group = Some(value),
                 _ => {}
             }
         }
@@ -118,7 +125,14 @@ impl FrameParams {
         let locale = locale.filter(|l| {
             !l.is_empty() && l.len() <= 35 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
-        Some(FrameParams { channel, parent_origin, locale })
+        let split = match (field, group) {
+            (None, None) => None,
+            (Some(field), Some(group)) if channel_is_valid(&group) => {
+                Some(crate::split::SplitParams { field: Field::from_id(&field)?, group })
+            }
+            _ => return None,
+        };
+        Some(FrameParams { channel, parent_origin, locale, split })
     }
 }
 
@@ -348,9 +362,10 @@ pub enum Command {
     Clear(Option<Field>),
     /// `{type:"blur"}`: take focus away from whichever input has it.
     Blur,
-    /// `{type:"tokenize", id}`: validate and tokenize; answered with `tokenized` or
-    /// `tokenizeFailed` carrying the same `id`.
-    Tokenize { id: String },
+    /// `{type:"tokenize", id, fields?}`: validate and tokenize; answered with `tokenized` or
+    /// `tokenizeFailed` carrying the same `id`. `fields` (split fields only): the optional fields
+    /// the card has, which the number frame collects too.
+    Tokenize { id: String, fields: Option<FieldOptions> },
 }
 
 impl ParentMessage {
@@ -388,7 +403,10 @@ impl ParentMessage {
             "clear" => Some(Command::Clear(self.field)),
             "blur" => Some(Command::Blur),
             "tokenize" => {
-                self.id.filter(|id| !id.is_empty() && id.len() <= MAX_ID_CHARS).map(|id| Command::Tokenize { id })
+                let fields = self.fields;
+                self.id
+                    .filter(|id| !id.is_empty() && id.len() <= MAX_ID_CHARS)
+                    .map(|id| Command::Tokenize { id, fields })
             }
             _ => None,
         }
@@ -538,7 +556,15 @@ mod tests {
                 channel: CH.into(),
                 parent_origin: "https://shop.example:8443".into(),
                 locale: Some("de-CH".into()),
+                split: None,
             })
+        );
+        let split = FrameParams::parse(
+            "#v=1&channel=abcdefghijklmnop0123&origin=http%3A%2F%2Fa.example&field=postalCode&group=0123456789abcdef",
+        );
+        assert_eq!(
+            split.and_then(|p| p.split),
+            Some(crate::split::SplitParams { field: Field::PostalCode, group: "0123456789abcdef".into() })
         );
         let no_locale = FrameParams::parse("v=1&origin=http://127.0.0.1:3000&channel=abcdefghijklmnop0123");
         assert_eq!(no_locale.map(|p| p.locale), Some(None));
@@ -552,6 +578,10 @@ mod tests {
             "#v=1&channel=abcdefghijklmnop0123&origin=javascript%3Aalert(1)",
             "#v=1&channel=abcdefghijklmnop%20123&origin=https%3A%2F%2Fa.example",
             "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example%ZZ",
+            "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example&field=number",
+            "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example&group=0123456789abcdef",
+            "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example&field=pin&group=0123456789abcdef",
+            "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example&field=cvc&group=short",
         ] {
             assert_eq!(FrameParams::parse(bad), None, "{bad}");
         }
@@ -584,7 +614,11 @@ mod tests {
         assert_eq!(update.show_labels, Some(true));
         assert_eq!(
             parse(json!({"v":1,"channel":CH,"type":"tokenize","id":"t1"})),
-            Some(Command::Tokenize { id: "t1".into() })
+            Some(Command::Tokenize { id: "t1".into(), fields: None })
+        );
+        assert_eq!(
+            parse(json!({"v":1,"channel":CH,"type":"tokenize","id":"t2","fields":{"name":true}})),
+            Some(Command::Tokenize { id: "t2".into(), fields: Some(FieldOptions { name: true, postal_code: false }) })
         );
         let init = parse(json!({
             "v":1,"channel":CH,"type":"init","locale":"fr",

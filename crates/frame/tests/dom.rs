@@ -116,6 +116,11 @@ struct Fixture {
 
 impl Fixture {
     async fn new(locale: Option<&str>) -> Fixture {
+        Fixture::with(locale, None).await
+    }
+
+    /// A frame of a split card (`split`: its field and group), or the single frame.
+    async fn with(locale: Option<&str>, split: Option<frame::split::SplitParams>) -> Fixture {
         // A container of its own: the test runner reports results through the body.
         while let Some(old) = document().get_element_by_id("frame-root") {
             old.remove();
@@ -126,7 +131,7 @@ impl Fixture {
         root.set_inner_html(&markup());
         document().body().unwrap().append_child(&root).unwrap();
         let recorder = Recorder::new();
-        let params = FrameParams { channel: channel(), parent_origin: origin(), locale: locale.map(Into::into) };
+        let params = FrameParams { channel: channel(), parent_origin: origin(), locale: locale.map(Into::into), split };
         let mounted = frame::mount(params, "pk_test_dom".into()).map_err(|e| format!("{e:?}")).unwrap();
         let fixture = Fixture { mounted: Some(mounted), recorder };
         tick().await;
@@ -791,6 +796,174 @@ async fn labels_accessible_names_visible_labels_and_right_to_left() {
     assert_eq!(input("cvc").get_attribute("aria-label"), None);
     assert_eq!(number.value(), "4242 **** **** 4242", "typed value kept");
     assert!(fx.state().fields.number.valid);
+}
+
+/// The test plays the other field frames of a split card's group: the same `BroadcastChannel`
+/// (this test page has the frame's origin), recording what the frame under test broadcasts.
+struct Peers {
+    channel: web_sys::BroadcastChannel,
+    heard: Rc<RefCell<Vec<String>>>,
+    _listener: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Peers {
+    fn new(group: &str) -> Peers {
+        let channel = web_sys::BroadcastChannel::new(&format!("af-{group}")).unwrap();
+        let heard = Rc::new(RefCell::new(Vec::new()));
+        let sink = heard.clone();
+        let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            sink.borrow_mut().push(String::from(js_sys::JSON::stringify(&e.data()).unwrap()));
+        });
+        channel.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+        Peers { channel, heard, _listener: listener }
+    }
+
+    async fn post(&self, json: &str) {
+        self.channel.post_message(&js_sys::JSON::parse(json).unwrap()).unwrap();
+        tick().await;
+    }
+}
+
+/// A frame of a split card showing `field`, with the test playing the rest of its group.
+async fn split_fixture(field: frame::protocol::Field) -> (Fixture, Peers, String) {
+    let group = format!("dom-group-{}-{}", field.id(), channel());
+    let peers = Peers::new(&group);
+    let fx = Fixture::with(None, Some(frame::split::SplitParams { field, group: group.clone() })).await;
+    (fx, peers, group)
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        self.channel.close();
+    }
+}
+
+/// Split fields: a CVC field frame shows only its field, takes the brand from the number frame
+/// of its group, answers the leader's `collect` on the group's channel and never to the page,
+/// ignores the same messages posted to it like a page would, forgets the CVC on `tokenized`, and
+/// takes the focus when the expiry before it was completed.
+#[wasm_bindgen_test]
+async fn a_split_cvc_frame_speaks_to_its_group_only() {
+    let (fx, peers, _) = split_fixture(frame::protocol::Field::Cvc).await;
+    tick().await;
+    assert_eq!(peers.heard.borrow().first().map(String::as_str), Some(r#"{"t":0}"#));
+    fx.init(r#","fields":{"name":true}"#).await;
+    for id in ["number", "expiry", "name", "postalCode"] {
+        let el = input(id);
+        assert!(el.parent_element().unwrap().has_attribute("hidden") && el.disabled(), "{id} is shown");
+    }
+    assert!(!input("cvc").parent_element().unwrap().has_attribute("hidden"));
+    let state = fx.state();
+    assert!(state.fields.name.is_none() && state.empty, "the frame reports its own field: {state:?}");
+
+    peers.post(r#"{"t":1,"x":"amex"}"#).await;
+    let cvc = input("cvc");
+    cvc.focus().unwrap();
+    type_text(&cvc, "737");
+    assert!(!fx.state().fields.cvc.valid, "amex (from the number frame) wants 4 digits");
+    assert_eq!(fx.state().brand, Some("amex"));
+    type_text(&cvc, "4");
+    assert!(fx.state().fields.cvc.valid && fx.state().complete);
+    assert!(fx.posted("brand").is_empty(), "only the number frame tells the page the brand");
+
+    // What a page would post: the frame reads peer messages from the channel only.
+    post(r#"{"t":2,"n":"page-nonce"}"#).await;
+    post(r#"{"v":1,"channel":"testchannel-0123456789","t":2,"n":"page-nonce"}"#).await;
+    assert!(
+        peers.heard.borrow().iter().all(|m| !m.starts_with(r#"{"t":3"#)),
+        "answered a collect posted like a page: {:?}",
+        peers.heard.borrow()
+    );
+    assert!(peers.heard.borrow().iter().any(|m| m == r#"{"t":4,"f":"cvc"}"#), "a complete CVC moves on");
+
+    peers.post(r#"{"t":2,"n":"nonce-1"}"#).await;
+    assert_eq!(peers.heard.borrow().last().map(String::as_str), Some(r#"{"t":3,"n":"nonce-1","f":"cvc","x":"7374"}"#));
+    assert!(
+        fx.recorder.json().iter().all(|m| !m.contains("7374")),
+        "the CVC reached the page: {:?}",
+        fx.recorder.json()
+    );
+
+    peers.post(r#"{"t":4,"f":"number"}"#).await;
+    cvc.blur().unwrap();
+    peers.post(r#"{"t":4,"f":"expiry"}"#).await;
+    assert_eq!(document().active_element().map(|e| e.id()), Some("cvc".to_owned()), "the CVC frame takes the focus");
+
+    peers.post(r#"{"t":6}"#).await;
+    assert_eq!(cvc.value(), "");
+    assert!(fx.state().fields.cvc.empty, "the CVC left the frame's memory");
+}
+
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// Split fields: the number frame (the leader) asks its group for the other fields when the page
+/// tokenizes; a field that does not answer within 1 s fails the tokenize with its
+/// `incomplete_*` code (and the group hears `failed`); with answers, it goes on to the vault
+/// (here the test server, which has no `/v1/tokens`: a vault error, not a validation error).
+/// No value ever reaches the page.
+#[wasm_bindgen_test]
+async fn a_split_number_frame_collects_its_group_before_it_tokenizes() {
+    let (fx, peers, group) = split_fixture(frame::protocol::Field::Number).await;
+    fx.init("").await;
+    let number = input("number");
+    number.focus().unwrap();
+    type_text(&number, "4242424242424242");
+    tick().await;
+    assert!(peers.heard.borrow().iter().any(|m| m == r#"{"t":4,"f":"number"}"#), "a complete number moves on");
+    assert!(fx.state().complete, "the number frame's own field");
+
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"tokenize","id":"t1","fields":{}}"#).await;
+    sleep_ms(1300).await;
+    let failed = fx.posted("tokenizeFailed");
+    assert!(
+        failed.len() == 1 && failed[0].contains(r#""field":"expiry","code":"incomplete_expiry""#),
+        "nobody answered: {failed:?}"
+    );
+    let heard = peers.heard.borrow().clone();
+    assert!(heard.iter().any(|m| m.starts_with(r#"{"t":2,"n":""#)), "no collect: {heard:?}");
+    assert!(heard.iter().any(|m| m == r#"{"t":5,"f":"expiry"}"#), "no failed: {heard:?}");
+
+    // The other frames of the group answer each collect with their values.
+    let responder = web_sys::BroadcastChannel::new(&format!("af-{group}")).unwrap();
+    let reply = responder.clone();
+    let on_collect = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let data = e.data();
+        let get = |k: &str| js_sys::Reflect::get(&data, &k.into()).unwrap();
+        if get("t").as_f64() == Some(2.0) {
+            let nonce = get("n").as_string().unwrap();
+            for (field, value) in [("expiry", "12 / 30"), ("cvc", "737")] {
+                let json = format!(r#"{{"t":3,"n":"{nonce}","f":"{field}","x":"{value}"}}"#);
+                reply.post_message(&js_sys::JSON::parse(&json).unwrap()).unwrap();
+            }
+        }
+    });
+    responder.set_onmessage(Some(on_collect.as_ref().unchecked_ref()));
+    post(r#"{"v":1,"channel":"testchannel-0123456789","type":"tokenize","id":"t2","fields":{}}"#).await;
+    let mut answer = None;
+    for _ in 0..150 {
+        sleep_ms(50).await;
+        answer = fx.recorder.json().into_iter().find(|m| m.contains(r#""id":"t2""#));
+        if answer.is_some() {
+            break;
+        }
+    }
+    responder.close();
+    let answer = answer.expect("no answer to the second tokenize");
+    assert!(
+        answer.contains("tokenizeFailed") && !answer.contains("incomplete_"),
+        "the complete card was not sent: {answer}"
+    );
+    for m in fx.recorder.json() {
+        assert!(
+            !m.contains("4242424242424242") && !m.contains("737") && !m.contains("12 / 30"),
+            "card data reached the page: {m}"
+        );
+    }
 }
 
 /// Issue 12, web fonts: `ready` goes once the fonts named in `init` loaded or failed (here the

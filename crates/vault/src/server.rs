@@ -156,9 +156,10 @@ pub async fn serve(
             };
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ClientAddr(peer));
-                router.clone().oneshot(req.map(axum::body::Body::new))
+                // Boxed so the connection is `Unpin` and hands its stream back when it ends.
+                Box::pin(router.clone().oneshot(req.map(axum::body::Body::new)))
             });
-            let conn = hyper::server::conn::http1::Builder::new()
+            let mut conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeouts.header)
                 .keep_alive(true)
@@ -166,18 +167,18 @@ pub async fn serve(
                 .writev(false)
                 .max_buf_size(MAX_HEAD_BYTES)
                 .serve_connection(TokioIo::new(JsonErrors::new(tls)), service);
-            tokio::pin!(conn);
             let result = tokio::select! {
-                result = conn.as_mut() => result,
+                result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => result,
                 Ok(()) = drain.changed() => {
                     // Finish the request in flight (if any), then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+                    std::pin::Pin::new(&mut conn).graceful_shutdown();
+                    std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
                 }
             };
-            if let Err(e) = result {
+            if let Err(e) = &result {
                 tracing::debug!(target: "vault::http", peer = %peer, error = %e, "connection ended with an error");
             }
+            linger_and_close(conn.into_parts().io.into_inner()).await;
         });
     }
     let _ = drain_tx.send(true);
@@ -190,6 +191,38 @@ pub async fn serve(
         tracing::warn!(connections = connections.len(), "drain timed out; closing the remaining connections");
         connections.abort_all();
     }
+}
+
+/// Lingering close: how long, and how many bytes, a closing connection still reads and
+/// discards (see [`linger_and_close`]).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 8 << 20;
+
+/// Closes a connection the way a client can read the last answer: sends TLS `close_notify`
+/// and the TCP FIN, then reads and discards what the client still sends, for at most
+/// [`LINGER_TIME`] and [`LINGER_BYTES`], before the socket is dropped.
+///
+/// Without it, an answer given before the request body was read (`413` for a body over the
+/// limit, `431`) was often lost: the client was still sending, the kernel answered the unread
+/// bytes with a TCP reset, and a client that sends the whole body before reading (Python's
+/// `requests`, found by the Schemathesis full run) saw a reset instead of the `413`.
+async fn linger_and_close<IO>(mut io: IO)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let linger = async {
+        let _ = io.shutdown().await;
+        let mut sink = [0u8; 8 * 1024];
+        let mut read = 0;
+        while read < LINGER_BYTES {
+            match io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, linger).await;
 }
 
 /// Largest request head (request line and headers) hyper reads; larger heads get 431.

@@ -415,7 +415,16 @@ impl Env {
     /// # Errors
     /// When chromedriver refuses the session.
     pub async fn browser(&self) -> anyhow::Result<Browser> {
-        open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref()).await
+        open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref(), &[]).await
+    }
+
+    /// Like [`Env::browser`], with more Chromium switches (the split-field autofill test uses
+    /// `--disable-site-isolation-trials`; see docs/split-fields.md).
+    ///
+    /// # Errors
+    /// When chromedriver refuses the session.
+    pub async fn browser_with_args(&self, extra: &[&str]) -> anyhow::Result<Browser> {
+        open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref(), extra).await
     }
 }
 
@@ -447,11 +456,16 @@ pub async fn run_scenario(
 }
 
 /// A new headless Chromium session with a fresh profile under `profiles`, trusting exactly the
-/// vault's development certificate `cert` (by its public key).
+/// vault's development certificate `cert` (by its public key), with `extra` switches.
 ///
 /// # Errors
 /// When chromedriver refuses the session.
-async fn open_chromium(webdriver_url: &str, profiles: &Path, cert: Option<&Path>) -> anyhow::Result<Browser> {
+async fn open_chromium(
+    webdriver_url: &str,
+    profiles: &Path,
+    cert: Option<&Path>,
+    extra: &[&str],
+) -> anyhow::Result<Browser> {
     let profile = profiles.join(format!("p{}", free_port()?));
     std::fs::create_dir_all(&profile)?;
     let mut args = vec![
@@ -468,6 +482,7 @@ async fn open_chromium(webdriver_url: &str, profiles: &Path, cert: Option<&Path>
         "--lang=en-US".to_owned(),
         format!("--user-data-dir={}", profile.display()),
     ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     // Trust exactly the vault's development certificate (by its public key), instead of
     // ignoring certificate errors: with an error, Chromium would refuse to cache anything
     // from the vault, unlike a merchant's customers' browsers facing a real certificate.
@@ -588,7 +603,7 @@ impl DevSpaceEnv {
     /// # Errors
     /// When chromedriver refuses the session.
     pub async fn browser(&self) -> anyhow::Result<Browser> {
-        open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref()).await
+        open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref(), &[]).await
     }
 }
 

@@ -13,6 +13,8 @@
 //!    warm (the frame's content-hashed assets in the browser cache, as for a returning
 //!    customer). Chromium trusts the vault's development certificate by its key
 //!    (`--ignore-certificate-errors-spki-list`), so caching behaves as with a real one.
+//!    Split fields likewise: a card of three field frames (number, expiry, CVC) until all three
+//!    are ready, next to three bare iframes mounted at once.
 //! 2. Per-keystroke handling inside the frame: for each key, the time from a capture listener on
 //!    the frame's `window` to a bubble listener on it, summed over keydown, beforeinput, input
 //!    and keyup, i.e. the frame's own handlers for that key. Plus the latency from keydown in the
@@ -86,8 +88,20 @@ async fn browser_bench() -> anyhow::Result<()> {
     let once = "var done = arguments[arguments.length - 1]; window.__bench.once(arguments[0]).then(done, function (e) { done({ error: String(e) }); });";
     let mut m: [Vec<f64>; 6] = Default::default();
     let [cold_card, cold_hello, cold_plain, warm_card, warm_hello, warm_plain] = &mut m;
+    // Split fields: three field frames of one card vs three bare iframes, mounted at once.
+    let mut split: [Vec<f64>; 4] = Default::default();
+    let [cold_split, cold_plain3, warm_split, warm_plain3] = &mut split;
     for round in 0..=runs {
-        for (cold, kind) in [(true, "card"), (true, "plain"), (false, "card"), (false, "plain")] {
+        for (cold, kind) in [
+            (true, "card"),
+            (true, "plain"),
+            (false, "card"),
+            (false, "plain"),
+            (true, "split"),
+            (true, "plain3"),
+            (false, "split"),
+            (false, "plain3"),
+        ] {
             if cold {
                 b.cdp("Network.clearBrowserCache", json!({})).await?;
             }
@@ -101,12 +115,17 @@ async fn browser_bench() -> anyhow::Result<()> {
             match (cold, kind) {
                 (true, "card") => (cold_card.push(ms), cold_hello.push(hello)),
                 (false, "card") => (warm_card.push(ms), warm_hello.push(hello)),
+                (true, "split") => (cold_split.push(ms), ()),
+                (false, "split") => (warm_split.push(ms), ()),
+                (true, "plain3") => (cold_plain3.push(ms), ()),
+                (false, "plain3") => (warm_plain3.push(ms), ()),
                 (true, _) => (cold_plain.push(ms), ()),
                 (false, _) => (warm_plain.push(ms), ()),
             };
         }
     }
     let [cold_card, cold_hello, cold_plain, warm_card, warm_hello, warm_plain] = m;
+    let [cold_split, cold_plain3, warm_split, warm_plain3] = split;
 
     // 2. Keystrokes.
     b.open_demo(&format!("{}/", env.merchant_url)).await?;
@@ -154,6 +173,10 @@ async fn browser_bench() -> anyhow::Result<()> {
             "runs": runs,
             "cold": { "card": stats(cold_card), "cardUntilFrameHello": stats(cold_hello), "plainIframe": stats(cold_plain) },
             "warm": { "card": stats(warm_card), "cardUntilFrameHello": stats(warm_hello), "plainIframe": stats(warm_plain) },
+            "splitThreeFields": {
+                "cold": { "card": stats(cold_split), "threePlainIframes": stats(cold_plain3) },
+                "warm": { "card": stats(warm_split), "threePlainIframes": stats(warm_plain3) },
+            },
         },
         "keystroke": {
             "handlingInFrameMs": stats(handling),

@@ -16,6 +16,14 @@
 
 use std::time::{Duration, Instant};
 
+#[path = "browser/split.rs"]
+mod split;
+use split::{
+    split_fields_autofill_fills_every_field_frame_at_once, split_fields_download_the_frame_files_once,
+    split_fields_mount_type_events_and_tokenize_like_the_single_frame,
+    split_fields_the_page_cannot_join_the_group_or_skip_a_field,
+};
+
 use anyhow::{Context as _, bail, ensure};
 use e2e::{Browser, Env, Key, message_leaks};
 use fantoccini::Locator;
@@ -123,6 +131,10 @@ async fn browser_end_to_end() {
     scenario!(demo_charges_refunds_and_shows_verified_webhooks);
     scenario!(container_state_classes_box_styles_update_escape_and_autofill);
     scenario!(labels_visible_right_to_left_locale_and_locale_tables_on_demand);
+    scenario!(split_fields_mount_type_events_and_tokenize_like_the_single_frame);
+    scenario!(split_fields_the_page_cannot_join_the_group_or_skip_a_field);
+    scenario!(split_fields_autofill_fills_every_field_frame_at_once);
+    scenario!(split_fields_download_the_frame_files_once);
 
     let Ctx { env, b, .. } = ctx;
     let _ = b.close().await;
@@ -1380,9 +1392,10 @@ async fn frame_and_loader_arrive_compressed_on_a_cold_mount(ctx: &Ctx) -> anyhow
         version.len() == 16 && version.bytes().all(|b| matches!(b, b'a'..=b'p')),
         "the demo page loads the loader from {loader_url}, not a versioned URL"
     );
-    // docs/loader.md: the loader is at most 3 KB on the wire.
+    // docs/loader.md: the loader is at most 4 KB on the wire.
     let loader_wire = loader.first().and_then(|e| e["transferSize"].as_u64()).unwrap_or(u64::MAX);
-    ensure!(loader_wire <= 3072, "the loader took {loader_wire} B on the wire (budget 3,072 B): {sizes}");
+    // Raised from 3,072 B for split fields (issue 12 allows 4 KB for package features; BENCHMARKS.md).
+    ensure!(loader_wire <= 4096, "the loader took {loader_wire} B on the wire (budget 4,096 B): {sizes}");
     eprintln!("    cold mount on the wire: {wire} B in {} downloads", frame.len() + loader.len());
     Ok(())
 }

@@ -69,7 +69,26 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+/// Page cache of the writer connection, KiB (SQLite's default size, written down).
+const WRITER_CACHE_KIB: u32 = 2048;
+/// Page cache of each pooled reader connection, KiB: reads are point lookups and short index
+/// ranges, and the operating system caches the file anyway.
+const READER_CACHE_KIB: u32 = 512;
+/// Reader connections kept open for reuse.
+const MAX_POOLED_READERS: usize = 8;
+/// SQLite's own allocations in the whole process (page caches, schemas, statements) are kept
+/// under this: past it, SQLite recycles cache pages instead of allocating more (a soft limit).
+/// With the caches above the sum stays well under it; it bounds what nothing else does.
+const SOFT_HEAP_LIMIT_BYTES: u64 = 16 << 20;
+
+/// The part a connection plays, which sizes its page cache.
+#[derive(Clone, Copy)]
+enum ConnRole {
+    Writer,
+    Reader,
+}
+
+fn open_conn(path: &Path, role: ConnRole) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -81,6 +100,14 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
     )
     .map_err(db_err)?;
+    let cache_kib = match role {
+        ConnRole::Writer => WRITER_CACHE_KIB,
+        ConnRole::Reader => READER_CACHE_KIB,
+    };
+    // A negative cache size is in KiB. The heap limit is process-wide; setting it again is
+    // harmless.
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib}; PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT_BYTES};"))
+        .map_err(db_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -104,7 +131,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies migrations and starts the
     /// writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut conn = open_conn(path)?;
+        let mut conn = open_conn(path, ConnRole::Writer)?;
         migrate(&mut conn)?;
         // Nothing deleted before (or by a migration) lingers in the WAL.
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(db_err)?;
@@ -163,11 +190,11 @@ impl SqliteStore {
                 let pooled = readers.lock().ok().and_then(|mut r| r.pop());
                 let conn = match pooled {
                     Some(c) => c,
-                    None => open_conn(&path)?,
+                    None => open_conn(&path, ConnRole::Reader)?,
                 };
                 let result = f(&conn);
                 if let Ok(mut r) = readers.lock() {
-                    if r.len() < 8 {
+                    if r.len() < MAX_POOLED_READERS {
                         r.push(conn);
                     }
                 }
@@ -2174,5 +2201,20 @@ mod tests {
         assert!(matches!(db_err(full), StoreError::Unavailable(_)));
         let corrupt = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT), None);
         assert!(matches!(db_err(corrupt), StoreError::Database(_)));
+    }
+
+    /// The soak (scripts/reliability/soak.sh) saw SQLite's caches grow for minutes: every
+    /// connection gets its bounded cache, and SQLite a process-wide ceiling.
+    #[test]
+    fn every_connection_has_a_bounded_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vault.db");
+        for (role, kib) in [(ConnRole::Writer, WRITER_CACHE_KIB), (ConnRole::Reader, READER_CACHE_KIB)] {
+            let conn = open_conn(&path, role).unwrap();
+            let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+            assert_eq!(cache, -i64::from(kib));
+            let limit: i64 = conn.query_row("PRAGMA soft_heap_limit", [], |r| r.get(0)).unwrap();
+            assert_eq!(limit, i64::try_from(SOFT_HEAP_LIMIT_BYTES).unwrap());
+        }
     }
 }

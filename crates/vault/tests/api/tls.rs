@@ -119,3 +119,29 @@ async fn plain_http_gets_no_http_answer() {
     assert!(!contains(&answer, b"HTTP/"), "plaintext answer: {}", String::from_utf8_lossy(&answer));
     assert!(!contains(&answer, b"ok"));
 }
+
+/// Found by the Schemathesis full run: a client that sends its whole request before reading
+/// (Python's `requests` does) got a connection reset instead of the `413` for a body over the
+/// limit, because the vault closed with the body unread. The vault now closes lingering: it
+/// sends `close_notify`, then reads and discards the rest for a moment.
+#[tokio::test]
+async fn an_oversized_body_sent_whole_before_reading_still_gets_its_413() {
+    let app = spawn_app().await;
+    for size in [64 * 1024, 4 * 1024 * 1024] {
+        let mut s = connect(&app, None).await.unwrap();
+        let head = format!(
+            "POST /v1/keys HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n",
+            app.admin
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let sent = s.write_all(&vec![b' '; size]).await;
+        assert!(sent.is_ok(), "{size} B: the body could not be sent whole: {sent:?}");
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(matches!(read, Ok(Ok(_))), "{size} B: {read:?}, after {answer:?}");
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{size} B: {answer}");
+        assert!(answer.contains("body_too_large"), "{size} B: {answer}");
+    }
+}
