@@ -74,6 +74,14 @@ else
   say "no payments_key in $KEYS_FILE: the demo runs without payments (remove $DATA_DIR to start over)"
 fi
 
+# The React checkout (/react.html) uses the npm package without a bundler: web/package's dist/
+# and React's UMD development builds (from .tools, scripts/setup.sh), served under /pkg/.
+pkg_dir="$DATA_DIR/pkg"
+node "$root/web/package/scripts/build.mjs" >/dev/null
+mkdir -p "$pkg_dir"
+cp "$root"/web/package/dist/*.js "$root/.tools/node_modules/react/umd/react.development.js" \
+  "$root/.tools/node_modules/react-dom/umd/react-dom.development.js" "$pkg_dir/"
+
 # 4. Start both, stop both.
 pids=()
 cleanup() {
@@ -107,6 +115,7 @@ wait_listening "${pids[0]}" vault "the vault"
 
 DEMO_SECRET_KEY="$SK" "$merchant_bin" "${payment_args[@]}" --listen "127.0.0.1:$MERCHANT_PORT" --vault-url "$VAULT_URL" \
   --publishable-key "$PK" --vault-ca-cert "$DATA_DIR/tls/cert.pem" --static-dir "$root/static/demo" \
+  --package-dir "$pkg_dir" \
   >"$logs/merchant.out" 2>"$logs/merchant.log" &
 pids+=("$!")
 wait_listening "${pids[1]}" merchant "the demo merchant"
@@ -116,6 +125,7 @@ cat <<EOF
   Vault (card frame, API):   $VAULT_URL
   Demo checkout:             $MERCHANT_ORIGIN/
   Styled variant:            $MERCHANT_ORIGIN/?theme=styled
+  React checkout (npm pkg):  $MERCHANT_ORIGIN/react.html
   Benchmark page:            $MERCHANT_ORIGIN/bench.html
 
   The vault uses a self-signed development certificate ($DATA_DIR/tls/cert.pem).

@@ -8,6 +8,10 @@ TRUNK_VERSION="0.21.14"        # trunk 0.22 needs a newer rustc than this machin
 BINARYEN_VERSION="132"         # Debian's binaryen 108 corrupts current rustc output
 TYPESCRIPT_VERSION="5.9.3"     # type-checks web/loader.d.ts and the documented examples
 AXE_CORE_VERSION="4.10.3"      # accessibility check of Dev Space pages in the browser tests (MPL-2.0, test only)
+# React for the npm package's tests (web/package: server rendering in node, and the UMD
+# development builds its browser test serves); MIT, test only. 18.3 is the last React with UMD
+# builds, which a page without a bundler can load. Its dependencies, pinned too:
+REACT_PACKAGES="react@18.3.1 react-dom@18.3.1 scheduler@0.23.2 loose-envify@1.4.0 js-tokens@4.0.0"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -63,6 +67,17 @@ if ! grep -qs "\"version\": \"$AXE_CORE_VERSION\"" "$tools/node_modules/axe-core
   npm install --prefix "$tools" --no-audit --no-fund --silent "axe-core@$AXE_CORE_VERSION"
 fi
 
+# React and react-dom (with their pinned dependencies) from npm, kept inside the project.
+for spec in $REACT_PACKAGES; do
+  if ! grep -qs "\"version\": \"${spec##*@}\"" "$tools/node_modules/${spec%@*}/package.json"; then
+    say "installing $REACT_PACKAGES from npm"
+    [ -f "$tools/package.json" ] || echo '{"private":true}' >"$tools/package.json"
+    # shellcheck disable=SC2086 # one word per package
+    npm install --prefix "$tools" --no-audit --no-fund --silent $REACT_PACKAGES
+    break
+  fi
+done
+
 # Debian's Chromium and its driver for the browser tests (never a test tool's own download).
 if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
   say "installing chromium and chromium-driver from Debian"
@@ -95,9 +110,10 @@ if ! { command -v openssl >/dev/null && command -v curl >/dev/null; }; then
   need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl
 fi
 
-# npm packages (binaryen, typescript, axe-core): every tarball installed above must be the one reviewed
-# and pinned in scripts/reliability/npm/package-lock.json (same version and sha512 integrity;
-# none has dependencies or install scripts, see RELIABILITY.md). Offline: compares npm's own
+# npm packages (binaryen, typescript, axe-core, react and its dependencies): every tarball installed
+# above must be the one reviewed and pinned in scripts/reliability/npm/package-lock.json (same
+# version and sha512 integrity; none has install scripts, and a package's dependencies must be
+# pinned there too, see RELIABILITY.md). Offline: compares npm's own
 # record of what it installed. No `npm audit`: the registry here has no advisory endpoint.
 if ! python3 - "$root/scripts/reliability/npm/package-lock.json" "$tools/node_modules/.package-lock.json" <<'PY'
 import json, sys
@@ -115,8 +131,10 @@ for name, pin in pinned.items():
         print(f"[setup] {name} in .tools is not the pinned tarball: installed {got.get('version')} "
               f"{got.get('integrity')}, pinned {pin['version']} {pin['integrity']}", file=sys.stderr)
         bad += 1
-    if got.get("hasInstallScript") or got.get("dependencies"):
-        print(f"[setup] {name} now has install scripts or dependencies: review it again", file=sys.stderr)
+    unpinned = [d for d in got.get("dependencies", {}) if f"node_modules/{d}" not in pinned]
+    if got.get("hasInstallScript") or unpinned:
+        print(f"[setup] {name} now has install scripts or unpinned dependencies {unpinned}: review it again",
+              file=sys.stderr)
         bad += 1
 sys.exit(1 if bad else 0)
 PY

@@ -31,6 +31,11 @@ cargo clippy -p card --target wasm32-unknown-unknown --lib --locked -- -D warnin
 step "type-check web/loader.d.ts and every documented loader example (tsc)"
 bash scripts/check-examples.sh
 
+step "npm package web/package: build dist/, then node --test (SSR, one load, SRI, types vs the Rust protocol, React)"
+# protocol.json, which the type check compares web/loader.d.ts with, is kept current by the
+# frame crate's test protocol_json (cargo test below); the browser scenario is e2e's `package`.
+(cd web/package && node scripts/build.mjs && node --test test/)
+
 step "build the frame (trunk, release, offline) into dist/"
 trunk build --release --offline
 
@@ -42,7 +47,7 @@ cargo test --workspace --locked
 
 step "the vault's HTTP integration suite again, on Postgres (file-level SQLite checks excluded)"
 VAULT_TEST_ENGINE=postgres cargo test -p vault --test api --locked -- \
-  tokens:: admin:: security:: findings:: frame:: tls:: lifecycle:: payments:: webhooks:: devspace:: --skip findings::finding_08
+  tokens:: admin:: security:: findings:: frame:: tls:: lifecycle:: payments:: webhooks:: devspace:: fonts:: --skip findings::finding_08
 
 step "frame DOM tests in headless Chromium (wasm-bindgen-test)"
 CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

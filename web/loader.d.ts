@@ -94,6 +94,24 @@ export interface CardOptions extends CardUpdate {
   errors?: 'frame' | 'none';
   /** Message overrides by error code, used in the frame, in payloads and in rejections. */
   messages?: Partial<Record<ErrorCode, string>> & { [code: string]: string };
+  /**
+   * Web fonts registered with the vault's admin API (`POST /v1/fonts`), loaded by the frame from
+   * the vault's origin before `ready` (at most 8; up to 3 s, then a `font_failed` warning).
+   * Use the family in `style` or `appearance.variables.fontFamily`.
+   */
+  fonts?: FontSource[];
+}
+
+/** A face registered with `POST /v1/fonts` (docs/http-api.md, "Web fonts"). */
+export interface FontSource {
+  /** The family it was registered with, e.g. `'Open Sans'`. */
+  family: string;
+  /** The font's `url` from the admin API: `/v1/frame/fonts/<hash>.woff2`. */
+  src: string;
+  /** 100–900 (default 400). */
+  weight?: number | string;
+  /** Default `'normal'`. */
+  style?: 'normal' | 'italic';
 }
 
 /** Every documented error code (see docs/postmessage.md, "Error codes"). */
@@ -107,7 +125,10 @@ export type ErrorCode =
 
 /** Something the merchant should fix; also logged with `console.warn` under a `pk_test_` key. */
 export interface CardWarning {
-  /** `'style_rejected'`: style properties or theme variables that were not applied. */
+  /**
+   * `'style_rejected'`: style properties or theme variables that were not applied;
+   * `'font_failed'`: web fonts that did not load (`properties` are their families).
+   */
   code: string;
   message: string;
   /**

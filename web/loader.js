@@ -1,4 +1,4 @@
-/*! Altafinex card loader, protocol v1. Docs: docs/loader.md */
+/*! Altafinex card loader, protocol v1 */
 (function (win, doc) {
   'use strict';
   if (win.Altafinex && win.Altafinex.card) return;
@@ -56,7 +56,8 @@
       locale: 'auto',
       fields: { name: fields.name === true, postalCode: fields.postalCode === true },
       errors: opts.errors === 'none' ? 'none' : 'frame',
-      messages: messages
+      messages: messages,
+      fonts: opts.fonts
     });
     var title = typeof opts.title === 'string' ? opts.title : 'Secure card payment input';
     var handlers = {};

@@ -8,6 +8,8 @@
 //!   in, under a strict Content-Security-Policy without `'unsafe-inline'`
 //!   (`script-src 'self' <vault>; frame-src <vault>; style-src 'self'`).
 //! - `GET /<file>` serves the page's external scripts and styles from the same folder.
+//! - `GET /pkg/<file>.js` serves the npm package's files (`--package-dir`) for `react.html`, the
+//!   React checkout built with `@altafinex/js` without a bundler.
 //! - `POST /api/server-view` takes `{ "token": "tok_..." }` from the page and reads that token back
 //!   from the vault **server side** with the merchant's secret key (`GET /v1/tokens/{token}`),
 //!   trusting the vault's development certificate. The browser never sees the secret key.
@@ -73,6 +75,9 @@ pub struct Config {
     pub static_dir: PathBuf,
     /// The loader to pin; `None` reads it from the vault's loader manifest.
     pub loader: Option<LoaderPin>,
+    /// Folder served under `/pkg/` (the npm package's `dist/` files and React's UMD builds, for
+    /// the React checkout `react.html`, which uses the package without a bundler); `None`: none.
+    pub package_dir: Option<PathBuf>,
 }
 
 /// A pinned loader: its versioned path and SRI value, as the vault's manifest publishes them.
@@ -207,6 +212,7 @@ pub fn app(config: Config, client: reqwest::Client, payments: Option<Arc<payment
         .route("/api/server-view", post(server_view))
         .route("/healthz", get(|| async { "ok" }))
         .route("/{file}", get(static_file))
+        .route("/pkg/{file}", get(package_file))
         .with_state(state)
         .merge(payment_routes)
 }
@@ -308,6 +314,24 @@ async fn static_file(State(state): State<Arc<AppState>>, Path(file): Path<String
     }
 }
 
+/// Serves `[a-z0-9.-]+.js` (no leading dot) from the package folder, for `react.html`.
+async fn package_file(State(state): State<Arc<AppState>>, Path(file): Path<String>) -> Response {
+    let name_ok = file.ends_with(".js")
+        && !file.starts_with('.')
+        && file.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let Some(dir) = state.config.package_dir.as_ref().filter(|_| name_ok) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    match tokio::fs::read(dir.join(&file)).await {
+        Ok(bytes) => {
+            let mut response = ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], bytes).into_response();
+            security_headers(response.headers_mut(), "default-src 'none'");
+            response
+        }
+        Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
 #[derive(Deserialize)]
 struct ServerViewRequest {
     token: String,
@@ -386,6 +410,7 @@ mod tests {
             secret_key: Secret::new("sk_test_y".into()),
             static_dir: dir.path.clone(),
             loader: LoaderPin::new("/v1/loader.abcdefghijklmnop.js".into(), "sha384-pinned".into()),
+            package_dir: Some(dir.path.clone()),
         };
         (app(config, vault_client(None).unwrap(), None), dir)
     }
@@ -457,7 +482,12 @@ mod tests {
         assert_eq!(get(app.clone(), "/demo.js").await.0, StatusCode::OK);
         assert_eq!(get(app.clone(), "/..%2Fetc%2Fpasswd").await.0, StatusCode::NOT_FOUND);
         assert_eq!(get(app.clone(), "/Demo.js").await.0, StatusCode::NOT_FOUND);
-        assert_eq!(get(app, "/demo.exe").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(get(app.clone(), "/demo.exe").await.0, StatusCode::NOT_FOUND);
+        // The package folder (here the same test folder): `.js` names only, no traversal.
+        assert_eq!(get(app.clone(), "/pkg/demo.js").await.0, StatusCode::OK);
+        assert_eq!(get(app.clone(), "/pkg/index.html").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(get(app.clone(), "/pkg/..%2Fdemo.js").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(get(app, "/pkg/.demo.js").await.0, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]

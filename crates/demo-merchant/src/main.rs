@@ -42,6 +42,10 @@ struct Args {
     /// `/webhooks` as a webhook endpoint (the signing secret stays in memory).
     #[arg(long, env = "DEMO_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    /// Folder served under `/pkg/` for the React checkout `react.html`: web/package/dist plus
+    /// React's UMD builds (scripts/demo.sh assembles it).
+    #[arg(long, env = "DEMO_PACKAGE_DIR")]
+    package_dir: Option<PathBuf>,
     /// The URL the vault delivers webhooks to; default `http://<listen address>/webhooks`
     /// (plain HTTP to loopback is allowed for test-mode endpoints only).
     #[arg(long, env = "DEMO_WEBHOOK_URL")]
@@ -83,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         publishable_key: args.publishable_key,
         secret_key: Secret::new(args.secret_key),
         static_dir: args.static_dir,
+        package_dir: args.package_dir,
         loader: match (args.loader_url, args.loader_integrity) {
             (Some(path), Some(integrity)) => Some(
                 LoaderPin::new(path, integrity)

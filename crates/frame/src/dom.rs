@@ -109,6 +109,9 @@ pub struct Frame {
     initialized: bool,
     /// What `init` could not apply, reported after `ready` once the locale table is in.
     pending_warning: Vec<String>,
+    /// `ready` waits for the locale table `init` asked for, and for the web fonts to load.
+    locale_pending: bool,
+    fonts_pending: bool,
     last_height: u32,
     /// The Idempotency-Key of the current submission; reused by retries until the card data
     /// changes or the vault answers definitively.
@@ -270,6 +273,8 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         messages: Messages::default(),
         initialized: false,
         pending_warning: Vec::new(),
+        locale_pending: false,
+        fonts_pending: false,
         last_height: 0,
         idempotency_key: None,
         tokenizing: false,
@@ -435,7 +440,17 @@ fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
 
 fn run_command(frame: &Shared, command: Command) {
     match command {
-        Command::Init(init) => configure(frame, |fr| fr.init(init)),
+        Command::Init(mut init) => {
+            let fonts = core::mem::take(&mut init.fonts);
+            if !fonts.is_empty() {
+                with_frame(frame, |fr| {
+                    fr.fonts_pending = !fr.initialized;
+                    None
+                });
+                wasm_bindgen_futures::spawn_local(crate::fonts::load(frame.clone(), fonts));
+            }
+            configure(frame, |fr| fr.init(init))
+        }
         Command::Update(update) => configure(frame, |fr| fr.update(update)),
         Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
         Command::Clear(None) => with_frame(frame, |fr| {
@@ -606,12 +621,31 @@ impl Frame {
             self.error.remove_attribute("role")
         };
         let rejected = self.configure(Update::from(init));
-        if self.initialized || self.locale.is_available() {
-            self.announce_ready(rejected);
-            return None;
+        self.pending_warning.extend(rejected);
+        self.locale_pending = !self.initialized && !self.locale.is_available();
+        self.try_ready();
+        self.locale_pending.then_some(self.locale)
+    }
+
+    /// The web fonts are in, or some failed (not served, invalid, or past the timeout: their
+    /// families in `failed`): `ready` may go, then a `font_failed` warning names the failures.
+    pub(crate) fn fonts_loaded(&mut self, failed: Vec<String>) {
+        self.fonts_pending = false;
+        self.report_height();
+        self.try_ready();
+        if !failed.is_empty() {
+            let message = ["Web fonts not loaded (not registered, invalid or too slow): ", &failed.join(", ")].concat();
+            self.post(&FrameEvent::Warning { code: "font_failed", message, properties: failed });
         }
-        self.pending_warning = rejected;
-        Some(self.locale)
+    }
+
+    /// Posts `ready` once nothing it waits for is pending (and the warning about what was not
+    /// applied, if anything).
+    pub(crate) fn try_ready(&mut self) {
+        if !self.locale_pending && !self.fonts_pending {
+            let rejected = core::mem::take(&mut self.pending_warning);
+            self.announce_ready(rejected);
+        }
     }
 
     /// Posts `ready` (once) and then the warning about what was not applied, if anything.
@@ -633,8 +667,8 @@ impl Frame {
         self.apply_text();
         self.render();
         if !self.initialized {
-            let rejected = core::mem::take(&mut self.pending_warning);
-            self.announce_ready(rejected);
+            self.locale_pending = false;
+            self.try_ready();
         }
     }
 

@@ -13,7 +13,7 @@
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::protocol::{Field, FieldOptions, FieldTexts, ParentMessage};
+use crate::protocol::{FONT_WEIGHTS, Field, FieldOptions, FieldTexts, FontSource, ParentMessage};
 use crate::style::Pairs;
 
 /// The value does not have the expected shape.
@@ -98,6 +98,33 @@ fn field_texts(obj: &Obj, key: &str) -> Result<Option<FieldTexts>, Bad> {
     }))
 }
 
+/// `[{ family, src, weight?, style? }]` (absent → `None`). Lenient, unlike the other options:
+/// the loader passes the merchant's array as it is, so an entry of the wrong shape becomes an
+/// invalid font (reported by the `font_failed` warning) rather than making `init` unreadable, a
+/// number `weight` is read as its text, and anything but an array is ignored.
+fn fonts(obj: &Obj) -> Option<Vec<FontSource>> {
+    let list: Array = obj.value("fonts")?.dyn_into().ok()?;
+    let font = |v: JsValue| {
+        let f = Obj::new(v).ok();
+        let text = |key: &str| f.as_ref().and_then(|f| f.opt_string(key).ok().flatten());
+        // A number is looked up, not formatted: integer formatting would link `core::fmt`.
+        let weight = f.as_ref().and_then(|f| f.value("weight")).and_then(|w| {
+            w.as_string().or_else(|| {
+                let i = w.as_f64()? / 100.0 - 1.0;
+                let i = (i.fract() == 0.0 && i >= 0.0).then_some(i as usize)?;
+                FONT_WEIGHTS.get(i).map(|s| (*s).to_owned())
+            })
+        });
+        FontSource {
+            family: text("family").unwrap_or_default(),
+            src: text("src").unwrap_or_default(),
+            weight,
+            style: text("style"),
+        }
+    };
+    Some(list.iter().map(font).collect())
+}
+
 /// A parent → frame message; `None` for anything that does not have its shape.
 pub(crate) fn parent_message(data: JsValue) -> Option<ParentMessage> {
     read_parent_message(data).ok()
@@ -137,6 +164,7 @@ fn read_parent_message(data: JsValue) -> Result<ParentMessage, Bad> {
         messages: opt_strings(&m, "messages")?,
         appearance: opt_strings(&m, "appearance")?,
         disabled: m.opt_bool("disabled")?,
+        fonts: fonts(&m),
     })
 }
 

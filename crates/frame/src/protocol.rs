@@ -205,6 +205,45 @@ pub struct FieldOptions {
     pub postal_code: bool,
 }
 
+/// Most web fonts one frame loads (`fonts` option).
+pub const MAX_FONTS: usize = 8;
+
+/// The font weights the vault accepts, as CSS text.
+pub const FONT_WEIGHTS: [&str; 9] = ["100", "200", "300", "400", "500", "600", "700", "800", "900"];
+
+/// A web font the frame loads (`fonts` option): a face the merchant registered with the vault's
+/// admin API (`POST /v1/fonts`), served from the vault's own origin (the frame's CSP says
+/// `font-src 'self'`). `weight` and `style` are strings (a number `weight` is read as its text).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct FontSource {
+    pub family: String,
+    /// The font's `url` from the admin API: `/v1/frame/fonts/<32 letters a–p>.woff2`.
+    pub src: String,
+    pub weight: Option<String>,
+    pub style: Option<String>,
+}
+
+impl FontSource {
+    /// Whether it names a vault-served font with a family, weight and style the vault accepts
+    /// (the same rules as `POST /v1/fonts`), so it is safe in a `FontFace` and a `url()`.
+    pub fn is_valid(&self) -> bool {
+        // Byte checks only (no char decoding or substring search: bytes of WASM).
+        let f = self.family.as_bytes();
+        let family = (1..=64).contains(&f.len())
+            && f.first().is_some_and(u8::is_ascii_alphabetic)
+            && f.last() != Some(&b' ')
+            && f.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'-' | b'_'));
+        let src = self.src.as_bytes();
+        let hash = src.get(16..48).filter(|_| src.len() == 54);
+        let src = src.starts_with(b"/v1/frame/fonts/")
+            && src.ends_with(b".woff2")
+            && hash.is_some_and(|h| h.iter().all(|b| matches!(b, b'a'..=b'p')));
+        let weight = self.weight.as_deref().is_none_or(|w| FONT_WEIGHTS.contains(&w));
+        let style = self.style.as_deref().is_none_or(|s| matches!(s, "normal" | "italic"));
+        family && src && weight && style
+    }
+}
+
 /// A parent → frame message as it arrives; turned into a [`Command`] by
 /// [`ParentMessage::into_command`]. Unknown keys are ignored.
 #[derive(Debug, Deserialize)]
@@ -232,6 +271,8 @@ pub struct ParentMessage {
     /// `appearance.variables`, flattened by the loader.
     pub appearance: Option<Pairs<String>>,
     pub disabled: Option<bool>,
+    /// Web fonts to load before `ready` (`init` only).
+    pub fonts: Option<Vec<FontSource>>,
 }
 
 /// Configuration sent once, in answer to `hello`.
@@ -252,6 +293,8 @@ pub struct Init {
     pub appearance: Pairs<String>,
     /// Every input disabled.
     pub disabled: bool,
+    /// Web fonts `ready` waits for (at most [`MAX_FONTS`]; invalid ones are reported).
+    pub fonts: Vec<FontSource>,
 }
 
 /// `update`: the options to change without remounting; `None` keeps the current one.
@@ -344,6 +387,7 @@ impl ParentMessage {
                 messages: Messages::new(self.messages.unwrap_or_default()),
                 appearance: self.appearance.unwrap_or_default(),
                 disabled: self.disabled.unwrap_or(false),
+                fonts: self.fonts.unwrap_or_default(),
             })),
             "update" => Some(Command::Update(Update {
                 locale: self.locale,
@@ -709,5 +753,37 @@ mod tests {
             json!({"v":1,"channel":CH,"type":"warning","code":"style_rejected","message":"m",
                    "properties":["base.position"]})
         );
+    }
+
+    #[test]
+    fn init_fonts() {
+        let src = "/v1/frame/fonts/abcdefghijklmnopabcdefghijklmnop.woff2";
+        let init = parse(json!({"v":1,"channel":CH,"type":"init","fonts":[
+            {"family":"Open Sans","src":src,"weight":"700","style":"italic"},
+            {"family":"Inter","src":src}
+        ]}));
+        let Some(Command::Init(init)) = init else { panic!("init not parsed") };
+        assert_eq!(init.fonts.len(), 2);
+        assert!(init.fonts.iter().all(FontSource::is_valid));
+        let font = |family: &str, src: &str, weight: Option<&str>, style: Option<&str>| FontSource {
+            family: family.into(),
+            src: src.into(),
+            weight: weight.map(Into::into),
+            style: style.map(Into::into),
+        };
+        for bad in [
+            font("", src, None, None),
+            font("A'b", src, None, None),
+            font("A;b", src, None, None),
+            font("Inter", "https://fonts.example/x.woff2", None, None),
+            font("Inter", "/v1/frame/fonts/x.woff2", None, None),
+            font("Inter", "/v1/frame/fonts/ABCDEFGHIJKLMNOPabcdefghijklmnop.woff2", None, None),
+            font("Inter", src, Some("bold"), None),
+            font("Inter", src, None, Some("oblique")),
+        ] {
+            assert!(!bad.is_valid(), "{bad:?}");
+        }
+        let none = parse(json!({"v":1,"channel":CH,"type":"init"}));
+        assert!(matches!(none, Some(Command::Init(i)) if i.fonts.is_empty()));
     }
 }

@@ -965,3 +965,31 @@ async fn a_split_number_frame_collects_its_group_before_it_tokenizes() {
         );
     }
 }
+
+/// Issue 12, web fonts: `ready` goes once the fonts named in `init` loaded or failed (here the
+/// test server serves none: a 404), and what did not load, invalid entries included, comes back
+/// in one `font_failed` warning after `ready`.
+#[wasm_bindgen_test]
+async fn fonts_that_fail_do_not_hold_ready_and_are_reported() {
+    let fx = Fixture::new(None).await;
+    fx.init(
+        r#","fonts":[{"family":"Unserved Face","src":"/v1/frame/fonts/abcdefghijklmnopabcdefghijklmnop.woff2","weight":700},
+                     {"family":"Bad;Face","src":"https://fonts.example/x.woff2"},"not a font"]"#,
+    )
+    .await;
+    for _ in 0..150 {
+        if !fx.posted("warning").is_empty() {
+            break;
+        }
+        tick().await;
+    }
+    assert_eq!(fx.posted("ready").len(), 1, "ready once");
+    let warning = fx.posted("warning");
+    assert_eq!(warning.len(), 1, "{warning:?}");
+    for part in [r#""code":"font_failed""#, r#""Unserved Face""#, r#""Bad;Face""#] {
+        assert!(warning[0].contains(part), "{part} missing: {}", warning[0]);
+    }
+    let order = fx.recorder.json();
+    let at = |kind: &str| order.iter().position(|m| m.contains(&format!(r#""type":"{kind}""#)));
+    assert!(at("ready") < at("warning"), "ready first: {order:?}");
+}

@@ -140,6 +140,8 @@ pub enum Permission {
     ReadPayments,
     /// `/v1/webhook_endpoints…`, `POST /v1/events/{id}/redeliver`.
     ManageWebhooks,
+    /// `/v1/fonts…` (web fonts for the card frame).
+    ManageFonts,
 }
 
 impl Permission {
@@ -155,6 +157,7 @@ impl Permission {
             Self::WritePayments => "payments.write",
             Self::ReadPayments => "payments.read",
             Self::ManageWebhooks => "webhooks.manage",
+            Self::ManageFonts => "fonts.manage",
         }
     }
 }
@@ -166,7 +169,7 @@ pub fn allows(kind: KeyKind, role: Option<Role>, permission: Permission) -> bool
     match (kind, role) {
         (KeyKind::Publishable, _) => permission == P::CreateToken,
         (KeyKind::Secret, Some(Role::Admin)) => {
-            matches!(permission, P::ManageKeys | P::ReadAudit | P::ManageWebhooks | P::ReadPayments)
+            matches!(permission, P::ManageKeys | P::ReadAudit | P::ManageWebhooks | P::ReadPayments | P::ManageFonts)
         }
         (KeyKind::Secret, Some(Role::Payments)) => matches!(permission, P::WritePayments | P::ReadPayments),
         (KeyKind::Secret, Some(Role::Tokenization)) => {
@@ -568,10 +571,15 @@ mod tests {
             P::WritePayments,
             P::ReadPayments,
             P::ManageWebhooks,
+            P::ManageFonts,
         ];
         let table: [(KeyKind, Option<Role>, &[P]); 5] = [
             (KeyKind::Publishable, None, &[P::CreateToken]),
-            (KeyKind::Secret, Some(Role::Admin), &[P::ManageKeys, P::ReadAudit, P::ManageWebhooks, P::ReadPayments]),
+            (
+                KeyKind::Secret,
+                Some(Role::Admin),
+                &[P::ManageKeys, P::ReadAudit, P::ManageWebhooks, P::ReadPayments, P::ManageFonts],
+            ),
             (KeyKind::Secret, Some(Role::Payments), &[P::WritePayments, P::ReadPayments]),
             (KeyKind::Secret, Some(Role::Tokenization), &[P::ReadToken, P::DeleteToken, P::Detokenize]),
             (KeyKind::Secret, Some(Role::ReadOnly), &[P::ReadToken, P::ReadAudit, P::ReadPayments]),

@@ -3,12 +3,13 @@ SCHEMATHESIS_HOOKS). Three things:
 
 1. Authentication per operation: the vault has two bearer schemes in its document but five kinds
    of key; each operation gets the key whose role may call it (publishable key for
-   POST /v1/tokens, admin key for /v1/keys* and /v1/webhook_endpoints* and redelivery,
+   POST /v1/tokens, admin key for /v1/keys*, /v1/fonts*, /v1/webhook_endpoints* and redelivery,
    read-only key for /v1/audit_events, payments key for /v1/payments*, /v1/refunds* and
    /v1/events*, the tokenization key for the token routes). Keys come from the environment
    (VAULT_PK, VAULT_SK, VAULT_ADMIN_KEY, VAULT_READ_ONLY_KEY, VAULT_PAYMENTS_KEY), made by
    `vault init` for this run.
-2. `Origin` of POST /v1/tokens and OPTIONS /v1/tokens: the vault's own origin (VAULT_ORIGIN)
+2. `font/woff2` bodies (POST /v1/fonts) serialised as raw bytes.
+   `Origin` of POST /v1/tokens and OPTIONS /v1/tokens: the vault's own origin (VAULT_ORIGIN)
    instead of a random string most of the time, so the card validation behind the origin check
    is reached at all; a random one is kept one time in four. Likewise the `key` of
    GET /v1/frame (the publishable key) and the file of GET /v1/frame/{file} (one that exists).
@@ -43,11 +44,15 @@ ORIGIN = os.environ.get("VAULT_ORIGIN", "")
 OWN_KEY_IDS = set(filter(None, os.environ.get("VAULT_OWN_KEY_IDS", "").split(",")))
 SPARE_KEY_IDS = list(filter(None, os.environ.get("VAULT_SPARE_KEY_IDS", "").split(",")))
 
+# POST /v1/fonts takes the WOFF2 file as its body (`font/woff2`): generated bodies are sent as
+# raw bytes, like `application/octet-stream` (the vault answers 400 font_not_woff2 to them).
+schemathesis.serializer.alias("font/woff2", "application/octet-stream")
+
 
 def key_for(method: str, path: str) -> str:
     if path == "/v1/tokens" and method == "POST":
         return KEYS["pk"]
-    if path.startswith("/v1/keys"):
+    if path.startswith(("/v1/keys", "/v1/fonts")):
         return KEYS["admin"]
     if path == "/v1/audit_events":
         return KEYS["read_only"]

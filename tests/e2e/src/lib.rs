@@ -110,6 +110,35 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The folder the demo merchant serves under `/pkg/` for `react.html`: the npm package's
+/// `web/package/dist/*.js` (built by `node web/package/scripts/build.mjs`) and React's UMD
+/// development builds from `.tools` (pinned in scripts/setup.sh; development builds, because
+/// only they run StrictMode's double mount). `None` when the package is not built.
+///
+/// # Errors
+/// When the package is built but React is missing, or a copy fails.
+pub fn assemble_package_dir(to: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let root = workspace_root();
+    let dist = root.join("web/package/dist");
+    if !dist.join("index.js").is_file() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(&dist)? {
+        let entry = entry?;
+        if entry.path().extension().is_some_and(|e| e == "js") {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    let tools = root.join(".tools/node_modules");
+    for (package, file) in [("react", "react.development.js"), ("react-dom", "react-dom.development.js")] {
+        let from = tools.join(package).join("umd").join(file);
+        std::fs::copy(&from, to.join(file))
+            .with_context(|| format!("copying {}: run scripts/setup.sh", from.display()))?;
+    }
+    Ok(Some(to.to_owned()))
+}
+
 /// Paths found by [`preflight`].
 #[derive(Debug, Clone)]
 pub struct Prereqs {
@@ -242,6 +271,8 @@ pub struct Env {
     pub secret_key: String,
     /// The test merchant's payments-role key (the demo merchant charges with it).
     pub payments_key: String,
+    /// The test merchant's admin key (registers web fonts in the fonts test).
+    pub admin_key: String,
     /// The vault's development certificate (PEM), to trust in HTTP clients.
     pub vault_cert: Option<PathBuf>,
     /// ChromeDriver's URL.
@@ -328,11 +359,14 @@ impl Env {
             .args(["--publishable-key", &publishable_key])
             .args(["--secret-key", &secret_key])
             .args(["--payments-key", &payments_key])
-            .args(["--admin-key", &admin_key])
+            .args(["--admin-key", admin_key.as_str()])
             .arg("--static-dir")
             .arg(workspace_root().join("static").join("demo"));
         if let Some(cert) = &vault_cert {
             cmd.arg("--vault-ca-cert").arg(cert);
+        }
+        if let Some(package) = assemble_package_dir(&data_dir.path().join("pkg"))? {
+            cmd.arg("--package-dir").arg(package);
         }
         let (merchant, _) = spawn_until(cmd, "demo-merchant", "listening on ", Duration::from_secs(30)).await?;
 
@@ -351,6 +385,7 @@ impl Env {
             publishable_key,
             secret_key,
             payments_key,
+            admin_key,
             vault_cert,
             webdriver_url,
             vault,
@@ -391,6 +426,33 @@ impl Env {
     pub async fn browser_with_args(&self, extra: &[&str]) -> anyhow::Result<Browser> {
         open_chromium(&self.webdriver_url, self._profiles.path(), self.vault_cert.as_deref(), extra).await
     }
+}
+
+/// A scenario future borrowing the environment and the browser.
+pub type Scenario<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// Runs one scenario in a test binary of its own: starts an [`Env`] and a browser, runs
+/// `scenario` for at most `limit`, closes the browser, and returns the browser's severe console
+/// lines (page and frames) for the caller to judge.
+///
+/// # Errors
+/// When the environment or the browser does not start, or the scenario fails or times out
+/// (with the tails of the vault's and the merchant's logs).
+pub async fn run_scenario(
+    limit: Duration,
+    scenario: impl for<'a> FnOnce(&'a Env, &'a Browser) -> Scenario<'a>,
+) -> anyhow::Result<Vec<String>> {
+    let env = Env::start().await.context("browser tests cannot run")?;
+    let b = env.browser().await.context("no browser session")?;
+    let result = tokio::time::timeout(limit, scenario(&env, &b))
+        .await
+        .unwrap_or_else(|_| Err(anyhow!("timed out after {limit:?}")));
+    let logs = b.severe_logs().await;
+    let _ = b.close().await;
+    result.with_context(|| {
+        format!("merchant log:\n{}\nvault log:\n{}", env.merchant.log_tail(20), env.vault.log_tail(20))
+    })?;
+    logs.context("reading the browser console")
 }
 
 /// A new headless Chromium session with a fresh profile under `profiles`, trusting exactly the

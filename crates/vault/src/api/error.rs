@@ -77,6 +77,16 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "permission_error", code, message)
     }
 
+    /// 409: the merchant already registered this font face (family, weight, style).
+    pub fn font_exists() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            "font_exists",
+            "A font with this family, weight and style exists; delete it first.",
+        )
+    }
+
     /// 404 resource_missing.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "resource_missing", "No such resource.")

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod assets;
 pub mod error;
 pub mod events;
+pub mod fonts;
 pub mod frame;
 pub mod payments;
 pub mod tokens;
@@ -65,10 +66,13 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/webhook_endpoints", get(webhooks::list).post(webhooks::create))
         .route("/v1/webhook_endpoints/{id}", get(webhooks::retrieve).delete(webhooks::delete))
         .route("/v1/webhook_endpoints/{id}/rotate_secret", post(webhooks::rotate_secret))
+        .route("/v1/fonts", get(fonts::list).post(fonts::upload))
+        .route("/v1/fonts/{id}", axum::routing::delete(fonts::delete))
         .route("/v1/loader.js", get(frame::loader))
         .route("/v1/loader-manifest.json", get(frame::loader_manifest))
         .route("/v1/frame", get(frame::page))
         .route("/v1/frame/{file}", get(frame::file))
+        .route("/v1/frame/fonts/{file}", get(fonts::serve))
         .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), guard))
@@ -289,7 +293,16 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response 
 /// leaves no unwiped copies behind; each chunk hyper hands over is wiped too when this is its
 /// only owner. (Copies inside hyper's and rustls's own connection buffers are out of reach.)
 pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<SecretBytes, ApiError> {
-    let limit = state.config.body_limit;
+    read_body_up_to(state, headers, body, state.config.body_limit).await
+}
+
+/// [`read_body`] with a limit of its own (font uploads: [`fonts::MAX_FONT_BYTES`]).
+pub async fn read_body_up_to(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<SecretBytes, ApiError> {
     let announced =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok());
     if announced.is_some_and(|len| len > limit) {

@@ -270,6 +270,29 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX tokens_merchant ON tokens (merchant_id, mode, seq);
     ",
     },
+    Migration {
+        // Web fonts merchants register for the card frame (issue 12): checked WOFF2 bytes
+        // (≤ 256 KiB) with their face (family, weight, style; one per face per merchant and
+        // mode) and a content hash, which names the file the vault serves at
+        // `/v1/frame/fonts/<hash>.woff2` (looked up by hash).
+        name: "web fonts",
+        sqlite: r"
+    CREATE TABLE fonts (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        family TEXT NOT NULL, weight INTEGER NOT NULL, style TEXT NOT NULL, hash TEXT NOT NULL,
+        size INTEGER NOT NULL, data BLOB NOT NULL, created INTEGER NOT NULL,
+        UNIQUE (merchant_id, mode, family, weight, style));
+    CREATE INDEX fonts_hash ON fonts (hash);
+    ",
+        postgres: r"
+    CREATE TABLE fonts (
+        seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, merchant_id TEXT NOT NULL, mode TEXT NOT NULL,
+        family TEXT NOT NULL, weight BIGINT NOT NULL, style TEXT NOT NULL, hash TEXT NOT NULL,
+        size BIGINT NOT NULL, data BYTEA NOT NULL, created BIGINT NOT NULL,
+        UNIQUE (merchant_id, mode, family, weight, style));
+    CREATE INDEX fonts_hash ON fonts (hash);
+    ",
+    },
 ];
 
 /// The schema version this binary writes and understands.

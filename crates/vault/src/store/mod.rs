@@ -6,6 +6,7 @@
 //! semantics each method must keep are written on the method.
 
 pub mod devspace;
+pub mod fonts;
 pub mod migrations;
 pub mod payments;
 pub mod postgres;
@@ -21,6 +22,7 @@ use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, Mode};
 pub use ::devspace::backend::{AlertRecord, LinkRecord, UserRecord};
 pub use ::devspace::session::SessionRecord;
+pub use fonts::FontRecord;
 pub use payments::{
     AttemptRecord, DeliveryJob, DeliveryNext, EventRecord, ListFilter, PaymentRecord, RefundRecord, RefundReservation,
     WebhookEndpointRecord, WebhookSecretRecord,
@@ -576,4 +578,16 @@ pub trait Store: Send + Sync + 'static {
         before: Option<String>,
         limit: u32,
     ) -> StoreFuture<Vec<::devspace::backend::TokenView>>;
+
+    /// Stores a font face with its WOFF2 bytes and the audit event, in one transaction.
+    /// [`StoreError::Conflict`] if the merchant already has this face (family, weight and
+    /// style) in this mode.
+    fn insert_font(&self, font: FontRecord, data: Vec<u8>, audit: AuditEvent) -> StoreFuture<()>;
+    /// The merchant's fonts in `mode`, oldest first (without their bytes).
+    fn list_fonts(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<FontRecord>>;
+    /// The bytes of a font by its content hash (any merchant's: the file is public, named by
+    /// its content), or `None`.
+    fn font_data(&self, hash: &str) -> StoreFuture<Option<Vec<u8>>>;
+    /// Deletes a font of this merchant and mode with the audit event; `false` if there was none.
+    fn delete_font(&self, id: &str, merchant_id: &str, mode: Mode, audit: AuditEvent) -> StoreFuture<bool>;
 }

@@ -28,6 +28,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::devspace::{RawUser, SESSION_COLUMNS, USER_COLUMNS, purpose, session_fields, stage};
+use super::fonts::{FONT_COLUMNS, FontRecord};
 use super::payments::{events_column, events_of_column};
 use super::{
     AlertRecord, AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext,
@@ -2186,6 +2187,93 @@ impl Store for PostgresStore {
             Self::execute(pool, "UPDATE devspace_alerts SET email_pending = 0 WHERE id = $1", vec![Box::new(id)])
                 .await
                 .map(|_| ())
+        })
+    }
+
+    fn insert_font(&self, f: FontRecord, data: Vec<u8>, audit: AuditEvent) -> StoreFuture<()> {
+        let pool = self.pool.clone();
+        bounded(OP_TIMEOUT, async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            tx.execute(
+                "INSERT INTO fonts (id, merchant_id, mode, family, weight, style, hash, size, data, created)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                &[
+                    &f.id,
+                    &f.merchant_id,
+                    &f.mode.as_str(),
+                    &f.family,
+                    &i64::from(f.weight),
+                    &f.style,
+                    &f.hash,
+                    &i64::from(f.size),
+                    &data,
+                    &f.created,
+                ],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            insert_audit(&tx, &audit).await?;
+            tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn list_fonts(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<FontRecord>> {
+        let (pool, merchant_id) = (self.pool.clone(), merchant_id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let sql = format!("SELECT {FONT_COLUMNS} FROM fonts WHERE merchant_id = $1 AND mode = $2 ORDER BY seq");
+            let rows = c.query(&sql, &[&merchant_id, &mode.as_str()]).await.map_err(|e| pg_err(&e))?;
+            let get = |e: tokio_postgres::Error| StoreError::Database(e.to_string());
+            rows.iter()
+                .map(|r| {
+                    Ok(FontRecord {
+                        id: r.try_get(0).map_err(get)?,
+                        merchant_id: r.try_get(1).map_err(get)?,
+                        mode: mode_of(r.try_get(2).map_err(get)?)?,
+                        family: r.try_get(3).map_err(get)?,
+                        weight: u16::try_from(r.try_get::<_, i64>(4).map_err(get)?)
+                            .map_err(|_| StoreError::Corrupt("font weight"))?,
+                        style: r.try_get(5).map_err(get)?,
+                        hash: r.try_get(6).map_err(get)?,
+                        size: u32::try_from(r.try_get::<_, i64>(7).map_err(get)?)
+                            .map_err(|_| StoreError::Corrupt("font size"))?,
+                        created: r.try_get(8).map_err(get)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn font_data(&self, hash: &str) -> StoreFuture<Option<Vec<u8>>> {
+        let (pool, hash) = (self.pool.clone(), hash.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let c = Self::client(&pool).await?;
+            let row = c
+                .query_opt("SELECT data FROM fonts WHERE hash = $1 LIMIT 1", &[&hash])
+                .await
+                .map_err(|e| pg_err(&e))?;
+            row.map(|r| r.try_get(0).map_err(|e| StoreError::Database(e.to_string()))).transpose()
+        })
+    }
+
+    fn delete_font(&self, id: &str, merchant_id: &str, mode: Mode, audit: AuditEvent) -> StoreFuture<bool> {
+        let (pool, id, merchant_id) = (self.pool.clone(), id.to_owned(), merchant_id.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            let n = tx
+                .execute(
+                    "DELETE FROM fonts WHERE id = $1 AND merchant_id = $2 AND mode = $3",
+                    &[&id, &merchant_id, &mode.as_str()],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if n > 0 {
+                insert_audit(&tx, &audit).await?;
+            }
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(n > 0)
         })
     }
 

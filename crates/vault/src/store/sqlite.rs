@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::oneshot;
 
 use super::devspace::{RawUser, SESSION_COLUMNS, USER_COLUMNS, purpose, session_fields, stage};
+use super::fonts::{FONT_COLUMNS, FontRecord};
 use super::payments::{events_column, events_of_column};
 use super::{
     AlertRecord, AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext,
@@ -688,6 +689,20 @@ fn endpoint_of(r: &Row<'_>) -> Result<WebhookEndpointRecord, StoreError> {
         description: r.get(6).map_err(db_err)?,
         created: r.get(7).map_err(db_err)?,
         failing_since: r.get(8).map_err(db_err)?,
+    })
+}
+
+fn font_of(r: &Row<'_>) -> Result<FontRecord, StoreError> {
+    Ok(FontRecord {
+        id: r.get(0).map_err(db_err)?,
+        merchant_id: r.get(1).map_err(db_err)?,
+        mode: mode_of(&r.get::<_, String>(2).map_err(db_err)?)?,
+        family: r.get(3).map_err(db_err)?,
+        weight: r.get(4).map_err(db_err)?,
+        style: r.get(5).map_err(db_err)?,
+        hash: r.get(6).map_err(db_err)?,
+        size: r.get(7).map_err(db_err)?,
+        created: r.get(8).map_err(db_err)?,
     })
 }
 
@@ -2039,6 +2054,64 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute("UPDATE devspace_alerts SET email_pending = 0 WHERE id = ?1", [&id]).map_err(db_err)?;
             Ok(())
+        })
+    }
+
+    fn insert_font(&self, f: FontRecord, data: Vec<u8>, audit: AuditEvent) -> StoreFuture<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO fonts (id, merchant_id, mode, family, weight, style, hash, size, data, created)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                params![
+                    f.id,
+                    f.merchant_id,
+                    f.mode.as_str(),
+                    f.family,
+                    f.weight,
+                    f.style,
+                    f.hash,
+                    f.size,
+                    data,
+                    f.created
+                ],
+            )
+            .map_err(db_err)?;
+            insert_audit(c, &audit)
+        })
+    }
+
+    fn list_fonts(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<FontRecord>> {
+        let merchant_id = merchant_id.to_owned();
+        self.read(move |c| {
+            let sql = format!("SELECT {FONT_COLUMNS} FROM fonts WHERE merchant_id = ?1 AND mode = ?2 ORDER BY seq");
+            let mut s = c.prepare_cached(&sql).map_err(db_err)?;
+            let rows = s.query_map(params![merchant_id, mode.as_str()], |r| Ok(font_of(r))).map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err).and_then(|x| x)).collect()
+        })
+    }
+
+    fn font_data(&self, hash: &str) -> StoreFuture<Option<Vec<u8>>> {
+        let hash = hash.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT data FROM fonts WHERE hash = ?1 LIMIT 1", [&hash], |r| r.get(0))
+                .optional()
+                .map_err(db_err)
+        })
+    }
+
+    fn delete_font(&self, id: &str, merchant_id: &str, mode: Mode, audit: AuditEvent) -> StoreFuture<bool> {
+        let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM fonts WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3",
+                    params![id, merchant_id, mode.as_str()],
+                )
+                .map_err(db_err)?;
+            if n > 0 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(n > 0)
         })
     }
 

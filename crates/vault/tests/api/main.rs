@@ -13,6 +13,7 @@ mod cluster;
 mod devspace;
 mod faults;
 mod findings;
+mod fonts;
 mod frame;
 mod lifecycle;
 mod payments;
