@@ -10,6 +10,9 @@
 //! frame treats as "ignore it"; unknown keys are never looked at; `null` and a missing key are
 //! both "absent" for optional values.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -49,7 +52,8 @@ impl Obj {
     pub(crate) fn opt_uint(&self, key: &str, max: u32) -> Result<Option<u32>, Bad> {
         self.get(key)
             .map(|v| match v.as_f64() {
-                Some(n) if n.fract() == 0.0 && (0.0..=f64::from(max)).contains(&n) => Ok(n as u32),
+                // In range and a whole number (`f64::fract` is not in `core`).
+                Some(n) if (0.0..=f64::from(max)).contains(&n) && f64::from(n as u32) == n => Ok(n as u32),
                 _ => Err(Bad),
             })
             .transpose()
