@@ -27,6 +27,8 @@ step "clippy (wasm32: the frame with its DOM tests, the card crate's library)"
 # test targets are linted natively above; here only its library, as the frame links it.
 cargo clippy -p frame --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 cargo clippy -p card --target wasm32-unknown-unknown --lib --locked -- -D warnings
+# The frame as Trunk builds it: no_std, no default features (crates/frame/Cargo.toml).
+cargo clippy -p frame --target wasm32-unknown-unknown --lib --no-default-features --features no-std --locked -- -D warnings
 
 step "type-check web/loader.d.ts and every documented loader example (tsc)"
 bash scripts/check-examples.sh

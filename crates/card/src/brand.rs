@@ -12,6 +12,9 @@
 //!    Maestro's `6`).
 //! 4. Otherwise the prefix is still ambiguous and the candidates are reported.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 use serde::{Deserialize, Serialize};

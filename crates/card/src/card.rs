@@ -1,6 +1,9 @@
 //! A whole card as submitted for tokenization: number, expiry and security code, checked
 //! together (the security code's length depends on the number's brand).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 use serde::Serialize;
@@ -56,7 +59,7 @@ impl fmt::Display for CardError {
     }
 }
 
-impl std::error::Error for CardError {}
+impl core::error::Error for CardError {}
 
 /// A card whose every field passed validation against a reference month. Holds secrets:
 /// `Debug` is masked, nothing is `Serialize`.

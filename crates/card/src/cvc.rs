@@ -1,5 +1,8 @@
 //! The card security code (CVC, CVV, CID, ...): the secret [`Cvc`] type and validation.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 use subtle::ConstantTimeEq;
@@ -43,7 +46,7 @@ impl fmt::Display for CvcError {
     }
 }
 
-impl std::error::Error for CvcError {}
+impl core::error::Error for CvcError {}
 
 /// A card security code. A secret: zeroized on drop, never shown by `Debug`/`Display`,
 /// compared in constant time, not `Serialize`. PCI DSS 3.3.1: never stored after use.

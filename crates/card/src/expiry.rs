@@ -1,5 +1,8 @@
 //! Expiry dates. There is no clock here: callers pass "today" as a [`YearMonth`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 use crate::state::{FieldState, Reason};
@@ -94,7 +97,7 @@ impl fmt::Display for ExpiryError {
     }
 }
 
-impl std::error::Error for ExpiryError {}
+impl core::error::Error for ExpiryError {}
 
 /// A card's expiry month. The card is valid through the last day of that month.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

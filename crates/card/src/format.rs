@@ -10,6 +10,9 @@
 //! Positions are `char` indexes. Every formatted value is ASCII, so they equal the UTF-16
 //! indexes a browser's `selectionStart` reports for it.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::ops::Range;
 
 use zeroize::Zeroizing;

@@ -23,6 +23,15 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// `no_std` (with `alloc`) only without the default `std` feature: the frame's WASM build.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// What the standard prelude would bring in, for the `no_std` build.
+mod prelude {
+    pub(crate) use alloc::{borrow::ToOwned, string::String, vec::Vec};
+}
 
 mod brand;
 mod card;

@@ -1,5 +1,8 @@
 //! Field validation states and the reason codes shared by every public contract.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 use serde::{Deserialize, Serialize};

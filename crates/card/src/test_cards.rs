@@ -6,6 +6,9 @@
 //! publish the same ones); none of them is issued to a cardholder. The list is part of the
 //! public contract (`docs/http-api.md`, "Test cards").
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::brand::Brand;
 use crate::number::Pan;
 

@@ -6,8 +6,11 @@
 //! frame is borrowed; handlers return the field to focus and [`with_frame`] focuses it after
 //! the borrow ends.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use card::{Brand, Edit};
 use wasm_bindgen::JsCast;
@@ -170,10 +173,6 @@ impl Mounted {
     }
 }
 
-thread_local! {
-    static APP: RefCell<Option<Mounted>> = const { RefCell::new(None) };
-}
-
 /// Entry point called by `boot.js` once the module is instantiated: reads the parameters
 /// from `location` and mounts on the document's elements.
 #[wasm_bindgen]
@@ -190,7 +189,8 @@ pub fn boot() -> Result<(), JsValue> {
             _ => "bad frame parameters",
         }),
     })?;
-    APP.with(|app| *app.borrow_mut() = Some(mounted));
+    // The frame lives as long as the page: its listeners and closures are never dropped.
+    core::mem::forget(mounted);
     Ok(())
 }
 
@@ -1093,7 +1093,10 @@ impl Frame {
 
     fn measure_height(&self) -> u32 {
         let bottom = self.form.get_bounding_client_rect().bottom();
-        bottom.max(0.0).ceil() as u32
+        // Rounded up (`f64::ceil` is not in `core`); `as` saturates, NaN gives 0.
+        let bottom = bottom.max(0.0);
+        let whole = bottom as u32;
+        if f64::from(whole) < bottom { whole.saturating_add(1) } else { whole }
     }
 
     fn report_height(&mut self) {

@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{FontFace, FontFaceDescriptors, FontFaceLoadStatus};
 
 use crate::dom::{Shared, with_frame};
+use crate::prelude::*;
 use crate::protocol::{FontSource, MAX_FONTS};
 
 /// How long `ready` waits for the fonts.

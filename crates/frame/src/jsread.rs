@@ -10,6 +10,9 @@
 //! frame treats as "ignore it"; unknown keys are never looked at; `null` and a missing key are
 //! both "absent" for optional values.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Array, JsString, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -49,7 +52,8 @@ impl Obj {
     pub(crate) fn opt_uint(&self, key: &str, max: u32) -> Result<Option<u32>, Bad> {
         self.get(key)
             .map(|v| match v.as_f64() {
-                Some(n) if n.fract() == 0.0 && (0.0..=f64::from(max)).contains(&n) => Ok(n as u32),
+                // In range and a whole number (`f64::fract` is not in `core`).
+                Some(n) if (0.0..=f64::from(max)).contains(&n) && f64::from(n as u32) == n => Ok(n as u32),
                 _ => Err(Bad),
             })
             .transpose()
@@ -111,7 +115,9 @@ fn fonts(obj: &Obj) -> Option<Vec<FontSource>> {
         let weight = f.as_ref().and_then(|f| f.value("weight")).and_then(|w| {
             w.as_string().or_else(|| {
                 let i = w.as_f64()? / 100.0 - 1.0;
-                let i = (i.fract() == 0.0 && i >= 0.0).then_some(i as usize)?;
+                // Whole and not negative (no `f64::fract` without std): the cast keeps it.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                let i = (i >= 0.0 && (i as usize) as f64 == i).then_some(i as usize)?;
                 FONT_WEIGHTS.get(i).map(|s| (*s).to_owned())
             })
         });

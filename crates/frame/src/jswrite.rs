@@ -5,6 +5,9 @@
 //! tests pin the documented JSON shapes with them, and a DOM test checks that these objects
 //! stringify to exactly the same JSON (same keys, same order) for every kind of message.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::JsValue;
 

@@ -15,6 +15,29 @@
 //! group's `BroadcastChannel`, at tokenize time only ([`split`]); the PAN never leaves the number
 //! frame but in the request body.
 #![forbid(unsafe_code)]
+// Without the default `std` feature (Trunk's build, Cargo.toml) the crate is `no_std` + `alloc`.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// What the standard prelude would bring in, for the `no_std` build.
+mod prelude {
+    #[allow(unused_imports)]
+    pub(crate) use alloc::{borrow::ToOwned, boxed::Box, format, string::String, string::ToString, vec, vec::Vec};
+}
+
+/// The `no_std` build's allocator: the dlmalloc that `std` itself uses on this target.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
+/// The `no_std` build's panic handler: trap, as `panic = "abort"` does, without formatting the
+/// message (nothing would show it: the frame writes nothing to the console about a panic).
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 pub mod locale;
 pub mod model;

@@ -8,6 +8,10 @@
 //! a test checks the files against them), fetched by the frame from the vault when a locale
 //! needs one and handed to [`register`]. Until then [`Locale::text`] answers with English.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+use once_cell::race::OnceBox;
+
 /// A language the frame speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Locale {
@@ -213,14 +217,13 @@ impl Locale {
     }
 
     fn loaded(self) -> Option<&'static Text> {
-        LOADED.with(|l| l.borrow().iter().find(|(locale, _)| *locale == self).map(|(_, t)| *t))
+        LOADED.get(self as usize)?.get()
     }
 }
 
-thread_local! {
-    /// Tables loaded at run time (at most one per locale: [`register`] keeps the first).
-    static LOADED: core::cell::RefCell<Vec<(Locale, &'static Text)>> = const { core::cell::RefCell::new(Vec::new()) };
-}
+/// Tables loaded at run time, by [`Locale`] index (at most one per locale: [`register`] keeps the
+/// first). A `static` rather than a `thread_local!`, which `no_std` does not have.
+static LOADED: [OnceBox<Text>; Locale::ALL.len()] = [const { OnceBox::new() }; Locale::ALL.len()];
 
 /// Makes a loaded table the text of `locale`. The table lives for the rest of the page (it is
 /// leaked: at most eighteen tables of a few hundred bytes, one per locale, ever); a second table
@@ -229,8 +232,10 @@ pub fn register(locale: Locale, text: Text) {
     if locale == Locale::En || locale.loaded().is_some() {
         return;
     }
-    let text: &'static Text = Box::leak(Box::new(text));
-    LOADED.with(|l| l.borrow_mut().push((locale, text)));
+    if let Some(slot) = LOADED.get(locale as usize) {
+        // Err: a table was set in between; the first one stays.
+        let _ = slot.set(Box::new(text));
+    }
 }
 
 const NUMBER_PLACEHOLDER: &str = "1234 1234 1234 1234";

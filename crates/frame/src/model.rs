@@ -4,6 +4,9 @@
 //! payload, which error to show, when to auto-advance, and the tokenize request body.
 //! Values of the number and CVC fields are zeroized when replaced or dropped.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use card::{Brand, Card, Expiry, FieldKind, FieldState, YearMonth};
 use zeroize::Zeroizing;
 

@@ -5,6 +5,9 @@
 //! fetch); the Rust copies are zeroized as soon as the request has been handed over. The JS
 //! string the body becomes cannot be wiped from Rust and is left to the garbage collector.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, Response};

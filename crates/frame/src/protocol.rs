@@ -13,6 +13,9 @@
 //! that exact origin. Anything else, anything malformed and anything larger than
 //! [`MAX_MESSAGE_CHARS`] once serialised is ignored.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::style::{Pairs, RawStyle};

@@ -5,6 +5,9 @@
 //! documents of the vault's own origin (and, with storage partitioning, under the same top-level
 //! site) can open, never the merchant page. See `docs/split-fields.md`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use card::Brand;
 use zeroize::Zeroizing;
 

@@ -7,6 +7,9 @@
 //! (`style.setProperty`) on the frame's own elements: no CSS text is ever parsed from a
 //! merchant string, so the sanitiser is defence in depth, not the only wall.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 use core::marker::PhantomData;
 

@@ -5,7 +5,8 @@
 #
 # Usage: crates/vault/bench/payments.sh     (needs wrk, python3, jq; a release build)
 # Env:   DURATION (default 20s), CONNECTIONS (64), DATABASE_URL=postgres://… (fresh database),
-#        POOL_SIZE (64: the vault's --database-pool-size)
+#        POOL_SIZE (64: the vault's --database-pool-size), VAULT_BIN (a release vault built
+#        before, and its target/release/examples/webhook_sink: no build step)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -13,8 +14,10 @@ DURATION="${DURATION:-20s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 ORIGIN="https://shop.example"
 say() { printf '\n[bench] %s\n' "$*" >&2; }
-(cd "$root" && cargo build --release -p vault --bin vault --example webhook_sink)
-bin="$root/target/release/vault"
+if [ -z "${VAULT_BIN:-}" ]; then
+  (cd "$root" && cargo build --release -p vault --bin vault --example webhook_sink)
+fi
+bin="${VAULT_BIN:-$root/target/release/vault}"
 work="$(mktemp -d)"
 pid=""
 sink_pid=""

@@ -10,6 +10,7 @@
 #                                       loaded by its own wrk with CONNECTIONS/INSTANCES
 #                                       connections; rates are summed, p99 is the worst
 #        POOL_SIZE=16                   with DATABASE_URL: each process's --database-pool-size
+#        VAULT_BIN=path                 a vault binary built before (no build step)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,9 +24,13 @@ ORIGIN="https://shop.example"
 say() { printf '\n[bench] %s\n' "$*" >&2; }
 command -v wrk >/dev/null || { say "installing wrk"; apt-get install -y wrk >/dev/null; }
 
-say "building release"
-(cd "$root" && cargo build --release -p vault)
-bin="$root/target/release/vault"
+if [ -n "${VAULT_BIN:-}" ]; then
+  bin="$VAULT_BIN"
+else
+  say "building release"
+  (cd "$root" && cargo build --release -p vault)
+  bin="$root/target/release/vault"
+fi
 
 work="$(mktemp -d)"
 data="$work/data"
