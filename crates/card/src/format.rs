@@ -236,9 +236,10 @@ fn render(
             let (month, year) = digits.split_at(digits.len().min(2));
             let mut text = String::with_capacity(7);
             text.push_str(as_str(month));
-            // A month 13-19 always shows its separator: bare, "13" would read as typing (month
-            // "01", year "3…") the next time the text is reformatted.
-            let impossible = matches!(month, [b'1', b'3'..=b'9']);
+            // A two-digit month that typing would have padded (13-19, 20-99) always shows its
+            // separator: bare, "13" or "47" would read as typing (month "01" or "04", year
+            // "3…" or "7…") the next time the text is reformatted.
+            let impossible = matches!(month, [b'1', b'3'..=b'9'] | [b'2'..=b'9', _]);
             let slash = !year.is_empty() || (month.len() == 2 && (appending || impossible));
             if slash {
                 text.push_str(" / ");
@@ -380,6 +381,14 @@ mod tests {
             let out = reformat(Expiry, shown, shown.len());
             assert_eq!(digits_of(&out.text).as_slice(), digits_of(shown).as_slice(), "{shown:?} -> {:?}", out.text);
             assert_eq!(reformat(Expiry, &out.text, out.caret), out, "{shown:?}");
+        }
+        // Found by the fuzz smoke run: with the caret inside, a closed month "47" was shown
+        // bare and then read as typing ("04 / 7").
+        for (raw, caret) in [("Eb47 / x", 4), ("47 / ", 1), ("13 / ", 0)] {
+            let out = reformat(Expiry, raw, caret);
+            let again = reformat(Expiry, &out.text, out.caret);
+            assert_eq!(digits_of(&again.text).as_slice(), digits_of(raw).as_slice(), "{raw:?} -> {out:?} -> {again:?}");
+            assert_eq!(again, out, "{raw:?}");
         }
         // Deleting the year leaves the separator up, so the text still reads as a month.
         check(Expiry, "13 / 3|", DeleteBackward, "13 / |");
