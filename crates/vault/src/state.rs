@@ -114,6 +114,16 @@ impl ClaimGuard {
     pub fn complete(mut self) {
         self.scope = None;
     }
+
+    /// Releases the claim now and waits until it is released, so a retry sent right after
+    /// the answer finds it free (dropping releases it in the background).
+    pub async fn release(mut self) {
+        if let Some(scope) = self.scope.take() {
+            if let Err(e) = self.state.store.release_idempotency(&scope).await {
+                tracing::warn!(error = %e, "could not release an idempotency claim (it expires by itself)");
+            }
+        }
+    }
 }
 
 impl Drop for ClaimGuard {

@@ -375,6 +375,10 @@ async fn settle_payment(
     if moved {
         if stored_idem {
             guard.complete();
+        } else {
+            // Outcome unknown (`processing`): a retry must find the key free and ask the
+            // processor, even one sent the moment this answer arrives.
+            guard.release().await;
         }
         return Ok(respond(status, body));
     }
@@ -383,6 +387,8 @@ async fn settle_payment(
     let (status, body, rec) = record(&current);
     if rec.is_some() && state.store.update_payment(current.clone(), &current.status, None, rec, audit).await? {
         guard.complete();
+    } else {
+        guard.release().await;
     }
     Ok(respond(status, body))
 }
@@ -966,8 +972,8 @@ async fn finish_refund_answer(
 ) -> Result<Response, ApiError> {
     if event.is_none() {
         // Settled by an earlier attempt: answer with it; the claim is released, so a later
-        // retry finds the refund again.
-        drop(guard);
+        // retry finds the refund again (released before answering, so even at once).
+        guard.release().await;
         return Ok(respond(StatusCode::CREATED, body));
     }
     let rec = IdempotencyRecord {
