@@ -19,7 +19,7 @@ const withPostalCode = new URLSearchParams(location.search).get('postal') === '1
 
 /** A label and the field's container (the loader's is-focused, is-invalid… classes land on it). */
 function Labelled(props) {
-  return h('div', null, h('label', { id: `${props.id}-label` }, props.label), props.children);
+  return h('div', null, h('label', { id: `${props.id}-label` }, props.label), ...[].concat(props.children));
 }
 
 /** Inside <CardFields>: the pay button and the result, from useCardFields(). */
@@ -48,6 +48,7 @@ function Checkout() {
   // While the payment runs the fields are disabled: update() in every field frame, no remount.
   const [busy, setBusy] = React.useState(false);
   const [focused, setFocused] = React.useState('');
+  const [brand, setBrand] = React.useState(null);
   return h('form', { id: 'checkout', noValidate: true, 'data-focused': focused },
     h(CardFields, {
       options: { key: app.dataset.key, errors: 'none', disabled: busy },
@@ -55,7 +56,10 @@ function Checkout() {
       // Frames report focus and blur independently: a late blur of the previous field keeps the new one.
       onBlur: (e) => setFocused((f) => (f === e.field ? '' : f)),
     },
-      h(Labelled, { id: 'number', label: 'Card number' }, h(CardNumberField, { id: 'card-number', className: 'card-element' })),
+      h(Labelled, { id: 'number', label: 'Card number' },
+        h('span', { id: 'brand', className: 'note' }, brand || ''),
+        // A field's own events: the number field's brand.
+        h(CardNumberField, { id: 'card-number', className: 'card-element', onBrand: (e) => setBrand(e.brand) })),
       h('div', { className: 'split-row' },
         h(Labelled, { id: 'expiry', label: 'Expiry' }, h(CardExpiryField, { id: 'card-expiry', className: 'card-element' })),
         h(Labelled, { id: 'cvc', label: 'CVC' }, h(CardCvcField, { id: 'card-cvc', className: 'card-element' })),

@@ -9,8 +9,9 @@
 //!
 //! `react-split.html` does the same with split fields: `<CardFields>` and one component per field
 //! (number, expiry, CVC), each mounted twice by StrictMode on one card and left once, in one
-//! group; per-field events reach the props; the fields are disabled with `update()` while the
-//! payment runs (no new iframe, the typed card stays) and the group's `tokenize()` makes a token.
+//! group; per-field events reach the props (the group's `onFocus`, the number field's
+//! `onBrand`); the fields are disabled with `update()` while the payment runs (no new iframe, the
+//! typed card stays) and the group's `tokenize()` makes a token.
 //!
 //! Prerequisites (fails, never skips): those of `browser.rs` plus the built package
 //! (`node web/package/scripts/build.mjs`) and React in `.tools` (`scripts/setup.sh`).
@@ -166,6 +167,13 @@ async fn split_scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
         b.type_keys(keys).await?;
     }
     b.leave_frame().await?;
+    // The number field's own onBrand prop.
+    b.wait_js(
+        "the brand from the number field's prop",
+        "return document.getElementById('brand').textContent === 'visa';",
+        Duration::from_secs(5),
+    )
+    .await?;
     b.wait_js(
         "Pay to be enabled",
         "var p = document.getElementById('pay'); return p && !p.disabled;",
