@@ -11,7 +11,8 @@
 //! (number, expiry, CVC), each mounted twice by StrictMode on one card and left once, in one
 //! group; per-field events reach the props (the group's `onFocus`, the number field's
 //! `onBrand`); the fields are disabled with `update()` while the payment runs (no new iframe, the
-//! typed card stays) and the group's `tokenize()` makes a token.
+//! typed card stays) and the group's `tokenize()` makes a token; with `?postal=1`,
+//! `<CardPostalCodeField>` is a fourth frame of the same group and part of the token.
 //!
 //! Prerequisites (fails, never skips): those of `browser.rs` plus the built package
 //! (`node web/package/scripts/build.mjs`) and React in `.tools` (`scripts/setup.sh`).
@@ -156,17 +157,7 @@ async fn split_scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
     ensure!(groups.iter().all(|g| g == &groups[0]), "one group for the card: {groups:?}");
 
     // A test card, one field frame after the other, like a cardholder clicking each.
-    for (field, keys) in SPLIT_FIELDS.iter().zip(["4242424242424242", "1230", "737"]) {
-        enter_split_field(b, field).await?;
-        b.client.find(Locator::Id(field)).await.with_context(|| format!("no #{field} in its frame"))?.click().await?;
-        // The group's onFocus prop heard this field's focus.
-        b.leave_frame().await?;
-        let script = format!("return document.getElementById('checkout').dataset.focused === '{field}';");
-        b.wait_js(&format!("the {field} focus in the page"), &script, Duration::from_secs(5)).await?;
-        enter_split_field(b, field).await?;
-        b.type_keys(keys).await?;
-    }
-    b.leave_frame().await?;
+    type_split_card(b, &[("number", "4242424242424242"), ("expiry", "1230"), ("cvc", "737")]).await?;
     // The number field's own onBrand prop.
     b.wait_js(
         "the brand from the number field's prop",
@@ -174,21 +165,7 @@ async fn split_scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
         Duration::from_secs(5),
     )
     .await?;
-    b.wait_js(
-        "Pay to be enabled",
-        "var p = document.getElementById('pay'); return p && !p.disabled;",
-        Duration::from_secs(10),
-    )
-    .await?;
-    b.client.find(Locator::Id("pay")).await?.click().await?;
-    let status = b
-        .wait_js(
-            "a token",
-            "var t = document.getElementById('status').textContent; return /tok_/.test(t) ? t : null;",
-            Duration::from_secs(15),
-        )
-        .await?;
-    let status = status.as_str().context("status text")?;
+    let status = pay_for_token(b).await?;
     ensure!(status.starts_with("visa •••• 4242 → tok_"), "unexpected result: {status}");
     // `disabled` went true and back to false through update(): the same frames, no remount.
     let c = counts(b).await?;
@@ -215,5 +192,65 @@ async fn split_scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
         .await?;
     ensure!(c["listeners"] == json!(0), "a message listener leaked after unmount: {c}");
     eprintln!("after unmount: {c}");
+
+    // With <CardPostalCodeField> (`?postal=1`): a fourth frame in the same group, required.
+    b.client.goto(&format!("{}/react-split.html?postal=1", env.merchant_url)).await?;
+    b.wait_js(
+        "the card fields with a postal code to be ready",
+        "var s = document.getElementById('status'); return s && s.textContent === 'Ready.';",
+        Duration::from_secs(20),
+    )
+    .await?;
+    let c = counts(b).await?;
+    ensure!(
+        c["created"] == json!(8) && c["inDom"] == json!(4) && c["listeners"] == json!(4),
+        "with a postal code: {c}"
+    );
+    let groups = b
+        .js(
+            "return Array.prototype.map.call(document.querySelectorAll('iframe'), function (i) { return i.src.split('&group=')[1]; });",
+            vec![],
+        )
+        .await?;
+    ensure!(groups.as_array().is_some_and(|g| g.len() == 4 && g.iter().all(|x| x == &g[0])), "one group: {groups}");
+    type_split_card(b, &[("number", "4242424242424242"), ("expiry", "1230"), ("cvc", "737"), ("postalCode", "10115")])
+        .await?;
+    let status = pay_for_token(b).await?;
+    ensure!(status.starts_with("visa •••• 4242 → tok_"), "unexpected result with a postal code: {status}");
     Ok(())
+}
+
+/// Clicks each field's input in its frame (the group's `onFocus` prop must report it to the
+/// page) and types its keys.
+async fn type_split_card(b: &Browser, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+    for (field, keys) in fields {
+        enter_split_field(b, field).await?;
+        b.client.find(Locator::Id(field)).await.with_context(|| format!("no #{field} in its frame"))?.click().await?;
+        b.leave_frame().await?;
+        let script = format!("return document.getElementById('checkout').dataset.focused === '{field}';");
+        b.wait_js(&format!("the {field} focus in the page"), &script, Duration::from_secs(5)).await?;
+        enter_split_field(b, field).await?;
+        b.type_keys(keys).await?;
+    }
+    b.leave_frame().await?;
+    Ok(())
+}
+
+/// Waits for Pay to be enabled, clicks it and returns the status once it shows a token.
+async fn pay_for_token(b: &Browser) -> anyhow::Result<String> {
+    b.wait_js(
+        "Pay to be enabled",
+        "var p = document.getElementById('pay'); return p && !p.disabled;",
+        Duration::from_secs(10),
+    )
+    .await?;
+    b.client.find(Locator::Id("pay")).await?.click().await?;
+    let status = b
+        .wait_js(
+            "a token",
+            "var t = document.getElementById('status').textContent; return /tok_/.test(t) ? t : null;",
+            Duration::from_secs(15),
+        )
+        .await?;
+    Ok(status.as_str().context("status text")?.to_owned())
 }
