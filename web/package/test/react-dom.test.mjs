@@ -66,7 +66,7 @@ function liveFrames() {
   return byField;
 }
 
-function splitCheckout(b, { options = { key: 'pk_test_x' }, fields = ['number', 'expiry', 'cvc'], events = [], props = {}, probe } = {}) {
+function splitCheckout(b, { options = { key: 'pk_test_x' }, fields = ['number', 'expiry', 'cvc'], events = [], props = {}, probe, elements = {} } = {}) {
   const components = { number: b.CardNumberField, expiry: b.CardExpiryField, cvc: b.CardCvcField, name: b.CardNameField, postalCode: b.CardPostalCodeField };
   function Probe() {
     probe.current = b.useCardFields();
@@ -79,6 +79,7 @@ function splitCheckout(b, { options = { key: 'pk_test_x' }, fields = ['number', 
         onChange: (s) => events.push(['group change', s.complete]),
         onReady: (s, card) => events.push(['group ready', typeof card.tokenize]),
         onFocus: (p) => events.push(['group focus', p.field]),
+        onElement: (card) => (elements.card = card),
         ...props,
       },
       ...fields.map((f) => h(components[f], {
@@ -88,6 +89,7 @@ function splitCheckout(b, { options = { key: 'pk_test_x' }, fields = ['number', 
         onFocus: (p, el) => events.push([`${f} focus`, p.field, typeof el.clear]),
         onChange: (s) => events.push([`${f} change`, s.fields[f].valid]),
         onReady: () => events.push([`${f} ready`]),
+        onElement: (el) => (elements[f] = el),
       })),
       probe ? h(Probe) : null)));
 }
@@ -96,7 +98,12 @@ test('split fields under StrictMode: one iframe and one listener per field, one 
   const b = binding();
   const events = [];
   const probe = {};
-  await render(splitCheckout(b, { events, probe }));
+  const elements = {};
+  await act(async () => root.render(splitCheckout(b, { events, probe, elements })));
+  // Remounted by StrictMode, not ready yet: not_ready (the loader alone would say destroyed).
+  assert.equal(probe.current.ready, false);
+  await assert.rejects(probe.current.tokenize(), { code: 'not_ready' });
+  await settle();
 
   // StrictMode mounted each field twice on the same card: 6 iframes made, 3 left.
   assert.deepEqual(browser.counts(), { created: 6, inDom: 3, listeners: 3 });
@@ -111,6 +118,8 @@ test('split fields under StrictMode: one iframe and one listener per field, one 
   assert.equal(probe.current.ready, true);
   assert.equal(probe.current.state.complete, false);
   assert.equal(probe.current.error, null);
+  assert.equal(elements.card, probe.current.card, 'onElement of <CardFields>: the card once ready');
+  for (const f of ['number', 'expiry', 'cvc']) assert.equal(typeof elements[f].focus, 'function', `onElement of the ${f} field`);
   assert.ok(events.some((e) => e[0] === 'group ready'));
   for (const f of ['number', 'expiry', 'cvc']) assert.ok(events.some((e) => e[0] === `${f} ready`));
 
@@ -134,6 +143,7 @@ test('split fields under StrictMode: one iframe and one listener per field, one 
 
   await act(async () => root.unmount());
   assert.deepEqual(browser.counts(), { created: 6, inDom: 0, listeners: 0 });
+  assert.deepEqual(elements, { card: null, number: null, expiry: null, cvc: null }, 'onElement(null) when they go');
   root = createRoot(host);
   await settle();
   assert.deepEqual(unhandled, []);
