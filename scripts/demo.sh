@@ -74,7 +74,7 @@ else
   say "no payments_key in $KEYS_FILE: the demo runs without payments (remove $DATA_DIR to start over)"
 fi
 
-# The React checkout (/react.html) uses the npm package without a bundler: web/package's dist/
+# The React checkouts (/react.html, /react-split.html) use the npm package without a bundler: web/package's dist/
 # and React's UMD development builds (from .tools, scripts/setup.sh), served under /pkg/.
 pkg_dir="$DATA_DIR/pkg"
 node "$root/web/package/scripts/build.mjs" >/dev/null
@@ -126,6 +126,7 @@ cat <<EOF
   Demo checkout:             $MERCHANT_ORIGIN/
   Styled variant:            $MERCHANT_ORIGIN/?theme=styled
   React checkout (npm pkg):  $MERCHANT_ORIGIN/react.html
+  React split fields:        $MERCHANT_ORIGIN/react-split.html
   Benchmark page:            $MERCHANT_ORIGIN/bench.html
 
   The vault uses a self-signed development certificate ($DATA_DIR/tls/cert.pem).

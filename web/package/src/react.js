@@ -8,4 +8,17 @@ import { createReactBinding } from './react-binding.js';
 const React = ns.default && typeof ns.default.createElement === 'function' ? ns.default : ns;
 
 export { createReactBinding };
-export const { AltafinexProvider, useAltafinex, useCardElement, CardElement } = createReactBinding(React);
+export const {
+  AltafinexProvider,
+  useAltafinex,
+  useCardElement,
+  CardElement,
+  CardFields,
+  CardNumberField,
+  CardExpiryField,
+  CardCvcField,
+  CardNameField,
+  CardPostalCodeField,
+  useCardFields,
+  useCardFieldElement,
+} = createReactBinding(React);

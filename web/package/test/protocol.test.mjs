@@ -127,3 +127,23 @@ test('the React binding has a prop for every event', async () => {
   const props = members(reactDts, 'CardElementProps');
   for (const [, prop] of pairs) assert.ok(props.includes(prop), `CardElementProps.${prop}`);
 });
+
+test('the split fields have a component per field and a prop for every field event', () => {
+  const js = readFileSync(join(pkg, 'src', 'react-binding.js'), 'utf8');
+  const block = js.match(/const FIELD_COMPONENTS = \{([^}]*)\}/)[1];
+  const pairs = [...block.matchAll(/(\w+): '(\w+)'/g)].map((m) => [m[1], m[2]]);
+  assert.deepEqual(pairs.map((p) => p[0]), protocol.fields, 'a component per field, in the frame\'s order');
+  const binding = members(reactDts, 'ReactBinding');
+  for (const [, component] of pairs) assert.ok(binding.includes(component), `ReactBinding.${component}`);
+  // FieldEvents = Pick<CardEvents, …>: the events of one field element.
+  const pick = declaration(loaderDts, 'FieldEvents').type;
+  assert.equal(pick.typeName.text, 'Pick');
+  const fieldEvents = pick.typeArguments[1].types.map((t) => t.literal.text);
+  assert.deepEqual(sorted(fieldEvents), members(loaderDts, 'CardEvents'), 'a field element hears every card event');
+  const events = js.match(/const EVENT_PROPS = \{([^}]*)\}/)[1];
+  const props = Object.fromEntries([...events.matchAll(/(\w+): '(\w+)'/g)].map((m) => [m[1], m[2]]));
+  const fieldProps = members(reactDts, 'CardFieldProps');
+  const groupProps = members(reactDts, 'CardFieldsProps');
+  for (const e of fieldEvents) assert.ok(fieldProps.includes(props[e]), `CardFieldProps.${props[e]}`);
+  for (const e of members(loaderDts, 'CardEvents')) assert.ok(groupProps.includes(props[e]), `CardFieldsProps.${props[e]}`);
+});
