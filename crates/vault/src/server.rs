@@ -213,10 +213,12 @@ where
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let linger = async {
         let _ = io.shutdown().await;
-        let mut sink = [0u8; 8 * 1024];
+        // What is discarded may be a refused request's card data: the buffer is zeroed when
+        // dropped, also when the timeout cancels this future.
+        let mut sink = zeroize::Zeroizing::new([0u8; 8 * 1024]);
         let mut read = 0;
         while read < LINGER_BYTES {
-            match io.read(&mut sink).await {
+            match io.read(&mut sink[..]).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => read += n,
             }
