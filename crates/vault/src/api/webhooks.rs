@@ -407,7 +407,9 @@ fn client(mode: Mode) -> Option<&'static reqwest::Client> {
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent("Altafinex-Webhooks/1")
-            .pool_max_idle_per_host(4);
+            // As many idle connections as deliveries in flight: with fewer, a busy endpoint's
+            // deliveries would each open (and over https, handshake) a new connection.
+            .pool_max_idle_per_host(IN_FLIGHT);
         if live {
             b = b.dns_resolver(Arc::new(PublicOnly)).https_only(true);
         }
