@@ -118,23 +118,27 @@ impl ClaimGuard {
     /// Releases the claim now and waits until it is released, so a retry sent right after
     /// the answer finds it free (dropping releases it in the background).
     pub async fn release(mut self) {
-        if let Some(scope) = self.scope.take() {
-            if let Err(e) = self.state.store.release_idempotency(&scope).await {
-                tracing::warn!(error = %e, "could not release an idempotency claim (it expires by itself)");
-            }
+        if let Some(release) = self.take_release() {
+            warn_if_unreleased(release.await);
         }
+    }
+
+    /// The store's release of the claim, if it is still held (at most once).
+    fn take_release(&mut self) -> Option<crate::store::StoreFuture<()>> {
+        self.scope.take().map(|scope| self.state.store.release_idempotency(&scope))
+    }
+}
+
+fn warn_if_unreleased(result: Result<(), crate::store::StoreError>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not release an idempotency claim (it expires by itself)");
     }
 }
 
 impl Drop for ClaimGuard {
     fn drop(&mut self) {
-        if let Some(scope) = self.scope.take() {
-            let release = self.state.store.release_idempotency(&scope);
-            tokio::spawn(async move {
-                if let Err(e) = release.await {
-                    tracing::warn!(error = %e, "could not release an idempotency claim (it expires by itself)");
-                }
-            });
+        if let Some(release) = self.take_release() {
+            tokio::spawn(async move { warn_if_unreleased(release.await) });
         }
     }
 }
@@ -462,6 +466,12 @@ impl AppState {
     /// Claims an idempotency scope through the store (so across instances): `Ok(Ok(guard))` to
     /// process the request, `Ok(Err(record))` to replay a stored answer, `Err` 409 while another
     /// request with the scope is in flight anywhere.
+    /// The guard of a scope this request has claimed (for claims made as part of a larger
+    /// write, such as [`crate::store::Store::begin_payment`]).
+    pub fn claimed(&self, scope: String) -> ClaimGuard {
+        ClaimGuard { state: self.clone(), scope: Some(scope) }
+    }
+
     pub async fn claim_idempotency(
         &self,
         scope: &str,
@@ -469,7 +479,7 @@ impl AppState {
     ) -> Result<Result<ClaimGuard, crate::store::IdempotencyRecord>, ApiError> {
         let now = self.now();
         match self.store.claim_idempotency(scope, body_hash, now, now - IDEMPOTENCY_LEASE_SECS).await? {
-            crate::store::Claim::Claimed => Ok(Ok(ClaimGuard { state: self.clone(), scope: Some(scope.to_owned()) })),
+            crate::store::Claim::Claimed => Ok(Ok(self.claimed(scope.to_owned()))),
             crate::store::Claim::Done(record) => Ok(Err(record)),
             crate::store::Claim::InFlight => Err(ApiError::idempotency_in_use()),
         }

@@ -4,12 +4,14 @@
 //!
 //! Exactly-once rules:
 //! - Every POST needs an `Idempotency-Key`; the claim is taken in the database (so across
-//!   instances) before anything else, and the stored answer is replayed afterwards.
+//!   instances) before anything is written or asked of the processor (a payment's claim
+//!   commits with its `processing` row and its CVC's destruction: one write), and the stored
+//!   answer is replayed afterwards.
 //! - The payment id is derived from the idempotency scope, and the payment row is written
 //!   (`processing`) *before* the processor is called with that id as its reference. A retry
 //!   after a crash finds the row and asks the processor ([`Processor::status`]); it never
 //!   authorises again.
-//! - The token's CVC is destroyed (one caller wins, [`crate::store::Store::destroy_cvc`])
+//! - The token's CVC is destroyed (one caller wins, [`crate::store::Store::begin_payment`])
 //!   *before* it is sent, so it is used at most once.
 //! - Every state change is written with its event in one transaction (the outbox).
 
@@ -28,9 +30,10 @@ use super::{principal, read_body, require_json};
 use crate::crypto::random_base62;
 use crate::keys::{Mode, Permission};
 use crate::processor::{Authorization, AuthorizeRequest, DeclineCode, Processor, ProcessorError, ProcessorStatus};
-use crate::state::{AppState, ClaimGuard, Principal, RequestCtx};
+use crate::state::{AppState, ClaimGuard, IDEMPOTENCY_LEASE_SECS, Principal, RequestCtx};
 use crate::store::{
-    AuditEvent, EventRecord, IdempotencyRecord, ListFilter, PaymentRecord, RefundRecord, RefundReservation,
+    AuditEvent, Claim, EventRecord, IdempotencyRecord, ListFilter, PaymentRecord, PaymentStart, RefundRecord,
+    RefundReservation,
 };
 
 /// ISO 4217 currencies accepted, with their exponent (minor-unit digits). Amounts are integers in
@@ -298,16 +301,22 @@ async fn begin(
     let processor = state.processor(p.key.mode).ok_or_else(processor_not_configured)?;
     require_json(headers)?;
     let body = read_body(state, headers, body).await?;
-    let (scope, hash) = idempotency_scope(state, &p, headers, body.expose())?.ok_or_else(|| {
+    let idem = required_idempotency(state, &p, headers, body.expose())?;
+    match state.claim_idempotency(&idem.scope, &idem.hash).await? {
+        Ok(guard) => Ok(Ok(Write { p, processor, body, idem, guard })),
+        Err(stored) => Ok(Err(replay(&stored, &idem.hash, true)?)),
+    }
+}
+
+/// The request's idempotency scope and body hash; its `Idempotency-Key` is required.
+fn required_idempotency(state: &AppState, p: &Principal, headers: &HeaderMap, body: &[u8]) -> Result<Idem, ApiError> {
+    let (scope, hash) = idempotency_scope(state, p, headers, body)?.ok_or_else(|| {
         ApiError::invalid(
             "idempotency_key_required",
             "Payment and refund requests need an Idempotency-Key header (a retry reuses it).",
         )
     })?;
-    match state.claim_idempotency(&scope, &hash).await? {
-        Ok(guard) => Ok(Ok(Write { p, processor, body, idem: Idem { scope, hash }, guard })),
-        Err(stored) => Ok(Err(replay(&stored, &hash, true)?)),
-    }
+    Ok(Idem { scope, hash })
 }
 
 /// The answer for a payment's current state: 402 with the card error for a failed one.
@@ -448,16 +457,21 @@ fn apply_status(
 }
 
 /// `POST /v1/payments`.
+///
+/// The request is validated and its token read before anything is written; then one durable
+/// write claims the `Idempotency-Key`, records the payment (`processing`) and destroys the
+/// token's CVC ([`crate::store::Store::begin_payment`]); only then is the processor asked.
 pub async fn create(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Write { p, processor, body, idem, guard } = match begin(&state, &ctx, &headers, body).await? {
-        Ok(w) => w,
-        Err(replayed) => return Ok(replayed),
-    };
+    let p = principal(&state, &ctx, &headers, Permission::WritePayments).await?;
+    let processor = state.processor(p.key.mode).ok_or_else(processor_not_configured)?;
+    require_json(&headers)?;
+    let body = read_body(&state, &headers, body).await?;
+    let idem = required_idempotency(&state, &p, &headers, body.expose())?;
     let map = body_object(body.expose(), &["amount", "currency", "token", "capture", "description", "metadata"])?;
     drop(body);
     let amount = amount_of(&map, "amount")?.ok_or_else(|| missing("amount"))?;
@@ -492,14 +506,6 @@ pub async fn create(
     let merchant = p.key.merchant_id.clone();
     let mode = p.key.mode;
     let id = derived_id("pay", &idem.scope);
-    if let Some(existing) = state.store.get_payment(&id, &merchant, mode).await? {
-        // A first attempt with this key stopped after recording the payment: ask the
-        // processor what happened; never authorise again.
-        if !same_request(&existing.data, &idem) {
-            return Err(ApiError::idempotency_reused());
-        }
-        return resume(&state, processor.as_ref(), existing, &idem, guard).await;
-    }
     let now = state.now();
     let token = if valid_token_id(&token_id) {
         state.store.get_for_detokenize(&token_id, &merchant, mode, now).await?
@@ -507,18 +513,14 @@ pub async fn create(
         None
     };
     let Some(token) = token else {
+        // A retry of a payment that was answered still gets that answer after its token expired.
+        if let Some(stored) = state.store.get_idempotency(&idem.scope).await? {
+            return replay(&stored, &idem.hash, true);
+        }
         return Err(ApiError::invalid("token_invalid", "No such token (tokens expire after 24 hours).").param("token"));
     };
     let (card, cvc) = open_card(&state, &token).await?;
     let pan = card::Pan::parse(card.number.expose()).map_err(|_| ApiError::internal())?;
-    // The CVC is destroyed before it is sent: whoever wins the destruction may use it, once.
-    let cvc = match cvc {
-        Some(c) if state.store.destroy_cvc(&token.id).await? => {
-            let text = std::str::from_utf8(c.expose()).map_err(|_| ApiError::internal())?;
-            Some(card::Cvc::parse(text, Some(pan.brand())).map_err(|_| ApiError::internal())?)
-        }
-        _ => None,
-    };
     let record = PaymentRecord {
         id: id.clone(),
         merchant_id: merchant.clone(),
@@ -547,7 +549,34 @@ pub async fn create(
             "request_hash": idem.hash,
         }),
     };
-    state.store.insert_payment(record.clone(), None).await?;
+    let cvc_of = cvc.is_some().then(|| token.id.clone());
+    let lease_before = now - IDEMPOTENCY_LEASE_SECS;
+    let start = state.store.begin_payment(&idem.scope, &idem.hash, lease_before, record.clone(), cvc_of).await?;
+    // The CVC is destroyed before it is sent: whoever wins the destruction may use it, once.
+    let (guard, cvc) = match start {
+        PaymentStart::Started { cvc: destroyed } => {
+            let guard = state.claimed(idem.scope.clone());
+            let cvc = match cvc {
+                Some(c) if destroyed => {
+                    let text = std::str::from_utf8(c.expose()).map_err(|_| ApiError::internal())?;
+                    Some(card::Cvc::parse(text, Some(pan.brand())).map_err(|_| ApiError::internal())?)
+                }
+                _ => None,
+            };
+            (guard, cvc)
+        }
+        PaymentStart::Recorded(existing) => {
+            // A first attempt with this key stopped after recording the payment: ask the
+            // processor what happened; never authorise again.
+            let guard = state.claimed(idem.scope.clone());
+            if !same_request(&existing.data, &idem) {
+                return Err(ApiError::idempotency_reused());
+            }
+            return resume(&state, processor.as_ref(), existing, &idem, guard).await;
+        }
+        PaymentStart::NotClaimed(Claim::Done(stored)) => return replay(&stored, &idem.hash, true),
+        PaymentStart::NotClaimed(_) => return Err(ApiError::idempotency_in_use()),
+    };
     let outcome = processor
         .authorize(AuthorizeRequest {
             reference: id.clone(),

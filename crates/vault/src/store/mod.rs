@@ -172,6 +172,22 @@ pub enum Claim {
     Done(IdempotencyRecord),
 }
 
+/// Result of [`Store::begin_payment`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaymentStart {
+    /// The scope is claimed and the payment recorded (`processing`). `cvc`: this caller
+    /// destroyed the token's CVC and so may send it to the processor, once.
+    Started {
+        /// Whether the CVC was destroyed by this call.
+        cvc: bool,
+    },
+    /// The scope is claimed, but an earlier attempt with it recorded this payment (it stopped
+    /// before answering): resume it, never authorise again. The CVC was left alone.
+    Recorded(PaymentRecord),
+    /// The scope is not claimed ([`Claim::InFlight`] or [`Claim::Done`]); nothing was written.
+    NotClaimed(Claim),
+}
+
 /// Result of [`Store::create_token`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
@@ -391,6 +407,19 @@ pub trait Store: Send + Sync + 'static {
         idempotency: Option<IdempotencyRecord>,
         audit: Option<AuditEvent>,
     ) -> StoreFuture<bool>;
+    /// Starts a payment in one transaction: claims its idempotency scope (as
+    /// [`Store::claim_idempotency`]); if claimed, records `payment` unless a payment with its id
+    /// exists, and, when it was recorded now and `cvc_of` names a token, destroys that token's
+    /// CVC (as [`Store::destroy_cvc`]: `true` to exactly one caller). Durable before it resolves,
+    /// so the processor is never asked before the payment can be found by the reconciler.
+    fn begin_payment(
+        &self,
+        scope: &str,
+        body_hash: &str,
+        lease_before: UnixSeconds,
+        payment: PaymentRecord,
+        cvc_of: Option<String>,
+    ) -> StoreFuture<PaymentStart>;
     /// A payment of this merchant and mode.
     fn get_payment(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<PaymentRecord>>;
     /// Payments, newest first (`kind` filters by status).

@@ -32,9 +32,9 @@ use super::fonts::{FONT_COLUMNS, FontRecord};
 use super::payments::{events_column, events_of_column};
 use super::{
     AlertRecord, AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext,
-    EventRecord, IdempotencyRecord, KeyPurpose, LinkRecord, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts,
-    RefundRecord, RefundReservation, SessionRecord, Store, StoreError, StoreFuture, TokenRecord, UserRecord,
-    WebhookEndpointRecord, WebhookSecretRecord, WrappedKeyRecord,
+    EventRecord, IdempotencyRecord, KeyPurpose, LinkRecord, ListFilter, MerchantRecord, PaymentRecord, PaymentStart,
+    PurgeCounts, RefundRecord, RefundReservation, SessionRecord, Store, StoreError, StoreFuture, TokenRecord,
+    UserRecord, WebhookEndpointRecord, WebhookSecretRecord, WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -554,6 +554,38 @@ const ENDPOINT_COLS: &str = "id, merchant_id, mode, url, enabled_events, status,
 
 fn json_of(text: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt("json document"))
+}
+
+/// Inserts a payment row. An existing id is an error ([`StoreError::Conflict`]), or with
+/// `skip_existing` nothing is inserted. Returns the number of rows inserted.
+async fn insert_payment_row(
+    tx: &tokio_postgres::Transaction<'_>,
+    p: &PaymentRecord,
+    skip_existing: bool,
+) -> Result<u64, StoreError> {
+    macro_rules! insert {
+        () => {
+            "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, amount_capturable,
+             amount_captured, amount_refunded, created, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,0,$9,$10)"
+        };
+    }
+    tx.execute(
+        if skip_existing { concat!(insert!(), " ON CONFLICT (id) DO NOTHING") } else { insert!() },
+        &[
+            &p.id,
+            &p.merchant_id,
+            &p.mode.as_str(),
+            &p.status,
+            &p.amount,
+            &p.currency,
+            &p.amount_capturable,
+            &p.amount_captured,
+            &p.created,
+            &p.data.to_string(),
+        ],
+    )
+    .await
+    .map_err(|e| pg_err(&e))
 }
 
 fn payment_of(r: &tokio_postgres::Row) -> Result<PaymentRecord, StoreError> {
@@ -1289,28 +1321,81 @@ impl Store for PostgresStore {
         bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
-            tx.execute(
-                "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, amount_capturable,
-                 amount_captured, amount_refunded, created, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,0,$9,$10)",
-                &[
-                    &p.id,
-                    &p.merchant_id,
-                    &p.mode.as_str(),
-                    &p.status,
-                    &p.amount,
-                    &p.currency,
-                    &p.amount_capturable,
-                    &p.amount_captured,
-                    &p.created,
-                    &p.data.to_string(),
-                ],
-            )
-            .await
-            .map_err(|e| pg_err(&e))?;
+            insert_payment_row(&tx, &p, false).await?;
             if let Some(e) = &event {
                 insert_event(&tx, e).await?;
             }
             tx.commit().await.map_err(|e| pg_err(&e))
+        })
+    }
+
+    fn begin_payment(
+        &self,
+        scope: &str,
+        body_hash: &str,
+        lease_before: UnixSeconds,
+        p: PaymentRecord,
+        cvc_of: Option<String>,
+    ) -> StoreFuture<PaymentStart> {
+        let (pool, scope, body_hash) = (self.pool.clone(), scope.to_owned(), body_hash.to_owned());
+        bounded(OP_TIMEOUT, async move {
+            let mut c = Self::client(&pool).await?;
+            let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            // A concurrent claim of the same scope (any instance) waits on this row until we
+            // commit, then finds it pending (409) or completed (replay).
+            let claimed = tx
+                .execute(
+                    "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES ($1, $2, 0, '', $3)
+                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, created = excluded.created
+                     WHERE idempotency.status = 0 AND idempotency.created <= $4",
+                    &[&scope, &body_hash, &p.created, &lease_before],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?;
+            if claimed == 0 {
+                let row = tx
+                    .query_opt(
+                        "SELECT scope, body_hash, status, response, created FROM idempotency
+                         WHERE scope = $1 AND status <> 0",
+                        &[&scope],
+                    )
+                    .await
+                    .map_err(|e| pg_err(&e))?;
+                let claim = match row {
+                    Some(r) => Claim::Done(idempotency_of(&r)?),
+                    None => Claim::InFlight,
+                };
+                tx.commit().await.map_err(|e| pg_err(&e))?;
+                return Ok(PaymentStart::NotClaimed(claim));
+            }
+            let inserted = insert_payment_row(&tx, &p, true).await?;
+            let start = if inserted == 0 {
+                let sql =
+                    format!("SELECT {PAYMENT_COLS} FROM payments WHERE id = $1 AND merchant_id = $2 AND mode = $3");
+                let row = tx
+                    .query_opt(&sql, &[&p.id, &p.merchant_id, &p.mode.as_str()])
+                    .await
+                    .map_err(|e| pg_err(&e))?
+                    .ok_or(StoreError::Conflict)?;
+                PaymentStart::Recorded(payment_of(&row)?)
+            } else {
+                let cvc = match &cvc_of {
+                    // The row lock makes concurrent destroyers queue; one sees the ciphertext.
+                    Some(token) => {
+                        tx.execute(
+                            "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE id = $1 AND cvc_ct IS NOT NULL",
+                            &[token],
+                        )
+                        .await
+                        .map_err(|e| pg_err(&e))?
+                            > 0
+                    }
+                    None => false,
+                };
+                PaymentStart::Started { cvc }
+            };
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(start)
         })
     }
 

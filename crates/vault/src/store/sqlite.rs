@@ -24,9 +24,9 @@ use super::fonts::{FONT_COLUMNS, FontRecord};
 use super::payments::{events_column, events_of_column};
 use super::{
     AlertRecord, AttemptRecord, AuditEvent, AuditFilter, CipherRow, Claim, CreateOutcome, DeliveryJob, DeliveryNext,
-    EventRecord, IdempotencyRecord, KeyPurpose, LinkRecord, ListFilter, MerchantRecord, PaymentRecord, PurgeCounts,
-    RefundRecord, RefundReservation, SessionRecord, Store, StoreError, StoreFuture, TokenRecord, UserRecord,
-    WebhookEndpointRecord, WebhookSecretRecord, WrappedKeyRecord,
+    EventRecord, IdempotencyRecord, KeyPurpose, LinkRecord, ListFilter, MerchantRecord, PaymentRecord, PaymentStart,
+    PurgeCounts, RefundRecord, RefundReservation, SessionRecord, Store, StoreError, StoreFuture, TokenRecord,
+    UserRecord, WebhookEndpointRecord, WebhookSecretRecord, WrappedKeyRecord,
 };
 use crate::clock::UnixSeconds;
 use crate::keys::{ApiKeyRecord, KeyKind, Mode, Role};
@@ -545,6 +545,76 @@ fn complete_idempotency(c: &Connection, rec: &IdempotencyRecord) -> Result<(), S
     Ok(())
 }
 
+/// [`Store::claim_idempotency`] on the writer's connection.
+fn claim_scope(
+    c: &Connection,
+    scope: &str,
+    body_hash: &str,
+    now: UnixSeconds,
+    lease_before: UnixSeconds,
+) -> Result<Claim, StoreError> {
+    let claimed = c
+        .prepare_cached(
+            "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES (?1, ?2, 0, '', ?3)
+             ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, created = excluded.created
+             WHERE idempotency.status = 0 AND idempotency.created <= ?4",
+        )
+        .and_then(|mut s| s.execute(params![scope, body_hash, now, lease_before]))
+        .map_err(db_err)?;
+    if claimed > 0 {
+        return Ok(Claim::Claimed);
+    }
+    Ok(match select_idempotency(c, scope)? {
+        Some(done) => Claim::Done(done),
+        None => Claim::InFlight,
+    })
+}
+
+macro_rules! insert_payment_sql {
+    () => {
+        "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, amount_capturable,
+         amount_captured, amount_refunded, created, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,0,?9,?10)"
+    };
+}
+
+/// Inserts a payment row. An existing id is an error ([`StoreError::Conflict`]), or with
+/// `skip_existing` nothing is inserted. Returns the number of rows inserted.
+fn insert_payment_row(c: &Connection, p: &PaymentRecord, skip_existing: bool) -> Result<usize, StoreError> {
+    c.prepare_cached(if skip_existing {
+        concat!(insert_payment_sql!(), " ON CONFLICT (id) DO NOTHING")
+    } else {
+        insert_payment_sql!()
+    })
+    .and_then(|mut s| {
+        s.execute(params![
+            p.id,
+            p.merchant_id,
+            p.mode.as_str(),
+            p.status,
+            p.amount,
+            p.currency,
+            p.amount_capturable,
+            p.amount_captured,
+            p.created,
+            p.data.to_string()
+        ])
+    })
+    .map_err(db_err)
+}
+
+/// Destroys a token's CVC ciphertext; `true` if there was one (see [`Store::destroy_cvc`]).
+fn destroy_cvc_row(c: &Connection, id: &str, dirty: &AtomicBool) -> Result<bool, StoreError> {
+    let n = c
+        .prepare_cached("UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE id = ?1 AND cvc_ct IS NOT NULL")
+        .and_then(|mut s| s.execute([id]))
+        .map_err(db_err)?;
+    if n > 0 {
+        // The WAL must be truncated so that no copy of the ciphertext survives in it.
+        dirty.store(true, Ordering::Release);
+    }
+    Ok(n > 0)
+}
+
 /// Inserts an event and a pending delivery to every enabled endpoint that wants its type.
 fn insert_event(c: &Connection, e: &EventRecord) -> Result<(), StoreError> {
     c.prepare_cached("INSERT INTO events (id, merchant_id, mode, type, created, body) VALUES (?1,?2,?3,?4,?5,?6)")
@@ -1059,18 +1129,7 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         let dirty = Arc::clone(&self.cvc_destroyed);
         // On the single writer: of concurrent callers exactly one sees `true`.
-        self.write(move |c| {
-            let n = c
-                .prepare_cached(
-                    "UPDATE tokens SET cvc_ct = NULL, cvc_expires_at = NULL WHERE id = ?1 AND cvc_ct IS NOT NULL",
-                )
-                .and_then(|mut s| s.execute([&id]))
-                .map_err(db_err)?;
-            if n > 0 {
-                dirty.store(true, Ordering::Release);
-            }
-            Ok(n > 0)
-        })
+        self.write(move |c| destroy_cvc_row(c, &id, &dirty))
     }
 
     fn purge_cvcs(&self, now: UnixSeconds) -> StoreFuture<u64> {
@@ -1176,23 +1235,7 @@ impl Store for SqliteStore {
         // A claim is a lock, not an answer: the request answers only after a durable write of
         // its own (its token, payment or refund, with the idempotency record), so it need not
         // wait for this batch's fsync (one fewer on every payment and idempotent tokenize).
-        self.writer_handle().write_before_commit(move |c| {
-            let claimed = c
-                .prepare_cached(
-                    "INSERT INTO idempotency (scope, body_hash, status, response, created) VALUES (?1, ?2, 0, '', ?3)
-                     ON CONFLICT (scope) DO UPDATE SET body_hash = excluded.body_hash, created = excluded.created
-                     WHERE idempotency.status = 0 AND idempotency.created <= ?4",
-                )
-                .and_then(|mut s| s.execute(params![scope, body_hash, now, lease_before]))
-                .map_err(db_err)?;
-            if claimed > 0 {
-                return Ok(Claim::Claimed);
-            }
-            Ok(match select_idempotency(c, &scope)? {
-                Some(done) => Claim::Done(done),
-                None => Claim::InFlight,
-            })
-        })
+        self.writer_handle().write_before_commit(move |c| claim_scope(c, &scope, &body_hash, now, lease_before))
     }
 
     fn try_lease(&self, job: &str, holder: &str, now: UnixSeconds, until: UnixSeconds) -> StoreFuture<bool> {
@@ -1289,29 +1332,50 @@ impl Store for SqliteStore {
 
     fn insert_payment(&self, p: PaymentRecord, event: Option<EventRecord>) -> StoreFuture<()> {
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO payments (id, merchant_id, mode, status, amount, currency, amount_capturable,
-                 amount_captured, amount_refunded, created, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,0,?9,?10)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    p.id,
-                    p.merchant_id,
-                    p.mode.as_str(),
-                    p.status,
-                    p.amount,
-                    p.currency,
-                    p.amount_capturable,
-                    p.amount_captured,
-                    p.created,
-                    p.data.to_string()
-                ])
-            })
-            .map_err(db_err)?;
+            insert_payment_row(c, &p, false)?;
             if let Some(e) = &event {
                 insert_event(c, e)?;
             }
             Ok(())
+        })
+    }
+
+    fn begin_payment(
+        &self,
+        scope: &str,
+        body_hash: &str,
+        lease_before: UnixSeconds,
+        payment: PaymentRecord,
+        cvc_of: Option<String>,
+    ) -> StoreFuture<PaymentStart> {
+        let (scope, body_hash) = (scope.to_owned(), body_hash.to_owned());
+        let dirty = Arc::clone(&self.cvc_destroyed);
+        // One job on the writer: the claim, the payment and the CVC's destruction commit (or
+        // roll back) together, and the answer waits for the batch's fsync.
+        self.write(move |c| {
+            match claim_scope(c, &scope, &body_hash, payment.created, lease_before)? {
+                Claim::Claimed => {}
+                other => return Ok(PaymentStart::NotClaimed(other)),
+            }
+            if insert_payment_row(c, &payment, true)? == 0 {
+                let existing = get_scoped(
+                    c,
+                    "payments",
+                    PAYMENT_COLS,
+                    "",
+                    &payment.id,
+                    &payment.merchant_id,
+                    payment.mode,
+                    payment_of,
+                )?
+                .ok_or(StoreError::Conflict)?;
+                return Ok(PaymentStart::Recorded(existing));
+            }
+            let cvc = match &cvc_of {
+                Some(token) => destroy_cvc_row(c, token, &dirty)?,
+                None => false,
+            };
+            Ok(PaymentStart::Started { cvc })
         })
     }
 

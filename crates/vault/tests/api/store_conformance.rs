@@ -493,6 +493,63 @@ async fn payments_transition_once_with_their_events(s: Arc<dyn Store>) {
     assert_eq!(evt2.body, event("evt_2", "payment.succeeded").body, "the exact bytes are kept");
 }
 
+async fn a_payment_begins_with_its_claim_and_its_cvc_in_one_write(s: Arc<dyn Store>) {
+    use vault::store::{Claim, PaymentStart};
+    s.create_token(token("tok_1", "mer_a", 1), None, audit("t", None)).await.unwrap();
+    let processing = payment("pay_1", "processing", 1000);
+    let start = s.begin_payment("k:1", "h", NOW - 60, processing.clone(), Some("tok_1".into())).await.unwrap();
+    assert_eq!(start, PaymentStart::Started { cvc: true });
+    assert_eq!(s.get_payment("pay_1", "mer_a", Mode::Test).await.unwrap(), Some(processing.clone()));
+    assert_eq!(s.get_for_detokenize("tok_1", "mer_a", Mode::Test, NOW).await.unwrap().unwrap().cvc_ct, None);
+    // While the claim is held, another attempt writes nothing.
+    let again = s.begin_payment("k:1", "h", NOW - 60, payment("pay_1", "processing", 1000), Some("tok_1".into()));
+    assert_eq!(again.await.unwrap(), PaymentStart::NotClaimed(Claim::InFlight));
+    // Its instance died: the claim is taken over, and the recorded payment is handed back
+    // (to be resumed, never authorised again).
+    let taken_over = s.begin_payment("k:1", "h", NOW + 1, payment("pay_1", "processing", 1000), None).await.unwrap();
+    assert_eq!(taken_over, PaymentStart::Recorded(processing.clone()));
+    // Once answered, a later attempt gets the stored answer.
+    let mut done = processing.clone();
+    done.status = "succeeded".into();
+    assert!(s.update_payment(done, "processing", None, Some(idem("k:1", "paid")), None).await.unwrap());
+    let replayed = s.begin_payment("k:1", "h", NOW + 2, payment("pay_1", "processing", 1000), None).await.unwrap();
+    assert_eq!(replayed, PaymentStart::NotClaimed(Claim::Done(idem("k:1", "paid"))));
+    // Concurrent payments with their own keys on one token: exactly one destroys its CVC.
+    s.create_token(token("tok_2", "mer_a", 1), None, audit("t", None)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = Arc::clone(&s);
+        let p = payment(&format!("pay_r{i}"), "processing", 100);
+        tasks.push(tokio::spawn(async move {
+            s.begin_payment(&format!("k:r{i}"), "h", NOW - 60, p, Some("tok_2".into())).await
+        }));
+    }
+    let mut with_cvc = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            PaymentStart::Started { cvc } => with_cvc += usize::from(cvc),
+            other => panic!("every key is its own: {other:?}"),
+        }
+    }
+    assert_eq!(with_cvc, 1);
+    // Concurrent attempts with one key: one starts, the others write nothing.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = Arc::clone(&s);
+        let p = payment("pay_same", "processing", 100);
+        tasks.push(tokio::spawn(async move { s.begin_payment("k:same", "h", NOW - 60, p, None).await }));
+    }
+    let mut started = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            PaymentStart::Started { .. } => started += 1,
+            PaymentStart::NotClaimed(Claim::InFlight) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(started, 1);
+}
+
 async fn refunds_never_exceed_the_captured_amount(s: Arc<dyn Store>) {
     s.insert_payment(payment("pay_1", "succeeded", 1000), None).await.unwrap();
     s.insert_payment(payment("pay_auth", "requires_capture", 1000), None).await.unwrap();
@@ -747,6 +804,7 @@ conformance!(
     reencryption_rows_page_and_never_overwrite_newer_data,
     audit_is_filtered_newest_first,
     payments_transition_once_with_their_events,
+    a_payment_begins_with_its_claim_and_its_cvc_in_one_write,
     refunds_never_exceed_the_captured_amount,
     deliveries_have_one_holder_and_survive_a_dead_one,
     webhook_secrets_rotate_with_overlap,
