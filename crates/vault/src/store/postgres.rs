@@ -63,6 +63,10 @@ struct PendingToken {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The webhook worker's own connections ([`DELIVERY_CONNECTIONS`]): its claims and records
+    /// never queue behind the API's requests for a pooled connection (under load they did,
+    /// and deliveries fell seconds behind the payments).
+    deliveries: Pool,
     url: String,
     writer: tokio::sync::mpsc::Sender<PendingToken>,
 }
@@ -72,6 +76,9 @@ impl std::fmt::Debug for PostgresStore {
         f.write_str("PostgresStore")
     }
 }
+
+/// Connections of the webhook worker's own pool (besides `--database-pool-size`).
+pub const DELIVERY_CONNECTIONS: usize = 4;
 
 /// Keys per statement of [`Store::key_last_uses`] (one branch and one parameter each).
 const LAST_USE_KEYS_PER_STATEMENT: usize = 100;
@@ -152,14 +159,16 @@ impl PostgresStore {
     pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
         let config = tokio_postgres::Config::from_str(url)
             .map_err(|_| StoreError::Database("the database URL is not a valid postgres:// URL".into()))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager)
-            .max_size(max_connections.max(1))
-            .build()
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let build = |config: tokio_postgres::Config, size: usize| {
+            let manager =
+                Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Pool::builder(manager).max_size(size).build().map_err(|e| StoreError::Database(e.to_string()))
+        };
+        let pool = build(config.clone(), max_connections.max(1))?;
+        let deliveries = build(config, DELIVERY_CONNECTIONS)?;
         let (writer, queue) = tokio::sync::mpsc::channel(MAX_BATCH * WRITE_BATCHES * 2);
         tokio::spawn(token_writer(pool.clone(), queue));
-        let store = Self { pool, url: url.to_owned(), writer };
+        let store = Self { pool, deliveries, url: url.to_owned(), writer };
         store.migrate().await?;
         Ok(store)
     }
@@ -509,21 +518,28 @@ async fn complete_idempotency(
 
 /// Inserts an event and a pending delivery to every enabled endpoint that wants its type.
 async fn insert_event(tx: &deadpool_postgres::Transaction<'_>, e: &EventRecord) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO events (id, merchant_id, mode, type, created, body) VALUES ($1,$2,$3,$4,$5,$6)",
-        &[&e.id, &e.merchant_id, &e.mode.as_str(), &e.event_type, &e.created, &e.body],
-    )
-    .await
-    .map_err(|e| pg_err(&e))?;
-    tx.execute(
-        "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at, created)
-         SELECT $1, id, 'pending', 0, $2, $2 FROM webhook_endpoints
-         WHERE merchant_id = $3 AND mode = $4 AND status = 'enabled'
-         AND (strpos(enabled_events, ',*,') > 0 OR strpos(enabled_events, ',' || $5::TEXT || ',') > 0)",
-        &[&e.id, &e.created, &e.merchant_id, &e.mode.as_str(), &e.event_type],
-    )
-    .await
-    .map_err(|e| pg_err(&e))?;
+    let mode = e.mode.as_str();
+    // Pipelined: both statements are prepared (cached per connection) first, so each execute
+    // is sent on its first poll and the two run in the order polled: the event, then its
+    // deliveries (a failed event insert fails the transaction, so no delivery survives it).
+    let insert_event = tx
+        .prepare_cached("INSERT INTO events (id, merchant_id, mode, type, created, body) VALUES ($1,$2,$3,$4,$5,$6)")
+        .await
+        .map_err(|e| pg_err(&e))?;
+    let insert_deliveries = tx
+        .prepare_cached(
+            "INSERT INTO deliveries (event_id, endpoint_id, status, attempts, next_at, created)
+             SELECT $1, id, 'pending', 0, $2, $2 FROM webhook_endpoints
+             WHERE merchant_id = $3 AND mode = $4 AND status = 'enabled'
+             AND (strpos(enabled_events, ',*,') > 0 OR strpos(enabled_events, ',' || $5::TEXT || ',') > 0)",
+        )
+        .await
+        .map_err(|e| pg_err(&e))?;
+    let event_params: [&(dyn ToSql + Sync); 6] = [&e.id, &e.merchant_id, &mode, &e.event_type, &e.created, &e.body];
+    let delivery_params: [&(dyn ToSql + Sync); 5] = [&e.id, &e.created, &e.merchant_id, &mode, &e.event_type];
+    let event = tx.execute(&insert_event, &event_params);
+    let deliveries = tx.execute(&insert_deliveries, &delivery_params);
+    tokio::try_join!(event, deliveries).map_err(|e| pg_err(&e))?;
     Ok(())
 }
 
@@ -653,12 +669,20 @@ async fn outbox(
     event: Option<&EventRecord>,
     idempotency: Option<&IdempotencyRecord>,
 ) -> Result<(), StoreError> {
-    if let Some(e) = event {
-        insert_event(tx, e).await?;
-    }
-    if let Some(rec) = idempotency {
-        complete_idempotency(tx, rec).await?;
-    }
+    // Pipelined (see `update_payment`): independent statements, one round trip.
+    let event = async {
+        match event {
+            Some(e) => insert_event(tx, e).await,
+            None => Ok(()),
+        }
+    };
+    let idempotency = async {
+        match idempotency {
+            Some(rec) => complete_idempotency(tx, rec).await.map(drop),
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(event, idempotency)?;
     Ok(())
 }
 
@@ -735,6 +759,7 @@ async fn list_rows<T>(
 impl Store for PostgresStore {
     fn close(&self) {
         self.pool.close();
+        self.deliveries.close();
     }
 
     fn key_changes(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
@@ -1424,10 +1449,15 @@ impl Store for PostgresStore {
             if n == 0 {
                 return Ok(false);
             }
-            outbox(&tx, event.as_ref(), idempotency.as_ref()).await?;
-            if let Some(a) = &audit {
-                insert_audit(&tx, a).await?;
-            }
+            // Polled together, the outbox's and the audit's statements go out pipelined: one
+            // round trip for all of them, executed in order.
+            let audit = async {
+                match &audit {
+                    Some(a) => insert_audit(&tx, a).await,
+                    None => Ok(()),
+                }
+            };
+            tokio::try_join!(outbox(&tx, event.as_ref(), idempotency.as_ref()), audit)?;
             tx.commit().await.map_err(|e| pg_err(&e))?;
             Ok(true)
         })
@@ -1755,7 +1785,7 @@ impl Store for PostgresStore {
         lease_until: UnixSeconds,
         limit: u32,
     ) -> StoreFuture<Vec<DeliveryJob>> {
-        let (pool, holder) = (self.pool.clone(), holder.to_owned());
+        let (pool, holder) = (self.deliveries.clone(), holder.to_owned());
         bounded(OP_TIMEOUT, async move {
             let c = Self::client(&pool).await?;
             // Instances claiming together skip each other's locked rows instead of waiting, so
@@ -1802,7 +1832,7 @@ impl Store for PostgresStore {
         attempts: Vec<(AttemptRecord, DeliveryNext)>,
         holder: &str,
     ) -> StoreFuture<Vec<Option<Option<UnixSeconds>>>> {
-        let (pool, holder) = (self.pool.clone(), holder.to_owned());
+        let (pool, holder) = (self.deliveries.clone(), holder.to_owned());
         bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
@@ -1812,10 +1842,27 @@ impl Store for PostgresStore {
             order.sort_by(|(_, (a, _)), (_, (b, _))| {
                 (a.endpoint_id.as_str(), a.delivery_id).cmp(&(b.endpoint_id.as_str(), b.delivery_id))
             });
-            let mut answers = Vec::with_capacity(order.len());
-            for (i, (a, next)) in order {
-                answers.push((i, record_attempt(&tx, a, &holder, *next).await?));
+            // The lease updates and then the attempt rows of the whole batch go out pipelined
+            // (one round trip per step, not per attempt) with statements prepared once. The
+            // endpoints' updates stay one at a time, in the order above.
+            let release = tx.prepare_cached(RELEASE_DELIVERY).await.map_err(|e| pg_err(&e))?;
+            let leased = futures_util::future::try_join_all(
+                order.iter().map(|(_, (a, next))| release_delivery(&tx, &release, a, &holder, *next)),
+            )
+            .await?;
+            let insert = tx.prepare_cached(INSERT_ATTEMPT).await.map_err(|e| pg_err(&e))?;
+            let recorded: Vec<_> = order.iter().zip(&leased).filter(|(_, ours)| **ours).map(|((_, r), _)| *r).collect();
+            futures_util::future::try_join_all(recorded.iter().map(|(a, _)| insert_attempt(&tx, &insert, a))).await?;
+            // One or two statements per endpoint of the batch, not one per attempt: under load
+            // every sequential round trip waits its turn on a busy runtime, and the batch's
+            // slots return only once it is recorded.
+            let mut failing = Vec::with_capacity(recorded.len());
+            for group in recorded.chunk_by(|(a, _), (b, _)| a.endpoint_id == b.endpoint_id) {
+                failing.extend(note_endpoint(&tx, group).await?);
             }
+            let mut failing = failing.into_iter();
+            let mut answers: Vec<(usize, Option<Option<UnixSeconds>>)> =
+                order.iter().zip(leased).map(|((i, _), ours)| (*i, if ours { failing.next() } else { None })).collect();
             answers.sort_by_key(|(i, _)| *i);
             let out = answers.into_iter().map(|(_, answer)| answer).collect();
             tx.commit().await.map_err(|e| pg_err(&e))?;
@@ -2434,27 +2481,36 @@ fn pg_user(r: &tokio_postgres::Row) -> Result<RawUser, StoreError> {
 }
 
 /// One attempt of [`Store::record_attempts`], inside its transaction.
-async fn record_attempt(
-    tx: &tokio_postgres::Transaction<'_>,
+const RELEASE_DELIVERY: &str = "UPDATE deliveries SET attempts = attempts + 1, status = $3,
+     next_at = COALESCE($4, next_at), lease_holder = NULL, lease_until = NULL
+     WHERE id = $1 AND lease_holder = $2 AND status = 'pending'";
+
+/// Ends this holder's lease of an attempted delivery with its next state (`statement`:
+/// [`RELEASE_DELIVERY`]); `false` if the lease was lost meanwhile (the attempt is then not
+/// recorded).
+async fn release_delivery(
+    tx: &deadpool_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
     a: &AttemptRecord,
     holder: &str,
     next: DeliveryNext,
-) -> Result<Option<Option<UnixSeconds>>, StoreError> {
+) -> Result<bool, StoreError> {
     let (status, next_at) = delivery_next(next);
-    let n = tx
-        .execute(
-            "UPDATE deliveries SET attempts = attempts + 1, status = $3, next_at = COALESCE($4, next_at),
-             lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2 AND status = 'pending'",
-            &[&a.delivery_id, &holder, &status, &next_at],
-        )
-        .await
-        .map_err(|e| pg_err(&e))?;
-    if n == 0 {
-        return Ok(None);
-    }
+    let n = tx.execute(statement, &[&a.delivery_id, &holder, &status, &next_at]).await.map_err(|e| pg_err(&e))?;
+    Ok(n > 0)
+}
+
+const INSERT_ATTEMPT: &str = "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code,
+     latency_ms, error_class, response_body, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)";
+
+/// Records an attempt (`statement`: [`INSERT_ATTEMPT`]).
+async fn insert_attempt(
+    tx: &deadpool_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
+    a: &AttemptRecord,
+) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class,
-         response_body, created) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        statement,
         &[
             &a.delivery_id,
             &a.event_id,
@@ -2468,19 +2524,51 @@ async fn record_attempt(
     )
     .await
     .map_err(|e| pg_err(&e))?;
-    let sql = if next == DeliveryNext::Delivered {
+    Ok(())
+}
+
+/// Applies a batch's attempts to one endpoint (`group`, in delivery order): a failed attempt
+/// marks it failing since the attempt unless it already was, a delivery clears the mark.
+/// Returns, per attempt, since when the endpoint is failing after it.
+async fn note_endpoint(
+    tx: &deadpool_postgres::Transaction<'_>,
+    group: &[&(AttemptRecord, DeliveryNext)],
+) -> Result<Vec<Option<UnixSeconds>>, StoreError> {
+    let Some((first, _)) = group.first() else { return Ok(Vec::new()) };
+    let endpoint = &first.endpoint_id;
+    if group.iter().all(|(_, next)| *next == DeliveryNext::Delivered) {
         // Only an endpoint that was failing is written: a row lock on the endpoint for every
         // delivery serialised all deliveries (and, holding pooled connections while they
         // queued, the payments) behind one row.
-        "UPDATE webhook_endpoints SET failing_since = NULL
-         WHERE id = $1 AND $2::BIGINT IS NOT NULL AND failing_since IS NOT NULL
-         RETURNING failing_since"
-    } else {
-        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1
-         RETURNING failing_since"
-    };
-    let row = tx.query_opt(sql, &[&a.endpoint_id, &a.created]).await.map_err(|e| pg_err(&e))?;
-    Ok(Some(row.and_then(|r| r.get(0))))
+        let clear = tx
+            .prepare_cached(
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+        tx.execute(&clear, &[endpoint]).await.map_err(|e| pg_err(&e))?;
+        return Ok(vec![None; group.len()]);
+    }
+    let row = tx
+        .query_opt("SELECT failing_since FROM webhook_endpoints WHERE id = $1 FOR UPDATE", &[endpoint])
+        .await
+        .map_err(|e| pg_err(&e))?;
+    let Some(row) = row else { return Ok(vec![None; group.len()]) };
+    let before: Option<UnixSeconds> = row.try_get(0).map_err(|e| StoreError::Database(e.to_string()))?;
+    let mut since = before;
+    let answers = group
+        .iter()
+        .map(|(a, next)| {
+            since = if *next == DeliveryNext::Delivered { None } else { since.or(Some(a.created)) };
+            since
+        })
+        .collect();
+    if since != before {
+        tx.execute("UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1", &[endpoint, &since])
+            .await
+            .map_err(|e| pg_err(&e))?;
+    }
+    Ok(answers)
 }
 
 #[cfg(test)]
