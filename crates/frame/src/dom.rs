@@ -195,9 +195,8 @@ pub fn boot() -> Result<(), JsValue> {
 }
 
 fn query_param(search: &str, name: &str) -> Option<String> {
-    search
-        .trim_start_matches('?')
-        .split('&')
+    let search = search.strip_prefix('?').unwrap_or(search);
+    crate::protocol::split_ascii(search, b'&')
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
         .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         .map(str::to_owned)
