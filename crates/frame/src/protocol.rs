@@ -269,7 +269,7 @@ impl FontSource {
 
 /// A parent → frame message as it arrives; turned into a [`Command`] by
 /// [`ParentMessage::into_command`]. Unknown keys are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ParentMessage {
     pub v: u32,
     pub channel: String,
