@@ -7,6 +7,7 @@ WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=..."` pin in C
 TRUNK_VERSION="0.21.14"        # trunk 0.22 needs a newer rustc than this machine has
 BINARYEN_VERSION="132"         # Debian's binaryen 108 corrupts current rustc output
 TYPESCRIPT_VERSION="5.9.3"     # type-checks web/loader.d.ts and the documented examples
+TERSER_VERSION="5.51.4"        # minifies the frame's wasm-bindgen glue (scripts/shrink-glue.py, a Trunk hook)
 AXE_CORE_VERSION="4.10.3"      # accessibility check of Dev Space pages in the browser tests (MPL-2.0, test only)
 # React for the npm package's tests (web/package: server rendering in node, and the UMD
 # development builds its browser test serves); MIT, test only. 18.3 is the last React with UMD
@@ -57,6 +58,14 @@ if ! "$tools/node_modules/.bin/tsc" --version 2>/dev/null | grep -qx "Version $T
   say "installing typescript@$TYPESCRIPT_VERSION from npm"
   [ -f "$tools/package.json" ] || echo '{"private":true}' >"$tools/package.json"
   npm install --prefix "$tools" --no-audit --no-fund --silent "typescript@$TYPESCRIPT_VERSION"
+fi
+
+# terser from npm, kept inside the project: Trunk's post-build hook minifies the frame's glue
+# with it (the build fails without it).
+if ! "$tools/node_modules/.bin/terser" --version 2>/dev/null | grep -qx "terser $TERSER_VERSION"; then
+  say "installing terser@$TERSER_VERSION from npm"
+  [ -f "$tools/package.json" ] || echo '{"private":true}' >"$tools/package.json"
+  npm install --prefix "$tools" --no-audit --no-fund --silent "terser@$TERSER_VERSION"
 fi
 
 # axe-core from npm, kept inside the project: the Dev Space browser test injects it into each

@@ -5,8 +5,8 @@
    with 16 hex digits that no compressor can shrink) to short names (`_0`, `_1`, ...), in the
    WASM's import section and in the glue's import object alike. Every name must occur exactly
    once in the glue as an object key, or the build fails: nothing is renamed half-way.
-2. Drops the glue's comment lines and JSDoc blocks and its indentation (no template literal
-   spans lines in it; checked, or the build fails).
+2. Minifies the glue with terser (local names mangled, no comments or whitespace; property
+   names, so the import keys of 1., and the module's exports kept).
 3. Rewrites the SRI `integrity` of both files in index.html (Trunk computed it before this hook).
 
 File names keep Trunk's hashes: the output is a pure function of Trunk's, so a name still
@@ -17,6 +17,8 @@ import base64
 import hashlib
 import pathlib
 import re
+import shutil
+import subprocess
 import sys
 
 
@@ -131,22 +133,30 @@ def main(stage):
             sys.exit(f"shrink-glue: {new} is already a name in {glue_path.name}")
         glue = pattern.sub(new, glue)
 
-    # 2. No comments, no indentation.
-    lines, in_doc = [], False
-    for line in glue.split("\n"):
-        s = line.strip()
-        if in_doc:
-            in_doc = not s.endswith("*/")
-            continue
-        if s.startswith("/**") or s.startswith("/*"):
-            in_doc = not s.endswith("*/")
-            continue
-        if s.startswith("//") or not s:
-            continue
-        lines.append(s)
-    glue = "\n".join(lines) + "\n"
-    if any(line.count("`") % 2 for line in lines):
-        sys.exit("shrink-glue: a template literal spans lines in the glue; its indentation may matter")
+    # 2. Minified by terser (pinned in scripts/setup.sh, on PATH from .tools/node_modules/.bin):
+    # local names mangled, comments and whitespace dropped. Property names (the import keys
+    # above, the WASM's exports) and the module's own exports are kept: terser does not mangle
+    # properties, and `--module` keeps export names.
+    terser = shutil.which("terser")
+    if terser is None:
+        sys.exit("shrink-glue: terser is not on PATH (scripts/setup.sh installs it in .tools)")
+    result = subprocess.run(
+        [terser, "--module", "--ecma", "2020", "--compress", "passes=2", "--mangle"],
+        input=glue,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        sys.exit(f"shrink-glue: terser failed on {glue_path.name}: {result.stderr.strip()}")
+    minified = result.stdout
+    for name in ["export function boot", "as default", "as initSync", '"./frame_bg.js"']:
+        if name not in minified:
+            sys.exit(f"shrink-glue: {name} is missing from the minified glue")
+    for new in mapping.values():
+        if len(re.findall(r"(?<![\w$])" + re.escape(new) + r":", minified)) != 1:
+            sys.exit(f"shrink-glue: the import key {new} is not in the minified glue once")
+    glue = minified
 
     # 3. SRI in index.html.
     glue_bytes = glue.encode()

@@ -1,8 +1,6 @@
-// Starts the WASM from the SRI-checked preload links Trunk emits (inlined; the vault's CSP hashes it).
-const glueLink = document.querySelector('link[rel="modulepreload"][href$=".js"]');
-const wasmLink = document.querySelector('link[rel="preload"][href$=".wasm"]');
-const glue = await import(glueLink.href);
-await glue.default({
-  module_or_path: fetch(wasmLink.href, { integrity: wasmLink.integrity || '' }),
-});
+const g = document.querySelector('link[rel="modulepreload"][href$=".js"]');
+const w = document.querySelector('link[rel="preload"][href$=".wasm"]');
+const m = WebAssembly.compileStreaming(fetch(w.href, { integrity: w.integrity || '' }));
+const glue = await import(g.href);
+await glue.default({ module_or_path: m });
 glue.boot();

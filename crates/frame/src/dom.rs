@@ -195,9 +195,8 @@ pub fn boot() -> Result<(), JsValue> {
 }
 
 fn query_param(search: &str, name: &str) -> Option<String> {
-    search
-        .trim_start_matches('?')
-        .split('&')
+    let search = search.strip_prefix('?').unwrap_or(search);
+    crate::protocol::split_ascii(search, b'&')
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
         .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         .map(str::to_owned)
@@ -415,7 +414,9 @@ pub(crate) fn with_frame(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Fi
 }
 
 fn browser_languages(window: &Window) -> Vec<String> {
-    window.navigator().languages().iter().filter_map(|v| v.as_string()).collect()
+    // By index, not with the array's iterator (less WASM).
+    let list = window.navigator().languages();
+    (0..list.length()).filter_map(|i| list.get(i).as_string()).collect()
 }
 
 /// The trust gate for incoming messages: parent window, exact origin, size, shape, version,
@@ -652,11 +653,14 @@ impl Frame {
     fn announce_ready(&mut self, rejected: Vec<String>) {
         if !self.initialized {
             self.initialized = true;
-            let state = self.state();
-            self.last_state = Some(state.clone());
             let height = self.measure_height();
             self.last_height = height;
-            self.post(&FrameEvent::Ready { height, state });
+            // Posted, then kept as the last state: no copy of the state (its `Clone` costs WASM).
+            let event = FrameEvent::Ready { height, state: self.state() };
+            self.post(&event);
+            if let FrameEvent::Ready { state, .. } = event {
+                self.last_state = Some(state);
+            }
         }
         self.warn(rejected);
     }
@@ -1069,10 +1073,13 @@ impl Frame {
             }
         }
         if self.last_state.as_ref() != Some(&state) {
+            let event = FrameEvent::Change { state };
             if self.initialized {
-                self.post(&FrameEvent::Change { state: state.clone() });
+                self.post(&event);
             }
-            self.last_state = Some(state);
+            if let FrameEvent::Change { state } = event {
+                self.last_state = Some(state);
+            }
         }
     }
 

@@ -91,15 +91,20 @@ fn opt_strings(obj: &Obj, key: &str) -> Result<Option<Pairs<String>>, Bad> {
 }
 
 /// `{ number?, expiry?, cvc?, name?, postalCode? }` of strings (absent → `None`).
+///
+/// Read into one value, key by key, rather than into a local per key: a bad key then drops one
+/// value instead of every local read before it, which costs WASM per key (here and in
+/// [`read_parent_message`]).
+#[allow(clippy::field_reassign_with_default, reason = "see above: one value to drop on every early return")]
 fn field_texts(obj: &Obj, key: &str) -> Result<Option<FieldTexts>, Bad> {
     let Some(p) = obj.opt_object(key)? else { return Ok(None) };
-    Ok(Some(FieldTexts {
-        number: p.opt_string("number")?,
-        expiry: p.opt_string("expiry")?,
-        cvc: p.opt_string("cvc")?,
-        name: p.opt_string("name")?,
-        postal_code: p.opt_string("postalCode")?,
-    }))
+    let mut texts = FieldTexts::default();
+    texts.number = p.opt_string("number")?;
+    texts.expiry = p.opt_string("expiry")?;
+    texts.cvc = p.opt_string("cvc")?;
+    texts.name = p.opt_string("name")?;
+    texts.postal_code = p.opt_string("postalCode")?;
+    Ok(Some(texts))
 }
 
 /// `[{ family, src, weight?, style? }]` (absent → `None`). Lenient, unlike the other options:
@@ -136,42 +141,40 @@ pub(crate) fn parent_message(data: JsValue) -> Option<ParentMessage> {
     read_parent_message(data).ok()
 }
 
+#[allow(clippy::field_reassign_with_default, reason = "one value to drop on every early return (field_texts)")]
 fn read_parent_message(data: JsValue) -> Result<ParentMessage, Bad> {
     let m = Obj::new(data)?;
-    let field = match m.opt_string("field")? {
+    let mut msg = ParentMessage::default();
+    msg.field = match m.opt_string("field")? {
         Some(id) => Some(Field::from_id(&id).ok_or(Bad)?),
         None => None,
     };
-    let style = match m.opt_object("style")? {
+    msg.style = match m.opt_object("style")? {
         Some(o) => Some(o.pairs(|v| Obj::new(v)?.pairs(string_value))?),
         None => None,
     };
-    let fields = match m.opt_object("fields")? {
+    msg.fields = match m.opt_object("fields")? {
         Some(f) => Some(FieldOptions {
             name: f.opt_bool("name")?.unwrap_or(false),
             postal_code: f.opt_bool("postalCode")?.unwrap_or(false),
         }),
         None => None,
     };
-    Ok(ParentMessage {
-        v: m.opt_uint("v", u32::MAX)?.ok_or(Bad)?,
-        channel: m.string("channel")?,
-        kind: m.string("type")?,
-        field,
-        id: m.opt_string("id")?,
-        locale: m.opt_string("locale")?,
-        style,
-        placeholders: field_texts(&m, "placeholders")?,
-        label: field_texts(&m, "label")?,
-        aria_label: field_texts(&m, "ariaLabel")?,
-        show_labels: m.opt_bool("showLabels")?,
-        fields,
-        errors: m.opt_string("errors")?,
-        messages: opt_strings(&m, "messages")?,
-        appearance: opt_strings(&m, "appearance")?,
-        disabled: m.opt_bool("disabled")?,
-        fonts: fonts(&m),
-    })
+    msg.v = m.opt_uint("v", u32::MAX)?.ok_or(Bad)?;
+    msg.channel = m.string("channel")?;
+    msg.kind = m.string("type")?;
+    msg.id = m.opt_string("id")?;
+    msg.locale = m.opt_string("locale")?;
+    msg.placeholders = field_texts(&m, "placeholders")?;
+    msg.label = field_texts(&m, "label")?;
+    msg.aria_label = field_texts(&m, "ariaLabel")?;
+    msg.show_labels = m.opt_bool("showLabels")?;
+    msg.errors = m.opt_string("errors")?;
+    msg.messages = opt_strings(&m, "messages")?;
+    msg.appearance = opt_strings(&m, "appearance")?;
+    msg.disabled = m.opt_bool("disabled")?;
+    msg.fonts = fonts(&m);
+    Ok(msg)
 }
 
 /// The text keys of a locale table file, in [`crate::locale::Text`] order; then `errors`.

@@ -26,10 +26,14 @@ mod prelude {
     pub(crate) use alloc::{borrow::ToOwned, boxed::Box, format, string::String, string::ToString, vec, vec::Vec};
 }
 
-/// The `no_std` build's allocator: the dlmalloc that `std` itself uses on this target.
+/// The `no_std` build's allocator: a sorted free list that coalesces neighbours (`lol_alloc`),
+/// about a sixth of the code of the dlmalloc `std` uses on this target. The frame allocates
+/// little (a few strings and vectors per keystroke), so a search of the free list per
+/// allocation costs nothing measurable. The lock is never contended: the frame has one thread.
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 /// The `no_std` build's panic handler: trap, as `panic = "abort"` does, without formatting the
 /// message (nothing would show it: the frame writes nothing to the console about a panic).

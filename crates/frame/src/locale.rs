@@ -157,7 +157,9 @@ impl Locale {
     /// Matches a BCP 47 tag (`"de-CH"`, `"pt_BR"`, `"JA"`) by its primary language subtag;
     /// Norwegian `no` and `nn` read Bokmål, the old Hebrew code `iw` Hebrew.
     pub fn from_tag(tag: &str) -> Option<Locale> {
-        let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        // By bytes, not `str::split`: its `char` searcher costs WASM.
+        let end = tag.bytes().position(|b| b == b'-' || b == b'_').unwrap_or(tag.len());
+        let primary = tag.get(..end).unwrap_or_default();
         let alias = |code: &str| primary.eq_ignore_ascii_case(code);
         if alias("no") || alias("nn") {
             return Some(Locale::Nb);

@@ -325,7 +325,11 @@ async fn vault_failure(response: &Response) -> Failure {
 
 /// `card.number` / `number` / `exp_month` … → the frame field.
 fn param_field(param: &str) -> Option<Field> {
-    let name = param.rsplit(['.', '[']).next().unwrap_or(param).trim_end_matches(']');
+    // By bytes, not `str::rsplit`: its `char` searcher costs WASM.
+    let start = param.bytes().rposition(|b| b == b'.' || b == b'[').map_or(0, |i| i + 1);
+    let name = param.get(start..).unwrap_or_default();
+    let end = name.bytes().rposition(|b| b != b']').map_or(0, |i| i + 1);
+    let name = name.get(..end).unwrap_or_default();
     match name {
         "number" => Some(Field::Number),
         "exp_month" | "exp_year" | "expiry" => Some(Field::Expiry),
@@ -342,8 +346,19 @@ fn retry_after_ms(response: &Response) -> i32 {
         .get("Retry-After")
         .ok()
         .flatten()
-        .and_then(|v| v.trim().parse::<i32>().ok())
-        .map_or(0, |s| s.saturating_mul(1000).clamp(0, MAX_RETRY_AFTER_MS))
+        .and_then(|v| seconds(&v))
+        .map_or(0, |s| i32::try_from(s.saturating_mul(1000)).unwrap_or(MAX_RETRY_AFTER_MS).clamp(0, MAX_RETRY_AFTER_MS))
+}
+
+/// `Retry-After` in seconds: ASCII digits, surrounding white space ignored (an HTTP date is not
+/// read; `None`, as for anything else). By hand, not `str::parse`: the generic integer parser
+/// costs WASM.
+fn seconds(value: &str) -> Option<u32> {
+    let digits = value.trim();
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.bytes().fold(0, |n, b| n * 10 + u32::from(b - b'0')))
 }
 
 /// The vault's `expires_at`: Unix seconds (or already a string).
@@ -378,8 +393,7 @@ fn hex(mut n: u64) -> String {
             break;
         }
     }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    out.iter().rev().map(|&b| char::from(b)).collect()
 }
 
 async fn sleep(window: &web_sys::Window, ms: i32) {

@@ -107,8 +107,11 @@ impl FrameParams {
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
         let (mut v, mut channel, mut origin, mut locale) = (None, None, None, None);
         let (mut field, mut group) = (None, None);
-        for pair in fragment.split('&') {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        for pair in split_ascii(fragment, b'&') {
+            let (key, value) = match pair.bytes().position(|b| b == b'=') {
+                Some(i) => (pair.get(..i).unwrap_or_default(), pair.get(i + 1..).unwrap_or_default()),
+                None => (pair, ""),
+            };
             let value = percent_decode(value)?;
             match key {
                 "v" => v = Some(value),
@@ -139,6 +142,12 @@ impl FrameParams {
     }
 }
 
+/// `s` split at every `sep` (an ASCII byte), as `str::split` with that `char` would: by hand,
+/// because the `char` searcher behind `str::split` costs WASM.
+pub fn split_ascii(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    s.as_bytes().split(move |b| *b == sep).map(|part| core::str::from_utf8(part).unwrap_or_default())
+}
+
 /// 16–64 characters of `[A-Za-z0-9_-]`.
 pub fn channel_is_valid(channel: &str) -> bool {
     (16..=64).contains(&channel.len()) && channel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -160,9 +169,10 @@ fn percent_decode(input: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = core::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // By hand, not `u8::from_str_radix`: the generic integer parser costs WASM.
+            let high = hex_digit(*bytes.get(i + 1)?)?;
+            let low = hex_digit(*bytes.get(i + 2)?)?;
+            out.push(high << 4 | low);
             i += 3;
         } else {
             out.push(if b == b'+' { b' ' } else { b });
@@ -170,6 +180,16 @@ fn percent_decode(input: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The value of one hexadecimal digit (either case).
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// A text per field the merchant may set (placeholders, labels, accessible names); `None` keeps
@@ -249,7 +269,7 @@ impl FontSource {
 
 /// A parent → frame message as it arrives; turned into a [`Command`] by
 /// [`ParentMessage::into_command`]. Unknown keys are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ParentMessage {
     pub v: u32,
     pub channel: String,
@@ -587,6 +607,22 @@ mod tests {
             "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example&field=cvc&group=short",
         ] {
             assert_eq!(FrameParams::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_and_splitting_by_hand() {
+        for (encoded, decoded) in
+            [("a%2Fb%2fc", Some("a/b/c")), ("x+y%20z", Some("x y z")), ("%C3%A9", Some("é")), ("", Some(""))]
+        {
+            assert_eq!(percent_decode(encoded).as_deref(), decoded, "{encoded}");
+        }
+        // Not two hex digits (`u8::from_str_radix`, used before, took a sign), cut short, not UTF-8.
+        for bad in ["%+1", "%-1", "%4", "%", "%G0", "%C3"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+        for s in ["", "&", "a", "a&b", "&a&&b&", "é&ü", "key=v&x"] {
+            assert_eq!(split_ascii(s, b'&').collect::<Vec<_>>(), s.split('&').collect::<Vec<_>>(), "{s}");
         }
     }
 
