@@ -119,7 +119,7 @@ if ! { command -v openssl >/dev/null && command -v curl >/dev/null; }; then
   need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl
 fi
 
-# npm packages (binaryen, typescript, axe-core, react and its dependencies): every tarball installed
+# npm packages (binaryen, typescript, terser, axe-core, react and their dependencies): every tarball installed
 # above must be the one reviewed and pinned in scripts/reliability/npm/package-lock.json (same
 # version and sha512 integrity; none has install scripts, and a package's dependencies must be
 # pinned there too, see RELIABILITY.md). Offline: compares npm's own
@@ -144,6 +144,10 @@ for name, pin in pinned.items():
     if got.get("hasInstallScript") or unpinned:
         print(f"[setup] {name} now has install scripts or unpinned dependencies {unpinned}: review it again",
               file=sys.stderr)
+        bad += 1
+for name in installed:
+    if name and name not in pinned:
+        print(f"[setup] {name} is installed in .tools but not pinned: review it and pin it", file=sys.stderr)
         bad += 1
 sys.exit(1 if bad else 0)
 PY
