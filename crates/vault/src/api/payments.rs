@@ -971,7 +971,10 @@ pub async fn create_refund(
             Some("refund.succeeded")
         }
         Err(ProcessorError::Timeout) => {
-            // Unknown: the reservation stays; a retry with the same key asks again.
+            // Unknown: the reservation stays; a retry with the same key asks again, even one
+            // sent the moment this answer arrives (the claim is released before answering;
+            // dropping the guard would release it in the background, after the answer).
+            guard.release().await;
             return Ok(respond(StatusCode::CREATED, refund_json(&refund).to_string()));
         }
         Err(e) => {
