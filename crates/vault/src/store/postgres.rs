@@ -1843,8 +1843,8 @@ impl Store for PostgresStore {
                 (a.endpoint_id.as_str(), a.delivery_id).cmp(&(b.endpoint_id.as_str(), b.delivery_id))
             });
             // The lease updates and then the attempt rows of the whole batch go out pipelined
-            // (one round trip per step, not per attempt) with statements prepared once. The
-            // endpoints' updates stay one at a time, in the order above.
+            // (one round trip per step, not per attempt) with statements prepared once. Then
+            // each endpoint of the batch is updated once, one after another in the order above.
             let release = tx.prepare_cached(RELEASE_DELIVERY).await.map_err(|e| pg_err(&e))?;
             let leased = futures_util::future::try_join_all(
                 order.iter().map(|(_, (a, next))| release_delivery(&tx, &release, a, &holder, *next)),
