@@ -87,6 +87,31 @@ pub fn random_base62(len: usize) -> Result<String, CryptoError> {
     Ok(out)
 }
 
+/// An id body of `len` (≥ 8) base62 characters that sorts by creation time: 8 characters of
+/// the Unix time in milliseconds (big-endian base62, whose alphabet is in ASCII order), then
+/// random ones. Rows keyed by such ids are appended at the end of their index instead of
+/// landing on a random page of it, so a commit writes one page of the index for all the rows
+/// it adds, not a page per row. The time it reveals is the object's `created`, already public.
+pub fn time_ordered_base62(unix_ms: u64, len: usize) -> Result<String, CryptoError> {
+    const TIME_CHARS: u32 = 8;
+    let mut out = String::with_capacity(len.max(8));
+    for i in (0..TIME_CHARS).rev() {
+        let digit = (unix_ms / 62u64.pow(i)) % 62;
+        if let Some(&c) = BASE62.get(usize::try_from(digit).unwrap_or(0)) {
+            out.push(char::from(c));
+        }
+    }
+    out.push_str(&random_base62(len.saturating_sub(out.len()))?);
+    Ok(out)
+}
+
+/// Milliseconds since the Unix epoch by the system clock (0 before it).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// URL-safe base64 without padding.
 pub fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -434,6 +459,24 @@ pub fn sha256_fingerprint(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_ordered_ids_sort_by_their_time_and_stay_random_within_it() {
+        let ms = 1_795_132_800_123;
+        let a = time_ordered_base62(ms, 24).unwrap();
+        let b = time_ordered_base62(ms + 1, 24).unwrap();
+        let c = time_ordered_base62(ms + 62 * 62, 24).unwrap();
+        assert_eq!((a.len(), b.len()), (24, 24));
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert!(a.bytes().all(|x| x.is_ascii_alphanumeric()));
+        // Same millisecond: same prefix, different ids.
+        let a2 = time_ordered_base62(ms, 24).unwrap();
+        assert_eq!(a[..8], a2[..8]);
+        assert_ne!(a, a2);
+        // Still sorted across a change of the leading characters, and for u64::MAX.
+        assert!(time_ordered_base62(62u64.pow(7) - 1, 24).unwrap() < time_ordered_base62(62u64.pow(7), 24).unwrap());
+        assert_eq!(time_ordered_base62(u64::MAX, 8).unwrap().len(), 8);
+    }
 
     fn master() -> MasterKey {
         MasterKey::from_key(&Key256::from_bytes([9; 32])).unwrap()

@@ -27,7 +27,6 @@ use serde_json::{Map, Value, json};
 use super::error::ApiError;
 use super::tokens::{idempotency_scope, open_card, replay, valid_token_id};
 use super::{principal, read_body, require_json};
-use crate::crypto::random_base62;
 use crate::keys::{Mode, Permission};
 use crate::processor::{Authorization, AuthorizeRequest, DeclineCode, Processor, ProcessorError, ProcessorStatus};
 use crate::state::{AppState, ClaimGuard, IDEMPOTENCY_LEASE_SECS, Principal, RequestCtx};
@@ -253,7 +252,8 @@ pub fn new_event(
     object: Value,
     now: i64,
 ) -> Result<EventRecord, ApiError> {
-    let id = format!("evt_{}", random_base62(24)?);
+    // Time-ordered: the events table and the attempts' index grow at their ends.
+    let id = format!("evt_{}", crate::crypto::time_ordered_base62(crate::crypto::unix_ms(), 24)?);
     let body = json!({
         "id": id,
         "object": "event",
