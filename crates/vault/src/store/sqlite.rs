@@ -132,6 +132,7 @@ impl SqliteStore {
     /// writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = open_conn(path, ConnRole::Writer)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 8000").map_err(db_err)?;
         migrate(&mut conn)?;
         // Nothing deleted before (or by a migration) lingers in the WAL.
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").map_err(db_err)?;
@@ -179,6 +180,8 @@ impl SqliteStore {
         WriterHandle(self.writer.lock().ok().and_then(|w| w.clone()))
     }
 
+    /// Runs `f` on a pooled reader connection on the blocking thread pool (a read that may scan:
+    /// lists, counts, exports).
     fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -186,24 +189,45 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let pooled = readers.lock().ok().and_then(|mut r| r.pop());
-                let conn = match pooled {
-                    Some(c) => c,
-                    None => open_conn(&path, ConnRole::Reader)?,
-                };
-                let result = f(&conn);
-                if let Ok(mut r) = readers.lock() {
-                    if r.len() < MAX_POOLED_READERS {
-                        r.push(conn);
-                    }
-                }
-                result
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?
+            tokio::task::spawn_blocking(move || with_reader(&readers, &path, f))
+                .await
+                .map_err(|_| StoreError::Closed)?
         })
     }
+
+    /// Runs `f` on a pooled reader connection in the calling task, when first polled: for a
+    /// read of a few rows by key (tens of microseconds from the page cache), where the hand-off
+    /// to the blocking pool and back (two thread wake-ups) costs more than the read. WAL
+    /// readers never wait for the writer, so this does not block on other work.
+    fn read_point<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<T> {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        Box::pin(async move { with_reader(&readers, &path, f) })
+    }
+}
+
+/// Runs `f` on a reader connection from `readers` (opened on `path` if none is free), then
+/// returns the connection to the pool.
+fn with_reader<T>(
+    readers: &Mutex<Vec<Connection>>,
+    path: &Path,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let pooled = readers.lock().ok().and_then(|mut r| r.pop());
+    let conn = match pooled {
+        Some(c) => c,
+        None => open_conn(path, ConnRole::Reader)?,
+    };
+    let result = f(&conn);
+    if let Ok(mut r) = readers.lock() {
+        if r.len() < MAX_POOLED_READERS {
+            r.push(conn);
+        }
+    }
+    result
 }
 
 /// A clone of the writer's queue.
@@ -578,8 +602,10 @@ macro_rules! insert_payment_sql {
 }
 
 /// Inserts a payment row. An existing id is an error ([`StoreError::Conflict`]), or with
-/// `skip_existing` nothing is inserted. Returns the number of rows inserted.
-fn insert_payment_row(c: &Connection, p: &PaymentRecord, skip_existing: bool) -> Result<usize, StoreError> {
+/// `skip_existing` nothing is inserted. Returns the number of rows inserted. `data` is
+/// `p.data` as JSON text, written by the caller before it queues the write (the writer thread
+/// is every write's serial path: it does no work a caller can do).
+fn insert_payment_row(c: &Connection, p: &PaymentRecord, data: &str, skip_existing: bool) -> Result<usize, StoreError> {
     c.prepare_cached(if skip_existing {
         concat!(insert_payment_sql!(), " ON CONFLICT (id) DO NOTHING")
     } else {
@@ -596,7 +622,7 @@ fn insert_payment_row(c: &Connection, p: &PaymentRecord, skip_existing: bool) ->
             p.amount_capturable,
             p.amount_captured,
             p.created,
-            p.data.to_string()
+            data
         ])
     })
     .map_err(db_err)
@@ -655,53 +681,73 @@ const REFUND_COLS: &str = "id, payment_id, merchant_id, mode, amount, status, cr
 const EVENT_COLS: &str = "id, merchant_id, mode, type, created, body";
 const ENDPOINT_COLS: &str = "id, merchant_id, mode, url, enabled_events, status, description, created, failing_since";
 
-/// One attempt of [`Store::record_attempts`].
-fn record_attempt(
+/// [`Store::record_attempts`] on the writer's connection: per attempt, its delivery's update
+/// (checked against the lease) and its attempt row; per endpoint of the batch, one read of
+/// `failing_since` and at most one update of it, whatever the number of its attempts (under
+/// load a batch holds hundreds of attempts to the same endpoint, nearly all delivered, which
+/// leave a healthy endpoint's row as it was).
+fn record_attempts_on(
     c: &Connection,
-    a: &AttemptRecord,
+    attempts: &[(AttemptRecord, DeliveryNext)],
     holder: &str,
-    next: DeliveryNext,
-) -> Result<Option<Option<UnixSeconds>>, StoreError> {
-    let (status, next_at) = delivery_next(next);
-    let n = c
-        .prepare_cached(
-            "UPDATE deliveries SET attempts = attempts + 1, status = ?3, next_at = COALESCE(?4, next_at),
-             lease_holder = NULL, lease_until = NULL WHERE id = ?1 AND lease_holder = ?2 AND status = 'pending'",
+) -> Result<Vec<Option<Option<UnixSeconds>>>, StoreError> {
+    // Endpoint id → (failing_since when the batch began, after the attempts so far).
+    let mut endpoints: std::collections::HashMap<&str, (Option<i64>, Option<i64>)> = std::collections::HashMap::new();
+    let mut answers = Vec::with_capacity(attempts.len());
+    for (a, next) in attempts {
+        let (status, next_at) = delivery_next(*next);
+        let n = c
+            .prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, status = ?3, next_at = COALESCE(?4, next_at),
+                 lease_holder = NULL, lease_until = NULL WHERE id = ?1 AND lease_holder = ?2 AND status = 'pending'",
+            )
+            .and_then(|mut s| s.execute(params![a.delivery_id, holder, status, next_at]))
+            .map_err(db_err)?;
+        if n == 0 {
+            answers.push(None);
+            continue;
+        }
+        c.prepare_cached(
+            "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class,
+             response_body, created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
         )
-        .and_then(|mut s| s.execute(params![a.delivery_id, holder, status, next_at]))
+        .and_then(|mut s| {
+            s.execute(params![
+                a.delivery_id,
+                a.event_id,
+                a.endpoint_id,
+                a.status_code,
+                i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
+                a.error_class,
+                a.response_body,
+                a.created
+            ])
+        })
         .map_err(db_err)?;
-    if n == 0 {
-        return Ok(None);
+        let since = match endpoints.entry(a.endpoint_id.as_str()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let stored: Option<i64> = c
+                    .prepare_cached("SELECT failing_since FROM webhook_endpoints WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([&a.endpoint_id], |r| r.get(0)).optional())
+                    .map_err(db_err)?
+                    .flatten();
+                e.insert((stored, stored))
+            }
+        };
+        // A success ends a failing streak; a failure starts one unless one is running.
+        since.1 = if *next == DeliveryNext::Delivered { None } else { Some(since.1.unwrap_or(a.created)) };
+        answers.push(Some(since.1));
     }
-    c.prepare_cached(
-        "INSERT INTO delivery_attempts (delivery_id, event_id, endpoint_id, status_code, latency_ms, error_class,
-         response_body, created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            a.delivery_id,
-            a.event_id,
-            a.endpoint_id,
-            a.status_code,
-            i64::try_from(a.latency_ms).unwrap_or(i64::MAX),
-            a.error_class,
-            a.response_body,
-            a.created
-        ])
-    })
-    .map_err(db_err)?;
-    let sql = if next == DeliveryNext::Delivered {
-        "UPDATE webhook_endpoints SET failing_since = NULL
-         WHERE id = ?1 AND ?2 IS NOT NULL AND failing_since IS NOT NULL"
-    } else {
-        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1"
-    };
-    c.prepare_cached(sql).and_then(|mut s| s.execute(params![a.endpoint_id, a.created])).map_err(db_err)?;
-    let since: Option<i64> = c
-        .prepare_cached("SELECT failing_since FROM webhook_endpoints WHERE id = ?1")
-        .and_then(|mut s| s.query_row([&a.endpoint_id], |r| r.get(0)))
-        .map_err(db_err)?;
-    Ok(Some(since))
+    let mut changed: Vec<(&str, Option<i64>)> =
+        endpoints.into_iter().filter(|(_, (was, now))| was != now).map(|(id, (_, now))| (id, now)).collect();
+    changed.sort_unstable();
+    for (id, since) in changed {
+        c.prepare_cached("UPDATE webhook_endpoints SET failing_since = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, since]))
+            .map_err(db_err)?;
+    }
+    Ok(answers)
 }
 
 fn json_of(text: &str) -> Result<serde_json::Value, StoreError> {
@@ -1090,7 +1136,7 @@ impl Store for SqliteStore {
 
     fn get_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<Option<TokenRecord>> {
         let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
-        self.read(move |c| select_token(c, &id, &merchant_id, mode, now))
+        self.read_point(move |c| select_token(c, &id, &merchant_id, mode, now))
     }
 
     fn delete_token(&self, id: &str, merchant_id: &str, mode: Mode, now: UnixSeconds) -> StoreFuture<bool> {
@@ -1114,7 +1160,7 @@ impl Store for SqliteStore {
         now: UnixSeconds,
     ) -> StoreFuture<Option<TokenRecord>> {
         let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
-        self.read(move |c| {
+        self.read_point(move |c| {
             let Some(mut t) = select_token(c, &id, &merchant_id, mode, now)? else {
                 return Ok(None);
             };
@@ -1221,7 +1267,7 @@ impl Store for SqliteStore {
 
     fn get_idempotency(&self, scope: &str) -> StoreFuture<Option<IdempotencyRecord>> {
         let scope = scope.to_owned();
-        self.read(move |c| select_idempotency(c, &scope))
+        self.read_point(move |c| select_idempotency(c, &scope))
     }
 
     fn claim_idempotency(
@@ -1331,8 +1377,9 @@ impl Store for SqliteStore {
     }
 
     fn insert_payment(&self, p: PaymentRecord, event: Option<EventRecord>) -> StoreFuture<()> {
+        let data = p.data.to_string();
         self.write(move |c| {
-            insert_payment_row(c, &p, false)?;
+            insert_payment_row(c, &p, &data, false)?;
             if let Some(e) = &event {
                 insert_event(c, e)?;
             }
@@ -1350,6 +1397,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<PaymentStart> {
         let (scope, body_hash) = (scope.to_owned(), body_hash.to_owned());
         let dirty = Arc::clone(&self.cvc_destroyed);
+        let data = payment.data.to_string();
         // One job on the writer: the claim, the payment and the CVC's destruction commit (or
         // roll back) together, and the answer waits for the batch's fsync.
         self.write(move |c| {
@@ -1357,7 +1405,7 @@ impl Store for SqliteStore {
                 Claim::Claimed => {}
                 other => return Ok(PaymentStart::NotClaimed(other)),
             }
-            if insert_payment_row(c, &payment, true)? == 0 {
+            if insert_payment_row(c, &payment, &data, true)? == 0 {
                 let existing = get_scoped(
                     c,
                     "payments",
@@ -1388,6 +1436,7 @@ impl Store for SqliteStore {
         audit: Option<AuditEvent>,
     ) -> StoreFuture<bool> {
         let from = from.to_owned();
+        let data = p.data.to_string();
         self.write(move |c| {
             let n = c
                 .prepare_cached(
@@ -1395,7 +1444,7 @@ impl Store for SqliteStore {
                      WHERE id = ?1 AND status = ?6",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![p.id, p.status, p.amount_capturable, p.amount_captured, p.data.to_string(), from])
+                    s.execute(params![p.id, p.status, p.amount_capturable, p.amount_captured, data, from])
                 })
                 .map_err(db_err)?;
             if n == 0 {
@@ -1411,7 +1460,7 @@ impl Store for SqliteStore {
 
     fn get_payment(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<PaymentRecord>> {
         let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
-        self.read(move |c| get_scoped(c, "payments", PAYMENT_COLS, "", &id, &merchant_id, mode, payment_of))
+        self.read_point(move |c| get_scoped(c, "payments", PAYMENT_COLS, "", &id, &merchant_id, mode, payment_of))
     }
 
     fn list_payments(&self, filter: ListFilter) -> StoreFuture<Vec<PaymentRecord>> {
@@ -1492,7 +1541,7 @@ impl Store for SqliteStore {
 
     fn get_refund(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<RefundRecord>> {
         let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
-        self.read(move |c| get_scoped(c, "refunds", REFUND_COLS, "", &id, &merchant_id, mode, refund_of))
+        self.read_point(move |c| get_scoped(c, "refunds", REFUND_COLS, "", &id, &merchant_id, mode, refund_of))
     }
 
     fn list_refunds(&self, filter: ListFilter) -> StoreFuture<Vec<RefundRecord>> {
@@ -1505,7 +1554,7 @@ impl Store for SqliteStore {
 
     fn get_event(&self, id: &str, merchant_id: &str, mode: Mode) -> StoreFuture<Option<EventRecord>> {
         let (id, merchant_id) = (id.to_owned(), merchant_id.to_owned());
-        self.read(move |c| get_scoped(c, "events", EVENT_COLS, "", &id, &merchant_id, mode, event_of))
+        self.read_point(move |c| get_scoped(c, "events", EVENT_COLS, "", &id, &merchant_id, mode, event_of))
     }
 
     fn list_events(&self, filter: ListFilter) -> StoreFuture<Vec<EventRecord>> {
@@ -1632,7 +1681,7 @@ impl Store for SqliteStore {
 
     fn webhook_secrets(&self, endpoint_id: &str, now: UnixSeconds) -> StoreFuture<Vec<WebhookSecretRecord>> {
         let endpoint_id = endpoint_id.to_owned();
-        self.read(move |c| {
+        self.read_point(move |c| {
             let mut s = c
                 .prepare_cached(
                     "SELECT endpoint_id, version, secret_ct, created, expires_at FROM webhook_secrets
@@ -1684,7 +1733,7 @@ impl Store for SqliteStore {
         let holder = holder.to_owned();
         // Most polls find nothing due: a read says so without a write transaction (and its
         // fsync) on the single writer.
-        let due = self.read(move |c| {
+        let due = self.read_point(move |c| {
             c.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_at <= ?1
                  AND (lease_until IS NULL OR lease_until <= ?1))",
@@ -1768,7 +1817,7 @@ impl Store for SqliteStore {
         holder: &str,
     ) -> StoreFuture<Vec<Option<Option<UnixSeconds>>>> {
         let holder = holder.to_owned();
-        self.write(move |c| attempts.iter().map(|(a, next)| record_attempt(c, a, &holder, *next)).collect())
+        self.write(move |c| record_attempts_on(c, &attempts, &holder))
     }
 
     fn list_attempts(&self, event_id: &str) -> StoreFuture<Vec<AttemptRecord>> {
