@@ -1,12 +1,17 @@
 //! A webhook receiver fast enough not to be the bottleneck of `crates/vault/bench/payments.sh`
 //! (a Python receiver could not take the 2,000+ deliveries a second the payment load makes):
-//! answers every `POST /hook` with `200` at once over keep-alive HTTP/1.1, and for each
-//! delivery of a payment of `PROBE_AMOUNT` (the lag probe's payments, `bench/lag.py`) appends
-//! `<payment id> <unix milliseconds of arrival>` to the file named by its first argument.
-//! Prints `listening on http://ADDR`; on SIGTERM prints how many deliveries came, and exits.
+//! answers every `POST /hook` with `200` at once over keep-alive HTTP/1.1 **over TLS** (as a
+//! merchant's endpoint must be), and for each delivery of a payment of `PROBE_AMOUNT` (the lag
+//! probe's payments, `bench/lag.py`) appends `<payment id> <unix milliseconds of arrival>` to
+//! the file named by its first argument. Its certificate is a self-signed one for 127.0.0.1
+//! generated in the directory of its second argument (`<dir>/tls/cert.pem`), which the vault
+//! must be told to trust (`vault serve --webhook-test-ca <dir>/tls/cert.pem`, test mode only).
+//! Without a second argument it serves plain http (for builds of the vault older than
+//! `--webhook-test-ca`). Prints `listening on https://ADDR` (or `http://`); on SIGTERM prints
+//! how many deliveries came, and exits.
 //!
 //! ```sh
-//! cargo run --release -p vault --example webhook_sink -- /tmp/arrivals.txt
+//! cargo run --release -p vault --example webhook_sink -- /tmp/arrivals.txt /tmp/sink
 //! ```
 
 use std::io::Write as _;
@@ -46,20 +51,46 @@ async fn hook(sink: Arc<Sink>, body: Bytes) -> &'static str {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: webhook_sink ARRIVALS_FILE")?;
+    let mut args = std::env::args().skip(1);
+    let path = args.next().ok_or("usage: webhook_sink ARRIVALS_FILE [CERT_DIR]")?;
+    let acceptor = match args.next() {
+        Some(dir) => {
+            let tls = vault::tls::load(std::path::Path::new(&dir), None, None)?;
+            Some(tokio_rustls::TlsAcceptor::from(vault::tls::server_config(&tls)?))
+        }
+        None => None,
+    };
     let sink = Arc::new(Sink { arrivals: Mutex::new(std::fs::File::create(path)?), deliveries: AtomicU64::new(0) });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let me = sink.clone();
     let app = axum::Router::new().route("/hook", post(move |body: Bytes| hook(me.clone(), body)));
     #[allow(clippy::print_stdout)]
     {
-        println!("listening on http://{}", listener.local_addr()?);
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        println!("listening on {scheme}://{}", listener.local_addr()?);
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let closed = async move {
-        term.recv().await;
-    };
-    axum::serve(listener, app).with_graceful_shutdown(closed).await?;
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = term.recv() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                tower::ServiceExt::oneshot(app.clone(), req.map(axum::body::Body::new))
+            });
+            let http = hyper::server::conn::http1::Builder::new();
+            let _ = match acceptor {
+                Some(acceptor) => {
+                    let Ok(stream) = acceptor.accept(tcp).await else { return };
+                    http.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await
+                }
+                None => http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service).await,
+            };
+        });
+    }
     #[allow(clippy::print_stdout)]
     {
         println!("deliveries {}", sink.deliveries.load(Ordering::Relaxed));

@@ -78,6 +78,10 @@ pub struct Config {
     pub webhook_backoff_base: Duration,
     /// Time allowed for a delivery (connect to the end of the answer).
     pub webhook_timeout: Duration,
+    /// Certificates (DER) that test-mode deliveries trust besides the public web PKI: the CA
+    /// of a development receiver served over https on this machine (`--webhook-test-ca`).
+    /// Live-mode deliveries never trust them.
+    pub webhook_test_roots: Vec<Vec<u8>>,
     /// Where Dev Space listens (TLS, its own origin); `None`: not served.
     pub devspace_listen: Option<std::net::SocketAddr>,
     /// Security alerts by email (`--smtp-url`); `None`: not emailed.
@@ -131,6 +135,7 @@ impl Default for Config {
             webhook_poll_interval: Duration::from_millis(250),
             webhook_backoff_base: Duration::from_secs(30),
             webhook_timeout: Duration::from_secs(10),
+            webhook_test_roots: Vec::new(),
             devspace_listen: None,
             smtp: None,
             detokenize_alert_threshold: 1000,

@@ -189,6 +189,11 @@ struct ServeArgs {
     /// Time allowed for one webhook delivery, in seconds.
     #[arg(long, env = "VAULT_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     webhook_timeout_secs: u64,
+    /// A PEM file of CA certificates that TEST-mode webhook deliveries trust besides the
+    /// public web PKI, for a development receiver served over https with its own certificate
+    /// (e.g. on 127.0.0.1). Live-mode deliveries never trust it.
+    #[arg(long, env = "VAULT_WEBHOOK_TEST_CA")]
+    webhook_test_ca: Option<PathBuf>,
     /// Email security alerts to each account's owners and admins through this SMTP server:
     /// smtp://127.0.0.1:2525 (plain, loopback relays only), smtp://host:587?tls=required
     /// (STARTTLS) or smtps://user:password@host:465. Without it alerts are not emailed.
@@ -711,6 +716,10 @@ async fn serve(args: ServeArgs, env: Option<&SecretString>) -> Result<()> {
         sweep_interval: std::time::Duration::from_secs(args.sweep_interval_secs.max(1)),
         webhook_backoff_base: std::time::Duration::from_millis(args.webhook_backoff_ms),
         webhook_timeout: std::time::Duration::from_secs(args.webhook_timeout_secs.clamp(1, 10)),
+        webhook_test_roots: match &args.webhook_test_ca {
+            Some(path) => vault::tls::ca_file(path)?,
+            None => Vec::new(),
+        },
         devspace_listen: args.devspace_listen,
         smtp: smtp_settings(args.smtp_url.as_deref(), args.smtp_from.as_deref())?,
         detokenize_alert_threshold: args.detokenize_alert_threshold,

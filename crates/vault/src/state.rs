@@ -75,6 +75,9 @@ pub struct Inner {
     /// The live-mode processor: none ships, so live payments are refused with
     /// `processor_not_configured` until one is plugged in here.
     pub live_processor: Option<Arc<dyn crate::processor::Processor>>,
+    /// The test-mode webhook client that also trusts [`Config::webhook_test_roots`] (built on
+    /// first use; `None` inside: it could not be built).
+    pub webhook_test_client: std::sync::OnceLock<Option<reqwest::Client>>,
 }
 
 /// An authenticated caller.
@@ -180,6 +183,7 @@ impl AppState {
             frame_assets: crate::api::assets::AssetCache::default(),
             sandbox: Arc::new(crate::processor::sandbox::SandboxProcessor::new()),
             live_processor: None,
+            webhook_test_client: std::sync::OnceLock::new(),
         }));
         // Compress the frame's files before serving (about a second for a frame build, once),
         // rather than on the first checkout's requests.

@@ -112,6 +112,20 @@ pub fn load(data_dir: &Path, cert: Option<&Path>, key: Option<&Path>) -> Result<
     Ok(TlsMaterial { certs, key, cert_path, fingerprint, generated })
 }
 
+/// The certificates of a PEM file (at least one), as DER: extra trust roots such as
+/// `--webhook-test-ca`.
+pub fn ca_file(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|_| TlsError::Pem(path.to_owned()))?
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| TlsError::Pem(path.to_owned()))?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem(path.to_owned()));
+    }
+    Ok(certs)
+}
+
 /// The rustls server configuration: TLS 1.3 and 1.2 only, HTTP/1.1 ALPN.
 pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

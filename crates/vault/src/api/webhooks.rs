@@ -4,7 +4,8 @@
 //!   `http://localhost` (development). Live mode refuses loopback, private, link-local,
 //!   unspecified and metadata addresses, both in the URL and after DNS resolution at every
 //!   delivery (the live client's resolver refuses them, so a name cannot be re-pointed
-//!   between the check and the connection).
+//!   between the check and the connection). Certificates are checked against the public web
+//!   PKI; test mode may also trust development roots (`--webhook-test-ca`), live mode never.
 //! - The signing secret (`whsec_…`, [`webhook_signature::Secret`]) is shown once, stored
 //!   encrypted with the merchant's data key. Rotation keeps the previous secret signing for an
 //!   overlap period: `webhook-signature` then carries one `v1,` entry per secret.
@@ -399,10 +400,12 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-fn client(mode: Mode) -> Option<&'static reqwest::Client> {
+/// The delivery client of `mode`: live mode resolves only public addresses and trusts only the
+/// public web PKI; test mode also trusts the configured development roots, if any.
+fn client(state: &AppState, mode: Mode) -> Option<&reqwest::Client> {
     static TEST: OnceLock<Option<reqwest::Client>> = OnceLock::new();
     static LIVE: OnceLock<Option<reqwest::Client>> = OnceLock::new();
-    let build = |live: bool| {
+    let build = |live: bool, roots: &[Vec<u8>]| {
         let mut b = reqwest::Client::builder()
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
@@ -413,11 +416,20 @@ fn client(mode: Mode) -> Option<&'static reqwest::Client> {
         if live {
             b = b.dns_resolver(Arc::new(PublicOnly)).https_only(true);
         }
+        for der in roots {
+            match reqwest::Certificate::from_der(der) {
+                Ok(cert) => b = b.add_root_certificate(cert),
+                Err(e) => tracing::error!(error = %e, "a configured webhook test root is not a certificate"),
+            }
+        }
         b.build().map_err(|e| tracing::error!(error = %e, "cannot build the webhook client")).ok()
     };
     match mode {
-        Mode::Test => TEST.get_or_init(|| build(false)).as_ref(),
-        Mode::Live => LIVE.get_or_init(|| build(true)).as_ref(),
+        Mode::Test if !state.config.webhook_test_roots.is_empty() => {
+            state.webhook_test_client.get_or_init(|| build(false, &state.config.webhook_test_roots)).as_ref()
+        }
+        Mode::Test => TEST.get_or_init(|| build(false, &[])).as_ref(),
+        Mode::Live => LIVE.get_or_init(|| build(true, &[])).as_ref(),
     }
 }
 
@@ -665,7 +677,7 @@ async fn send(state: &AppState, cache: &SecretsCache, job: &DeliveryJob) -> Resu
     let refs: Vec<&Secret> = secrets.iter().collect();
     let signed =
         webhook_signature::sign(&refs, &job.event_id, state.now(), job.body.as_bytes()).map_err(|_| "internal")?;
-    let client = client(job.mode).ok_or("internal")?;
+    let client = client(state, job.mode).ok_or("internal")?;
     let mut request = client
         .post(url)
         .timeout(state.config.webhook_timeout)

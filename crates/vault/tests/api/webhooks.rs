@@ -14,11 +14,13 @@ use crate::helpers::*;
 use crate::payments::{pay, payments_key, token_for};
 use vault::clock::Clock as _;
 
-/// A plain-HTTP receiver on 127.0.0.1 (allowed in test mode) answering the scripted statuses
-/// in order, then `then`.
+/// A receiver on 127.0.0.1 answering the scripted statuses in order, then `then`: plain http
+/// (allowed in test mode), or https with its own self-signed certificate
+/// ([`Receiver::start_https`]).
 #[derive(Clone)]
 pub struct Receiver {
     pub addr: SocketAddr,
+    pub scheme: &'static str,
     pub hits: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
     pub script: Arc<Mutex<VecDeque<u16>>>,
     pub then: Arc<Mutex<u16>>,
@@ -29,15 +31,53 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start(script: &[u16], then: u16) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let r = Receiver {
-            addr: listener.local_addr().unwrap(),
+        let r = Receiver::new(listener.local_addr().unwrap(), "http", script, then);
+        let router = r.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        r
+    }
+
+    /// An https receiver answering 200, and its certificate (DER) for `webhook_test_roots`.
+    pub async fn start_https() -> (Self, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = vault::tls::load(dir.path(), None, None).unwrap();
+        let cert = tls.certs[0].as_ref().to_vec();
+        let acceptor = tokio_rustls::TlsAcceptor::from(vault::tls::server_config(&tls).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let r = Receiver::new(listener.local_addr().unwrap(), "https", &[], 200);
+        let router = r.router();
+        tokio::spawn(async move {
+            let _dir = dir;
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(tcp).await else { return };
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (r, cert)
+    }
+
+    fn new(addr: SocketAddr, scheme: &'static str, script: &[u16], then: u16) -> Self {
+        Receiver {
+            addr,
+            scheme,
             hits: Arc::default(),
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             then: Arc::new(Mutex::new(then)),
             delay: Arc::default(),
-        };
-        let me = r.clone();
-        let router = axum::Router::new().route(
+        }
+    }
+
+    fn router(&self) -> axum::Router {
+        let me = self.clone();
+        axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let me = me.clone();
@@ -50,13 +90,11 @@ impl Receiver {
                     (StatusCode::from_u16(status).unwrap(), "x".repeat(3000))
                 }
             }),
-        );
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        r
+        )
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.addr.port())
+        format!("{}://127.0.0.1:{}/hook", self.scheme, self.addr.port())
     }
 
     pub fn count(&self) -> usize {
@@ -168,6 +206,61 @@ process.exit(crypto.timingSafeEqual(Buffer.from(signature), Buffer.from(computed
     app.eventually(|_| receiver.count() == 4).await;
     assert_eq!(app.post(&format!("/v1/events/{event_id}/redeliver"), &key, Some(json!({}))).await.status(), 403);
     app.assert_no_card_data().await;
+}
+
+#[tokio::test]
+async fn deliveries_reach_an_https_receiver_only_when_its_certificate_is_trusted() {
+    let (receiver, cert) = Receiver::start_https().await;
+    assert!(receiver.url().starts_with("https://"));
+
+    // A vault that does not trust the receiver's certificate: the attempt fails, nothing arrives.
+    let app = spawn_app_with(fast).await;
+    create_endpoint(&app, &receiver.url(), json!(["payment.succeeded"])).await;
+    let key = payments_key(&app).await;
+    let token = token_for(&app, VISA.0).await;
+    assert_eq!(
+        pay(&app, &key, "t-1", &json!({ "amount": 100, "currency": "usd", "token": token })).await.status(),
+        201
+    );
+    let events: Value = app.get("/v1/events?type=payment.succeeded", &key).await.json().await.unwrap();
+    let event_id = events["data"][0]["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let attempts = loop {
+        let a: Value = app.get(&format!("/v1/events/{event_id}/attempts"), &key).await.json().await.unwrap();
+        if !a["data"].as_array().unwrap().is_empty() || tokio::time::Instant::now() > deadline {
+            break a;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(attempts["data"][0]["status_code"], Value::Null, "{attempts}");
+    assert_eq!(attempts["data"][0]["error_class"], "connect", "{attempts}");
+    assert_eq!(receiver.count(), 0);
+
+    // Trusted as a test root: delivered over TLS, signed as always.
+    let app = spawn_app_with(|c| {
+        fast(c);
+        c.webhook_test_roots = vec![cert.clone()];
+    })
+    .await;
+    let endpoint = create_endpoint(&app, &receiver.url(), json!(["payment.succeeded"])).await;
+    let secret = webhook_signature::Secret::parse(endpoint["secret"].as_str().unwrap()).unwrap();
+    let key = payments_key(&app).await;
+    let token = token_for(&app, VISA.0).await;
+    assert_eq!(
+        pay(&app, &key, "t-2", &json!({ "amount": 100, "currency": "usd", "token": token })).await.status(),
+        201
+    );
+    app.eventually(|_| receiver.count() == 1).await;
+    let (headers, body) = receiver.hits.lock().unwrap()[0].clone();
+    let now = app.clock.now();
+    assert!(webhook_signature::verify(&body, &headers, &secret, webhook_signature::DEFAULT_TOLERANCE, now).is_ok());
+
+    // Live mode never trusts the test roots (nor loopback): the URL is refused outright.
+    let live_admin = live_key(&app, vault::keys::KeyKind::Secret, Some(vault::keys::Role::Admin)).await;
+    let r = app
+        .post("/v1/webhook_endpoints", &live_admin, Some(json!({ "url": receiver.url(), "enabled_events": ["*"] })))
+        .await;
+    assert_eq!(r.status(), 400);
 }
 
 #[tokio::test]
