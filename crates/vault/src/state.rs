@@ -114,16 +114,21 @@ pub struct ClaimGuard {
 
 impl ClaimGuard {
     /// The response was stored with the claim: nothing to release.
-    pub fn complete(mut self) {
+    pub fn complete(&mut self) {
         self.scope = None;
     }
 
-    /// Releases the claim now and waits until it is released, so a retry sent right after
-    /// the answer finds it free (dropping releases it in the background).
-    pub async fn release(mut self) {
+    /// Ends the request's hold on its claim with its `answer`, whatever it is: unless the
+    /// response was stored with the claim ([`ClaimGuard::complete`]), the claim is released
+    /// and the release awaited before the answer is returned, so a retry sent the moment the
+    /// answer arrives finds the key free (an outcome still unknown, a validation error, a store
+    /// error alike). Every handler that claims a key answers through this, once; dropping the
+    /// guard instead (a cancelled request) releases it in the background.
+    pub async fn answer<T>(mut self, answer: T) -> T {
         if let Some(release) = self.take_release() {
             warn_if_unreleased(release.await);
         }
+        answer
     }
 
     /// The store's release of the claim, if it is still held (at most once).

@@ -347,6 +347,8 @@ fn same_request(data: &Value, idem: &Idem) -> bool {
 /// Writes a payment's transition from `from` with its event and the idempotency record (none
 /// while the outcome is unknown: a retry then re-enters and asks the processor), and answers.
 /// If another writer (the reconciler) moved the payment first, answers with what it wrote.
+/// A claim left held (no stored response) is released by the caller's
+/// [`ClaimGuard::answer`], before the answer leaves.
 #[allow(clippy::too_many_arguments)]
 async fn settle_payment(
     state: &AppState,
@@ -355,7 +357,7 @@ async fn settle_payment(
     event_type: Option<&str>,
     audit: Option<AuditEvent>,
     idem: &Idem,
-    guard: ClaimGuard,
+    guard: &mut ClaimGuard,
     ok: StatusCode,
 ) -> Result<Response, ApiError> {
     let now = state.now();
@@ -382,12 +384,10 @@ async fn settle_payment(
     }
     let moved = state.store.update_payment(next.clone(), from, event, rec, audit.clone()).await?;
     if moved {
+        // Outcome unknown (`processing`): the claim stays held here and is released before
+        // the answer leaves, so a retry asks the processor.
         if stored_idem {
             guard.complete();
-        } else {
-            // Outcome unknown (`processing`): a retry must find the key free and ask the
-            // processor, even one sent the moment this answer arrives.
-            guard.release().await;
         }
         return Ok(respond(status, body));
     }
@@ -396,8 +396,6 @@ async fn settle_payment(
     let (status, body, rec) = record(&current);
     if rec.is_some() && state.store.update_payment(current.clone(), &current.status, None, rec, audit).await? {
         guard.complete();
-    } else {
-        guard.release().await;
     }
     Ok(respond(status, body))
 }
@@ -553,47 +551,51 @@ pub async fn create(
     let lease_before = now - IDEMPOTENCY_LEASE_SECS;
     let start = state.store.begin_payment(&idem.scope, &idem.hash, lease_before, record.clone(), cvc_of).await?;
     // The CVC is destroyed before it is sent: whoever wins the destruction may use it, once.
-    let (guard, cvc) = match start {
-        PaymentStart::Started { cvc: destroyed } => {
-            let guard = state.claimed(idem.scope.clone());
-            let cvc = match cvc {
-                Some(c) if destroyed => {
-                    let text = std::str::from_utf8(c.expose()).map_err(|_| ApiError::internal())?;
-                    Some(card::Cvc::parse(text, Some(pan.brand())).map_err(|_| ApiError::internal())?)
-                }
-                _ => None,
-            };
-            (guard, cvc)
-        }
+    let destroyed = match start {
+        PaymentStart::Started { cvc: destroyed } => destroyed,
         PaymentStart::Recorded(existing) => {
             // A first attempt with this key stopped after recording the payment: ask the
             // processor what happened; never authorise again.
-            let guard = state.claimed(idem.scope.clone());
-            if !same_request(&existing.data, &idem) {
-                return Err(ApiError::idempotency_reused());
-            }
-            return resume(&state, processor.as_ref(), existing, &idem, guard).await;
+            let mut guard = state.claimed(idem.scope.clone());
+            let answer = if same_request(&existing.data, &idem) {
+                resume(&state, processor.as_ref(), existing, &idem, &mut guard).await
+            } else {
+                Err(ApiError::idempotency_reused())
+            };
+            return guard.answer(answer).await;
         }
         PaymentStart::NotClaimed(Claim::Done(stored)) => return replay(&stored, &idem.hash, true),
         PaymentStart::NotClaimed(_) => return Err(ApiError::idempotency_in_use()),
     };
-    let outcome = processor
-        .authorize(AuthorizeRequest {
-            reference: id.clone(),
-            amount,
-            currency,
-            pan,
-            exp_month: card.exp_month,
-            exp_year: card.exp_year,
-            cvc,
-            capture,
-        })
-        .await;
-    drop(card);
-    let (next, event) = apply_authorization(record, &outcome);
-    let mut audit = state.event("payment.created", "success", &ctx, Some(&p.key));
-    audit.detail = json!({ "payment": id, "status": next.status, "token_ref": state.master.token_ref(&token.id) });
-    settle_payment(&state, next, "processing", event, Some(audit), &idem, guard, StatusCode::CREATED).await
+    let mut guard = state.claimed(idem.scope.clone());
+    let answer = async {
+        let cvc = match cvc {
+            Some(c) if destroyed => {
+                let text = std::str::from_utf8(c.expose()).map_err(|_| ApiError::internal())?;
+                Some(card::Cvc::parse(text, Some(pan.brand())).map_err(|_| ApiError::internal())?)
+            }
+            _ => None,
+        };
+        let outcome = processor
+            .authorize(AuthorizeRequest {
+                reference: id.clone(),
+                amount,
+                currency,
+                pan,
+                exp_month: card.exp_month,
+                exp_year: card.exp_year,
+                cvc,
+                capture,
+            })
+            .await;
+        drop(card);
+        let (next, event) = apply_authorization(record, &outcome);
+        let mut audit = state.event("payment.created", "success", &ctx, Some(&p.key));
+        audit.detail = json!({ "payment": id, "status": next.status, "token_ref": state.master.token_ref(&token.id) });
+        settle_payment(&state, next, "processing", event, Some(audit), &idem, &mut guard, StatusCode::CREATED).await
+    }
+    .await;
+    guard.answer(answer).await
 }
 
 /// Answers a retry whose first attempt recorded the payment.
@@ -602,7 +604,7 @@ async fn resume(
     processor: &dyn Processor,
     existing: PaymentRecord,
     idem: &Idem,
-    guard: ClaimGuard,
+    guard: &mut ClaimGuard,
 ) -> Result<Response, ApiError> {
     if existing.status != "processing" {
         let status = existing.status.clone();
@@ -750,39 +752,52 @@ async fn transition(
     body: Body,
     capture: bool,
 ) -> Result<Response, ApiError> {
-    let Write { p, processor, body, idem, guard } = match begin(&state, &ctx, &headers, body).await? {
+    let Write { p, processor, body, idem, mut guard } = match begin(&state, &ctx, &headers, body).await? {
         Ok(w) => w,
         Err(replayed) => return Ok(replayed),
     };
-    let map = body_object(body.expose(), if capture { &["amount"] } else { &[] })?;
-    let payment = load_payment(&state, &p, &id).await?;
-    if payment.status != "requires_capture" {
-        return Err(if capture {
-            ApiError::invalid("payment_not_capturable", "Only a payment in status requires_capture can be captured.")
-        } else {
-            ApiError::invalid("payment_not_cancelable", "Only a payment in status requires_capture can be canceled.")
-        });
-    }
-    let mut next = payment.clone();
-    let event = if capture {
-        let amount = amount_of(&map, "amount")?.unwrap_or(payment.amount_capturable);
-        if amount > payment.amount_capturable {
-            return Err(ApiError::invalid("amount_too_large", "The amount exceeds amount_capturable.").param("amount"));
+    let answer = async {
+        let map = body_object(body.expose(), if capture { &["amount"] } else { &[] })?;
+        let payment = load_payment(&state, &p, &id).await?;
+        if payment.status != "requires_capture" {
+            return Err(if capture {
+                ApiError::invalid(
+                    "payment_not_capturable",
+                    "Only a payment in status requires_capture can be captured.",
+                )
+            } else {
+                ApiError::invalid(
+                    "payment_not_cancelable",
+                    "Only a payment in status requires_capture can be canceled.",
+                )
+            });
         }
-        processor.capture(&payment.id, amount).await.map_err(processor_error)?;
-        next.status = "succeeded".into();
-        next.amount_captured = amount;
-        next.amount_capturable = 0;
-        "payment.captured"
-    } else {
-        processor.cancel(&payment.id).await.map_err(processor_error)?;
-        next.status = "canceled".into();
-        next.amount_capturable = 0;
-        "payment.canceled"
-    };
-    let mut audit = state.event(event, "success", &ctx, Some(&p.key));
-    audit.detail = json!({ "payment": payment.id });
-    settle_payment(&state, next, "requires_capture", Some(event), Some(audit), &idem, guard, StatusCode::OK).await
+        let mut next = payment.clone();
+        let event = if capture {
+            let amount = amount_of(&map, "amount")?.unwrap_or(payment.amount_capturable);
+            if amount > payment.amount_capturable {
+                return Err(
+                    ApiError::invalid("amount_too_large", "The amount exceeds amount_capturable.").param("amount")
+                );
+            }
+            processor.capture(&payment.id, amount).await.map_err(processor_error)?;
+            next.status = "succeeded".into();
+            next.amount_captured = amount;
+            next.amount_capturable = 0;
+            "payment.captured"
+        } else {
+            processor.cancel(&payment.id).await.map_err(processor_error)?;
+            next.status = "canceled".into();
+            next.amount_capturable = 0;
+            "payment.canceled"
+        };
+        let mut audit = state.event(event, "success", &ctx, Some(&p.key));
+        audit.detail = json!({ "payment": payment.id });
+        settle_payment(&state, next, "requires_capture", Some(event), Some(audit), &idem, &mut guard, StatusCode::OK)
+            .await
+    }
+    .await;
+    guard.answer(answer).await
 }
 
 fn processor_error(e: ProcessorError) -> ApiError {
@@ -888,110 +903,113 @@ pub async fn create_refund(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Write { p, processor, body, idem, guard } = match begin(&state, &ctx, &headers, body).await? {
+    let Write { p, processor, body, idem, mut guard } = match begin(&state, &ctx, &headers, body).await? {
         Ok(w) => w,
         Err(replayed) => return Ok(replayed),
     };
-    let map = body_object(body.expose(), &["payment", "amount", "reason"])?;
-    drop(body);
-    let payment_id = match map.get("payment") {
-        None | Some(Value::Null) => return Err(missing("payment")),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(invalid("payment")),
-    };
-    let amount = amount_of(&map, "amount")?;
-    let reason = match map.get("reason") {
-        None | Some(Value::Null) => Value::Null,
-        Some(Value::String(r)) if ["duplicate", "fraudulent", "requested_by_customer"].contains(&r.as_str()) => {
-            Value::String(r.clone())
-        }
-        Some(_) => return Err(invalid("reason")),
-    };
-    let payment = load_payment(&state, &p, &payment_id).await.map_err(|e| e.param("payment"))?;
-    let id = derived_id("re", &idem.scope);
-    let now = state.now();
-    let existing = state.store.get_refund(&id, &p.key.merchant_id, p.key.mode).await?;
-    let retried = existing.is_some();
-    let refund = match existing {
-        Some(existing) => {
-            // A first attempt with this key reserved the refund and stopped.
-            if !same_request(&existing.data, &idem) {
-                return Err(ApiError::idempotency_reused());
+    let answer = async {
+        let map = body_object(body.expose(), &["payment", "amount", "reason"])?;
+        drop(body);
+        let payment_id = match map.get("payment") {
+            None | Some(Value::Null) => return Err(missing("payment")),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(invalid("payment")),
+        };
+        let amount = amount_of(&map, "amount")?;
+        let reason = match map.get("reason") {
+            None | Some(Value::Null) => Value::Null,
+            Some(Value::String(r)) if ["duplicate", "fraudulent", "requested_by_customer"].contains(&r.as_str()) => {
+                Value::String(r.clone())
             }
-            existing
-        }
-        None => {
-            let amount = amount.unwrap_or(payment.amount_captured - payment.amount_refunded);
-            let refund = RefundRecord {
-                id: id.clone(),
-                payment_id: payment.id.clone(),
-                merchant_id: p.key.merchant_id.clone(),
-                mode: p.key.mode,
-                amount,
-                status: "processing".into(),
-                created: now,
-                data: json!({ "currency": payment.currency, "reason": reason, "request_hash": idem.hash }),
-            };
-            let exceeds = || {
-                ApiError::invalid("refund_exceeds_captured", "Refunds would exceed the captured amount.")
-                    .param("amount")
-            };
-            if amount < 1 {
-                return Err(exceeds());
+            Some(_) => return Err(invalid("reason")),
+        };
+        let payment = load_payment(&state, &p, &payment_id).await.map_err(|e| e.param("payment"))?;
+        let id = derived_id("re", &idem.scope);
+        let now = state.now();
+        let existing = state.store.get_refund(&id, &p.key.merchant_id, p.key.mode).await?;
+        let retried = existing.is_some();
+        let refund = match existing {
+            Some(existing) => {
+                // A first attempt with this key reserved the refund and stopped.
+                if !same_request(&existing.data, &idem) {
+                    return Err(ApiError::idempotency_reused());
+                }
+                existing
             }
-            match state.store.reserve_refund(refund.clone()).await? {
-                RefundReservation::Reserved => refund,
-                RefundReservation::Exceeds => return Err(exceeds()),
-                RefundReservation::NotRefundable => {
-                    return Err(ApiError::invalid(
-                        "payment_not_refundable",
-                        "Only a succeeded (captured) payment can be refunded.",
-                    )
-                    .param("payment"));
+            None => {
+                let amount = amount.unwrap_or(payment.amount_captured - payment.amount_refunded);
+                let refund = RefundRecord {
+                    id: id.clone(),
+                    payment_id: payment.id.clone(),
+                    merchant_id: p.key.merchant_id.clone(),
+                    mode: p.key.mode,
+                    amount,
+                    status: "processing".into(),
+                    created: now,
+                    data: json!({ "currency": payment.currency, "reason": reason, "request_hash": idem.hash }),
+                };
+                let exceeds = || {
+                    ApiError::invalid("refund_exceeds_captured", "Refunds would exceed the captured amount.")
+                        .param("amount")
+                };
+                if amount < 1 {
+                    return Err(exceeds());
+                }
+                match state.store.reserve_refund(refund.clone()).await? {
+                    RefundReservation::Reserved => refund,
+                    RefundReservation::Exceeds => return Err(exceeds()),
+                    RefundReservation::NotRefundable => {
+                        return Err(ApiError::invalid(
+                            "payment_not_refundable",
+                            "Only a succeeded (captured) payment can be refunded.",
+                        )
+                        .param("payment"));
+                    }
                 }
             }
+        };
+        if refund.status != "processing" {
+            let body = refund_json(&refund).to_string();
+            return finish_refund_answer(&state, refund, None, &idem, &mut guard, body).await;
         }
-    };
-    if refund.status != "processing" {
-        let body = refund_json(&refund).to_string();
-        return finish_refund_answer(&state, refund, None, &idem, guard, body).await;
+        // A retry first asks whether the first attempt's refund arrived (its answer may have been
+        // lost); only a refund the processor never saw is sent (again: idempotent per refund id).
+        let known = if retried { processor.refund_status(&payment.id, &refund.id).await } else { Ok(None) };
+        let outcome = match known {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => processor.refund(&payment.id, &refund.id, refund.amount).await,
+            Err(e) => Err(e),
+        };
+        let mut next = refund.clone();
+        let event = match outcome {
+            Ok(()) => {
+                next.status = "succeeded".into();
+                Some("refund.succeeded")
+            }
+            Err(ProcessorError::Timeout) => {
+                // Unknown: the reservation stays; a retry with the same key asks again, even one
+                // sent the moment this answer arrives (the claim, still held, is released before
+                // the answer leaves).
+                return Ok(respond(StatusCode::CREATED, refund_json(&refund).to_string()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "processor refused a refund");
+                next.status = "failed".into();
+                Some("refund.failed")
+            }
+        };
+        let mut audit = state.event("refund.created", "success", &ctx, Some(&p.key));
+        audit.detail = json!({ "refund": next.id, "payment": payment.id, "status": next.status });
+        state.audit(audit);
+        let event = match event {
+            Some(t) => Some(new_event(&next.merchant_id, next.mode, t, refund_json(&next), now)?),
+            None => None,
+        };
+        let body = refund_json(&next).to_string();
+        finish_refund_answer(&state, next, event, &idem, &mut guard, body).await
     }
-    // A retry first asks whether the first attempt's refund arrived (its answer may have been
-    // lost); only a refund the processor never saw is sent (again: idempotent per refund id).
-    let known = if retried { processor.refund_status(&payment.id, &refund.id).await } else { Ok(None) };
-    let outcome = match known {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => processor.refund(&payment.id, &refund.id, refund.amount).await,
-        Err(e) => Err(e),
-    };
-    let mut next = refund.clone();
-    let event = match outcome {
-        Ok(()) => {
-            next.status = "succeeded".into();
-            Some("refund.succeeded")
-        }
-        Err(ProcessorError::Timeout) => {
-            // Unknown: the reservation stays; a retry with the same key asks again, even one
-            // sent the moment this answer arrives (the claim is released before answering;
-            // dropping the guard would release it in the background, after the answer).
-            guard.release().await;
-            return Ok(respond(StatusCode::CREATED, refund_json(&refund).to_string()));
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "processor refused a refund");
-            next.status = "failed".into();
-            Some("refund.failed")
-        }
-    };
-    let mut audit = state.event("refund.created", "success", &ctx, Some(&p.key));
-    audit.detail = json!({ "refund": next.id, "payment": payment.id, "status": next.status });
-    state.audit(audit);
-    let event = match event {
-        Some(t) => Some(new_event(&next.merchant_id, next.mode, t, refund_json(&next), now)?),
-        None => None,
-    };
-    let body = refund_json(&next).to_string();
-    finish_refund_answer(&state, next, event, &idem, guard, body).await
+    .await;
+    guard.answer(answer).await
 }
 
 async fn finish_refund_answer(
@@ -999,13 +1017,12 @@ async fn finish_refund_answer(
     refund: RefundRecord,
     event: Option<EventRecord>,
     idem: &Idem,
-    guard: ClaimGuard,
+    guard: &mut ClaimGuard,
     body: String,
 ) -> Result<Response, ApiError> {
     if event.is_none() {
-        // Settled by an earlier attempt: answer with it; the claim is released, so a later
-        // retry finds the refund again (released before answering, so even at once).
-        guard.release().await;
+        // Settled by an earlier attempt: answer with it; the claim stays held here and is
+        // released before the answer leaves, so a later retry (even at once) finds the refund.
         return Ok(respond(StatusCode::CREATED, body));
     }
     let rec = IdempotencyRecord {

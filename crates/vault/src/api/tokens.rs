@@ -251,122 +251,131 @@ async fn create_inner(
 
     let idempotency = idempotency_scope(state, p, headers, body.expose())?;
     let with_fingerprint = p.key.kind == KeyKind::Secret;
-    let claim = match &idempotency {
+    let mut claim = match &idempotency {
         None => None,
         Some((scope, hash)) => match state.claim_idempotency(scope, hash).await? {
             Ok(guard) => Some(guard),
             Err(stored) => return replay(&stored, hash, with_fingerprint),
         },
     };
+    let answer = async {
+        let request: CreateRequest = serde_json::from_slice(body.expose())
+            .map_err(|_| ApiError::invalid("invalid_json", "The request body is not valid JSON for this endpoint."))?;
+        drop(body);
+        let card_in = request.card.ok_or_else(|| missing("card"))?;
+        let number = card_in.number.as_ref().ok_or_else(|| missing("card.number"))?;
+        let exp_month = card_in.exp_month.as_ref().ok_or_else(|| missing("card.exp_month"))?;
+        let exp_year = card_in.exp_year.as_ref().ok_or_else(|| missing("card.exp_year"))?;
+        let cvc = card_in.cvc.as_ref().ok_or_else(|| missing("card.cvc"))?;
+        let exp_month =
+            exp_month.value().and_then(|m| u8::try_from(m).ok()).ok_or_else(|| invalid_param("card.exp_month"))?;
+        let exp_year =
+            exp_year.value().and_then(|y| u16::try_from(y).ok()).ok_or_else(|| invalid_param("card.exp_year"))?;
+        let name = card_in.name.as_ref().map(SecretString::expose).filter(|n| !n.trim().is_empty());
+        if name.is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
+            return Err(invalid_param("card.name"));
+        }
+        if name.is_some_and(crate::text::looks_like_card_number) {
+            return Err(ApiError::card_number_in_text("card.name"));
+        }
+        let postal_code = card_in.postal_code.as_ref().map(|p| p.expose().trim()).filter(|p| !p.is_empty());
+        if postal_code.is_some_and(|p| !valid_postal_code(p)) {
+            return Err(invalid_param("card.postal_code"));
+        }
+        if postal_code.is_some_and(crate::text::looks_like_card_number) {
+            return Err(ApiError::card_number_in_text("card.postal_code"));
+        }
 
-    let request: CreateRequest = serde_json::from_slice(body.expose())
-        .map_err(|_| ApiError::invalid("invalid_json", "The request body is not valid JSON for this endpoint."))?;
-    drop(body);
-    let card_in = request.card.ok_or_else(|| missing("card"))?;
-    let number = card_in.number.as_ref().ok_or_else(|| missing("card.number"))?;
-    let exp_month = card_in.exp_month.as_ref().ok_or_else(|| missing("card.exp_month"))?;
-    let exp_year = card_in.exp_year.as_ref().ok_or_else(|| missing("card.exp_year"))?;
-    let cvc = card_in.cvc.as_ref().ok_or_else(|| missing("card.cvc"))?;
-    let exp_month =
-        exp_month.value().and_then(|m| u8::try_from(m).ok()).ok_or_else(|| invalid_param("card.exp_month"))?;
-    let exp_year =
-        exp_year.value().and_then(|y| u16::try_from(y).ok()).ok_or_else(|| invalid_param("card.exp_year"))?;
-    let name = card_in.name.as_ref().map(SecretString::expose).filter(|n| !n.trim().is_empty());
-    if name.is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control)) {
-        return Err(invalid_param("card.name"));
-    }
-    if name.is_some_and(crate::text::looks_like_card_number) {
-        return Err(ApiError::card_number_in_text("card.name"));
-    }
-    let postal_code = card_in.postal_code.as_ref().map(|p| p.expose().trim()).filter(|p| !p.is_empty());
-    if postal_code.is_some_and(|p| !valid_postal_code(p)) {
-        return Err(invalid_param("card.postal_code"));
-    }
-    if postal_code.is_some_and(crate::text::looks_like_card_number) {
-        return Err(ApiError::card_number_in_text("card.postal_code"));
-    }
+        let now = state.now();
+        let (year, month) = year_month(now);
+        let today =
+            card::YearMonth::new(u16::try_from(year).unwrap_or(9999), month).map_err(|_| ApiError::internal())?;
+        let card =
+            card::Card::validate(number.expose(), exp_month, exp_year, Some(cvc.expose()), today).map_err(|e| {
+                let param = match (e.field, e.reason) {
+                    (card::CardField::Number, _) => "card.number",
+                    (card::CardField::Cvc, _) => "card.cvc",
+                    (card::CardField::Expiry, card::Reason::InvalidExpiryMonth) => "card.exp_month",
+                    (card::CardField::Expiry, _) => "card.exp_year",
+                };
+                ApiError::card(e.code(), param)
+            })?;
+        if p.key.mode == crate::keys::Mode::Test && !card::is_test_card(card.pan()) {
+            return Err(ApiError::live_card_in_test_mode());
+        }
+        if p.key.kind == KeyKind::Publishable {
+            state.charge_shared(p).await?;
+        }
 
-    let now = state.now();
-    let (year, month) = year_month(now);
-    let today = card::YearMonth::new(u16::try_from(year).unwrap_or(9999), month).map_err(|_| ApiError::internal())?;
-    let card = card::Card::validate(number.expose(), exp_month, exp_year, Some(cvc.expose()), today).map_err(|e| {
-        let param = match (e.field, e.reason) {
-            (card::CardField::Number, _) => "card.number",
-            (card::CardField::Cvc, _) => "card.cvc",
-            (card::CardField::Expiry, card::Reason::InvalidExpiryMonth) => "card.exp_month",
-            (card::CardField::Expiry, _) => "card.exp_year",
+        let merchant = p.key.merchant_id.as_str();
+        let mode = p.key.mode;
+        let id = new_token_id(now)?;
+        let data_key = state.keyring.current(merchant, mode)?;
+        let fingerprint = state.keyring.fingerprint(merchant, mode)?.fingerprint(card.pan().expose());
+        let binding = Binding { token_id: &id, merchant, mode: mode.as_str(), field: "card" };
+        let payload = CardPayload {
+            number: card.pan().expose(),
+            exp_month: card.expiry().month(),
+            exp_year: card.expiry().year(),
+            name,
+            postal_code,
         };
-        ApiError::card(e.code(), param)
-    })?;
-    if p.key.mode == crate::keys::Mode::Test && !card::is_test_card(card.pan()) {
-        return Err(ApiError::live_card_in_test_mode());
-    }
-    if p.key.kind == KeyKind::Publishable {
-        state.charge_shared(p).await?;
-    }
-
-    let merchant = p.key.merchant_id.as_str();
-    let mode = p.key.mode;
-    let id = new_token_id(now)?;
-    let data_key = state.keyring.current(merchant, mode)?;
-    let fingerprint = state.keyring.fingerprint(merchant, mode)?.fingerprint(card.pan().expose());
-    let binding = Binding { token_id: &id, merchant, mode: mode.as_str(), field: "card" };
-    let payload = CardPayload {
-        number: card.pan().expose(),
-        exp_month: card.expiry().month(),
-        exp_year: card.expiry().year(),
-        name,
-        postal_code,
-    };
-    let plain = SecretBytes::new(serde_json::to_vec(&payload).map_err(|_| ApiError::internal())?);
-    let card_ct = data_key.seal(plain.expose(), &binding)?;
-    drop(plain);
-    let cvc_ct = match card.cvc() {
-        Some(c) => Some(data_key.seal(c.expose().as_bytes(), &Binding { field: "cvc", ..binding })?),
-        None => None,
-    };
-    let token = TokenRecord {
-        id: id.clone(),
-        merchant_id: merchant.to_owned(),
-        mode,
-        brand: card.brand().id().to_owned(),
-        last4: card.pan().last4().to_owned(),
-        exp_month: card.expiry().month(),
-        exp_year: card.expiry().year(),
-        fingerprint,
-        key_version: data_key.version(),
-        cvc_expires_at: cvc_ct.as_ref().map(|_| now + state.config.cvc_ttl_secs),
-        card_ct,
-        cvc_ct,
-        created: now,
-        expires_at: now + state.config.token_ttl_secs,
-    };
-    drop(card);
-    let response_json = token_json(&token, with_fingerprint);
-    let response_text = response_json.to_string();
-    let idem_record = idempotency.as_ref().map(|(scope, hash)| IdempotencyRecord {
-        scope: scope.clone(),
-        body_hash: hash.clone(),
-        status: 201,
-        response: response_text.clone(),
-        created: now,
-    });
-    let mut audit = state.event("token.created", "success", ctx, Some(&p.key));
-    audit.detail = json!({ "token_ref": state.master.token_ref(&id), "brand": token.brand });
-    let audit_copy = audit.clone();
-    let outcome = state.store.create_token(token, idem_record, audit).await?;
-    if let Some(claim) = claim {
-        claim.complete();
-    }
-    match outcome {
-        CreateOutcome::Created => {
-            state.log_audit(&audit_copy);
-            Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], response_text).into_response())
+        let plain = SecretBytes::new(serde_json::to_vec(&payload).map_err(|_| ApiError::internal())?);
+        let card_ct = data_key.seal(plain.expose(), &binding)?;
+        drop(plain);
+        let cvc_ct = match card.cvc() {
+            Some(c) => Some(data_key.seal(c.expose().as_bytes(), &Binding { field: "cvc", ..binding })?),
+            None => None,
+        };
+        let token = TokenRecord {
+            id: id.clone(),
+            merchant_id: merchant.to_owned(),
+            mode,
+            brand: card.brand().id().to_owned(),
+            last4: card.pan().last4().to_owned(),
+            exp_month: card.expiry().month(),
+            exp_year: card.expiry().year(),
+            fingerprint,
+            key_version: data_key.version(),
+            cvc_expires_at: cvc_ct.as_ref().map(|_| now + state.config.cvc_ttl_secs),
+            card_ct,
+            cvc_ct,
+            created: now,
+            expires_at: now + state.config.token_ttl_secs,
+        };
+        drop(card);
+        let response_json = token_json(&token, with_fingerprint);
+        let response_text = response_json.to_string();
+        let idem_record = idempotency.as_ref().map(|(scope, hash)| IdempotencyRecord {
+            scope: scope.clone(),
+            body_hash: hash.clone(),
+            status: 201,
+            response: response_text.clone(),
+            created: now,
+        });
+        let mut audit = state.event("token.created", "success", ctx, Some(&p.key));
+        audit.detail = json!({ "token_ref": state.master.token_ref(&id), "brand": token.brand });
+        let audit_copy = audit.clone();
+        let outcome = state.store.create_token(token, idem_record, audit).await?;
+        if let Some(claim) = claim.as_mut() {
+            claim.complete();
         }
-        CreateOutcome::IdempotencyExists(stored) => {
-            let hash = idempotency.as_ref().map(|(_, h)| h.as_str()).unwrap_or_default();
-            replay(&stored, hash, with_fingerprint)
+        match outcome {
+            CreateOutcome::Created => {
+                state.log_audit(&audit_copy);
+                Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], response_text).into_response())
+            }
+            CreateOutcome::IdempotencyExists(stored) => {
+                let hash = idempotency.as_ref().map(|(_, h)| h.as_str()).unwrap_or_default();
+                replay(&stored, hash, with_fingerprint)
+            }
         }
+    }
+    .await;
+    // A refused request (validation, a store error) releases its claim before it answers.
+    match claim {
+        Some(claim) => claim.answer(answer).await,
+        None => answer,
     }
 }
 

@@ -393,3 +393,36 @@ async fn declines_capture_cancel_and_validation() {
     assert_eq!(app.get("/v1/payments", &app.pk).await.status(), 403);
     app.assert_no_card_data().await;
 }
+
+#[tokio::test]
+async fn a_refused_request_frees_its_key_before_it_answers() {
+    // Every answer, refusals included, releases an unsaved claim before it leaves: the same
+    // request sent again the moment the refusal arrives gets the refusal again, never a 409
+    // "in flight" from a release still on its way (it was released in the background).
+    let app = spawn_app().await;
+    let key = payments_key(&app).await;
+    let token = token_for(&app, VISA.0).await;
+    let r =
+        pay(&app, &key, "held", &json!({ "amount": 700, "currency": "usd", "token": token, "capture": false })).await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    for round in 0..20 {
+        let idem = format!("too-much-{round}");
+        for attempt in 0..3 {
+            let r = app
+                .client
+                .post(app.url(&format!("/v1/payments/{id}/capture")))
+                .bearer_auth(&key)
+                .header("Idempotency-Key", &idem)
+                .json(&json!({ "amount": 701 }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(error_code(r).await, (400, "amount_too_large".to_owned()), "round {round}, attempt {attempt}");
+        }
+        let r = refund(&app, &key, &idem, &json!({ "payment": id, "amount": 1 })).await;
+        // Another body under the same key is refused as a reuse only once a response is stored;
+        // this key holds none, so the refund is judged on its own: not refundable (authorised).
+        assert_eq!(error_code(r).await, (400, "payment_not_refundable".to_owned()), "round {round}");
+    }
+}
