@@ -289,19 +289,30 @@ struct Write {
     guard: ClaimGuard,
 }
 
-/// Authenticates a payments write, reads its body and claims its `Idempotency-Key` (required):
-/// `Err(response)` replays a stored answer.
+/// A payments write, authenticated, with its body read and its idempotency scope (the
+/// `Idempotency-Key` is required), not yet claimed.
+async fn accept(
+    state: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Principal, std::sync::Arc<dyn Processor>, crate::secret::SecretBytes, Idem), ApiError> {
+    let p = principal(state, ctx, headers, Permission::WritePayments).await?;
+    let processor = state.processor(p.key.mode).ok_or_else(processor_not_configured)?;
+    require_json(headers)?;
+    let body = read_body(state, headers, body).await?;
+    let idem = required_idempotency(state, &p, headers, body.expose())?;
+    Ok((p, processor, body, idem))
+}
+
+/// [`accept`], then claims the `Idempotency-Key`: `Err(response)` replays a stored answer.
 async fn begin(
     state: &AppState,
     ctx: &RequestCtx,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Result<Write, Response>, ApiError> {
-    let p = principal(state, ctx, headers, Permission::WritePayments).await?;
-    let processor = state.processor(p.key.mode).ok_or_else(processor_not_configured)?;
-    require_json(headers)?;
-    let body = read_body(state, headers, body).await?;
-    let idem = required_idempotency(state, &p, headers, body.expose())?;
+    let (p, processor, body, idem) = accept(state, ctx, headers, body).await?;
     match state.claim_idempotency(&idem.scope, &idem.hash).await? {
         Ok(guard) => Ok(Ok(Write { p, processor, body, idem, guard })),
         Err(stored) => Ok(Err(replay(&stored, &idem.hash, true)?)),
@@ -465,11 +476,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &ctx, &headers, Permission::WritePayments).await?;
-    let processor = state.processor(p.key.mode).ok_or_else(processor_not_configured)?;
-    require_json(&headers)?;
-    let body = read_body(&state, &headers, body).await?;
-    let idem = required_idempotency(&state, &p, &headers, body.expose())?;
+    // Claimed later, with the payment's first write (`begin_payment`).
+    let (p, processor, body, idem) = accept(&state, &ctx, &headers, body).await?;
     let map = body_object(body.expose(), &["amount", "currency", "token", "capture", "description", "metadata"])?;
     drop(body);
     let amount = amount_of(&map, "amount")?.ok_or_else(|| missing("amount"))?;
