@@ -112,11 +112,13 @@ if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
 fi
 
-# openssl (s_client, TLS probes) and curl; Debian's, usually present already.
-if ! { command -v openssl >/dev/null && command -v curl >/dev/null; }; then
-  say "installing openssl and curl from Debian"
+# openssl (s_client, TLS probes) and curl; Debian's, usually present already. wrk and jq: the
+# vault's load benchmarks (crates/vault/bench/*.sh, BENCHMARKS.md), not the test command.
+if ! { command -v openssl >/dev/null && command -v curl >/dev/null && command -v wrk >/dev/null \
+  && command -v jq >/dev/null; }; then
+  say "installing openssl, curl, wrk and jq from Debian"
   need_root apt-get update -qq
-  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl wrk jq
 fi
 
 # npm packages (binaryen, typescript, terser, axe-core, react and their dependencies): every tarball installed
