@@ -26,6 +26,9 @@ use crate::store::{FontRecord, StoreError};
 /// Largest font file accepted (a Latin subset of a text face is 15–60 KiB).
 pub const MAX_FONT_BYTES: usize = 256 * 1024;
 
+/// Most fonts a merchant may register per mode (8 MiB at most; a checkout uses a few faces).
+pub const MAX_FONTS: u32 = 32;
+
 /// Most tables a WOFF2 font may declare (real fonts have 10–30; the format allows 65,535).
 pub const MAX_TABLES: u16 = 64;
 
@@ -216,15 +219,22 @@ pub async fn upload(
     };
     let mut e = state.event("font.created", "success", &ctx, Some(&p.key));
     e.detail = json!({ "font_id": font.id, "family": font.family, "weight": weight, "style": style });
-    state.log_audit(&e);
-    match state.store.insert_font(font.clone(), bytes, e).await {
-        Ok(()) => Ok(json_response(StatusCode::CREATED, &font_json(&font))),
+    match state.store.insert_font(font.clone(), bytes, e.clone(), MAX_FONTS).await {
+        Ok(true) => {
+            // Logged once stored (a refused upload created nothing).
+            state.log_audit(&e);
+            Ok(json_response(StatusCode::CREATED, &font_json(&font)))
+        }
+        Ok(false) => Err(ApiError::invalid(
+            "font_limit_reached",
+            "This account has the most fonts it may register in this mode (32); delete one first.",
+        )),
         Err(StoreError::Conflict) => Err(ApiError::font_exists()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// `GET /v1/fonts`: the merchant's fonts in the key's mode.
+/// `GET /v1/fonts`: the merchant's fonts in the key's mode (at most [`MAX_FONTS`], so one page).
 pub async fn list(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,

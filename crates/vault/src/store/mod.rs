@@ -608,10 +608,12 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreFuture<Vec<::devspace::backend::TokenView>>;
 
-    /// Stores a font face with its WOFF2 bytes and the audit event, in one transaction.
+    /// Stores a font face with its WOFF2 bytes and the audit event, in one transaction, unless
+    /// the merchant already has `max` fonts in this mode (`Ok(false)`, nothing written; decided
+    /// in the transaction, so concurrent uploads, on any instance, never pass the cap).
     /// [`StoreError::Conflict`] if the merchant already has this face (family, weight and
     /// style) in this mode.
-    fn insert_font(&self, font: FontRecord, data: Vec<u8>, audit: AuditEvent) -> StoreFuture<()>;
+    fn insert_font(&self, font: FontRecord, data: Vec<u8>, audit: AuditEvent, max: u32) -> StoreFuture<bool>;
     /// The merchant's fonts in `mode`, oldest first (without their bytes).
     fn list_fonts(&self, merchant_id: &str, mode: Mode) -> StoreFuture<Vec<FontRecord>>;
     /// The bytes of a font by its content hash (any merchant's: the file is public, named by

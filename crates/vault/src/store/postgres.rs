@@ -2322,11 +2322,30 @@ impl Store for PostgresStore {
         })
     }
 
-    fn insert_font(&self, f: FontRecord, data: Vec<u8>, audit: AuditEvent) -> StoreFuture<()> {
+    fn insert_font(&self, f: FontRecord, data: Vec<u8>, audit: AuditEvent, max: u32) -> StoreFuture<bool> {
         let pool = self.pool.clone();
         bounded(OP_TIMEOUT, async move {
             let mut c = Self::client(&pool).await?;
             let tx = c.transaction().await.map_err(|e| pg_err(&e))?;
+            // Uploads of one merchant and mode take turns (on every instance) from the count to
+            // the commit, so two at once cannot both pass the cap.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('fonts|' || $1 || '|' || $2, 0))",
+                &[&f.merchant_id, &f.mode.as_str()],
+            )
+            .await
+            .map_err(|e| pg_err(&e))?;
+            let count: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM fonts WHERE merchant_id = $1 AND mode = $2",
+                    &[&f.merchant_id, &f.mode.as_str()],
+                )
+                .await
+                .map_err(|e| pg_err(&e))?
+                .get(0);
+            if count >= i64::from(max) {
+                return Ok(false);
+            }
             tx.execute(
                 "INSERT INTO fonts (id, merchant_id, mode, family, weight, style, hash, size, data, created)
                  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
@@ -2346,7 +2365,8 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| pg_err(&e))?;
             insert_audit(&tx, &audit).await?;
-            tx.commit().await.map_err(|e| pg_err(&e))
+            tx.commit().await.map_err(|e| pg_err(&e))?;
+            Ok(true)
         })
     }
 

@@ -2172,8 +2172,19 @@ impl Store for SqliteStore {
         })
     }
 
-    fn insert_font(&self, f: FontRecord, data: Vec<u8>, audit: AuditEvent) -> StoreFuture<()> {
+    fn insert_font(&self, f: FontRecord, data: Vec<u8>, audit: AuditEvent, max: u32) -> StoreFuture<bool> {
         self.write(move |c| {
+            // On the single writer: no other upload runs between the count and the insert.
+            let count: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM fonts WHERE merchant_id = ?1 AND mode = ?2",
+                    params![f.merchant_id, f.mode.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if count >= i64::from(max) {
+                return Ok(false);
+            }
             c.execute(
                 "INSERT INTO fonts (id, merchant_id, mode, family, weight, style, hash, size, data, created)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
@@ -2191,7 +2202,8 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(db_err)?;
-            insert_audit(c, &audit)
+            insert_audit(c, &audit)?;
+            Ok(true)
         })
     }
 

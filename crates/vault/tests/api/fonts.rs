@@ -158,3 +158,38 @@ async fn only_admin_keys_manage_fonts() {
     let r = app.client.delete(app.url(&format!("/v1/fonts/{id}"))).bearer_auth(&other).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn a_merchant_registers_at_most_32_fonts_per_mode() {
+    let app = spawn_app().await;
+    let upload = |key: String, family: String| {
+        let app = &app;
+        async move { app.upload_font(&key, &format!("?family={family}"), "font/woff2", OPEN_SANS.to_vec()).await }
+    };
+    // Concurrent uploads: the cap is decided in the store's transaction, not by a count read
+    // before it, so 40 at once still register exactly 32.
+    let results = futures_util::future::join_all((0..40).map(|i| upload(app.admin.clone(), format!("Face{i}")))).await;
+    let mut created = 0;
+    for r in results {
+        match r.status().as_u16() {
+            201 => created += 1,
+            _ => assert_eq!(error_code(r).await, (400, "font_limit_reached".into())),
+        }
+    }
+    assert_eq!(created, 32);
+    let list: Value = app.get("/v1/fonts", &app.admin).await.json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 32);
+    assert!(app.audit_events("font.created").await.len() == 32, "refused uploads are not audited as created");
+
+    // The other mode has its own 32; deleting one frees a place.
+    let live_admin = live_key(&app, vault::keys::KeyKind::Secret, Some(vault::keys::Role::Admin)).await;
+    assert_eq!(upload(live_admin, "Live".into()).await.status(), 201);
+    let id = list["data"][0]["id"].as_str().unwrap();
+    let r = app.client.delete(app.url(&format!("/v1/fonts/{id}"))).bearer_auth(&app.admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(upload(app.admin.clone(), "Again".into()).await.status(), 201);
+    assert_eq!(
+        error_code(upload(app.admin.clone(), "OneTooMany".into()).await).await,
+        (400, "font_limit_reached".into())
+    );
+}
