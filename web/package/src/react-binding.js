@@ -160,19 +160,25 @@ export function createReactBinding(React, load = defaultLoad) {
    * (and `null` when it goes), for `tokenize()`.
    */
   function CardElement(props) {
-    const handlers = {};
-    for (const [name, prop] of Object.entries(EVENT_PROPS)) handlers[name] = props[prop];
-    const card = useCardElement(props.options, handlers, props.load);
-    const onElement = useRef(props.onElement);
-    onElement.current = props.onElement;
-    useEffect(() => {
-      const report = (element) => typeof onElement.current === 'function' && onElement.current(element);
-      if (card.element) report(card.element);
-      return () => {
-        if (card.element) report(null);
-      };
-    }, [card.element]);
+    const card = useCardElement(props.options, handlersOf(props), props.load);
+    useReportElement(props.onElement, card.element);
     return createElement('div', { ref: card.ref, id: props.id, className: props.className });
+  }
+
+  /**
+   * Calls `onElement(element)` once `element` exists and `onElement(null)` when it goes (the
+   * latest `onElement` prop, without re-running the effect when only the callback changes).
+   */
+  function useReportElement(onElementProp, element) {
+    const onElement = useRef(onElementProp);
+    onElement.current = onElementProp;
+    useEffect(() => {
+      const report = (value) => typeof onElement.current === 'function' && onElement.current(value);
+      if (element) report(element);
+      return () => {
+        if (element) report(null);
+      };
+    }, [element]);
   }
 
   // Split fields (docs/js-package.md, "Split fields"). <CardFields> owns one card of the loader in
@@ -396,15 +402,7 @@ export function createReactBinding(React, load = defaultLoad) {
   function fieldComponent(field, displayName) {
     function Field(props) {
       const f = useCardFieldElement(field, handlersOf(props));
-      const onElement = useRef(props.onElement);
-      onElement.current = props.onElement;
-      useEffect(() => {
-        const report = (element) => typeof onElement.current === 'function' && onElement.current(element);
-        if (f.element) report(f.element);
-        return () => {
-          if (f.element) report(null);
-        };
-      }, [f.element]);
+      useReportElement(props.onElement, f.element);
       return createElement('div', { ref: f.ref, id: props.id, className: props.className });
     }
     Field.displayName = displayName;

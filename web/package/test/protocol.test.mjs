@@ -39,6 +39,14 @@ function members(source, nodeOrName) {
   if (ts.isTypeAliasDeclaration(node)) return members(source, node.type);
   if (ts.isIntersectionTypeNode(node)) return node.types.flatMap((t) => members(source, t));
   if (ts.isTypeReferenceNode(node)) return members(source, node.typeName.text);
+  if (ts.isMappedTypeNode(node)) {
+    // `{ [E in keyof T as T[E]]?: … }`: the names are the string literal types of T's properties.
+    const constraint = node.typeParameter.constraint;
+    assert.ok(ts.isTypeOperatorNode(constraint) && ts.isTypeReferenceNode(constraint.type), 'mapped over keyof T');
+    assert.ok(node.nameType && ts.isIndexedAccessTypeNode(node.nameType), 'renamed to T[E]');
+    const target = declaration(source, constraint.type.typeName.text);
+    return target.members.map((m) => m.type.literal.text).sort();
+  }
   let names = [];
   if (ts.isInterfaceDeclaration(node)) {
     for (const h of node.heritageClauses || []) for (const t of h.types) names.push(...members(source, t.expression.text));

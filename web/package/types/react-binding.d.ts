@@ -20,7 +20,27 @@ export type CardHandler<E extends keyof CardEvents> = (payload: CardEvents[E], c
 /** Card options without `vaultOrigin` (it comes from the load options). */
 export type ElementOptions = Omit<CardOptions, 'vaultOrigin'>;
 
-export interface CardElementProps {
+/** The event props of the components, by event: `onReady` for `ready`, … (the names of `EVENT_PROPS` in react-binding.js). */
+export interface EventPropNames {
+  ready: 'onReady';
+  change: 'onChange';
+  focus: 'onFocus';
+  blur: 'onBlur';
+  submit: 'onSubmit';
+  brand: 'onBrand';
+  warning: 'onWarning';
+  escape: 'onEscape';
+  autofill: 'onAutofill';
+  loaderror: 'onLoadError';
+}
+
+/** A handler prop per card event (`onReady`, `onChange`, …). */
+export type CardEventProps = { [E in keyof EventPropNames as EventPropNames[E]]?: CardHandler<E> };
+
+/** A handler prop per field event (`onReady`, `onChange`, …): the field's own events. */
+export type FieldEventProps = { [E in keyof EventPropNames as EventPropNames[E]]?: FieldHandler<E> };
+
+export interface CardElementProps extends CardEventProps {
   /** `style`, `appearance`, `locale`, `placeholders`, `label`, `ariaLabel`, `showLabels`, `disabled` change in place (`update()`); other changes mount a new element. */
   options: ElementOptions;
   /** Load options; default: the nearest `<AltafinexProvider>`'s. */
@@ -29,16 +49,6 @@ export interface CardElementProps {
   className?: string;
   /** The card element once ready (for `tokenize()`), `null` when it goes. */
   onElement?: (card: Card | null) => void;
-  onReady?: CardHandler<'ready'>;
-  onChange?: CardHandler<'change'>;
-  onFocus?: CardHandler<'focus'>;
-  onBlur?: CardHandler<'blur'>;
-  onSubmit?: CardHandler<'submit'>;
-  onBrand?: CardHandler<'brand'>;
-  onWarning?: CardHandler<'warning'>;
-  onEscape?: CardHandler<'escape'>;
-  onAutofill?: CardHandler<'autofill'>;
-  onLoadError?: CardHandler<'loaderror'>;
 }
 
 export interface UseCardElement {
@@ -61,7 +71,7 @@ export type FieldHandler<E extends keyof FieldEvents> = (payload: FieldEvents[E]
  */
 export type CardFieldsOptions = Omit<CardOptions, 'vaultOrigin' | 'fields'>;
 
-export interface CardFieldsProps {
+export interface CardFieldsProps extends CardEventProps {
   /** `style`, `appearance`, `locale`, `placeholders`, `label`, `ariaLabel`, `showLabels`, `disabled` change in place in every field (`update()`); other changes make a new card (the fields mount again, empty). */
   options: CardFieldsOptions;
   /** Load options; default: the nearest `<AltafinexProvider>`'s. */
@@ -70,37 +80,17 @@ export interface CardFieldsProps {
   children?: unknown;
   /** The card once every field rendered is ready (for `tokenize()`), `null` when it goes. */
   onElement?: (card: Card | null) => void;
-  /** Every field's events; `ready` and `change` carry the merged state of every field. */
-  onReady?: CardHandler<'ready'>;
-  onChange?: CardHandler<'change'>;
-  onFocus?: CardHandler<'focus'>;
-  onBlur?: CardHandler<'blur'>;
-  onSubmit?: CardHandler<'submit'>;
-  onBrand?: CardHandler<'brand'>;
-  onWarning?: CardHandler<'warning'>;
-  onEscape?: CardHandler<'escape'>;
-  onAutofill?: CardHandler<'autofill'>;
-  onLoadError?: CardHandler<'loaderror'>;
+  // Every field's events (`CardEventProps`); `ready` and `change` carry the merged state of every field.
 }
 
 /** Props of `<CardNumberField>`, `<CardExpiryField>`, `<CardCvcField>`, `<CardNameField>`, `<CardPostalCodeField>`. */
-export interface CardFieldProps {
+export interface CardFieldProps extends FieldEventProps {
   id?: string;
   /** Of the `<div>`; the loader's `is-focused`, `is-invalid`, … classes of this field land on it. */
   className?: string;
   /** This field's element once ready (`focus()`, `clear()`), `null` when it goes. */
   onElement?: (field: FieldElement | null) => void;
-  /** This field's events; `ready` and `change` carry this field's frame's state. */
-  onReady?: FieldHandler<'ready'>;
-  onChange?: FieldHandler<'change'>;
-  onFocus?: FieldHandler<'focus'>;
-  onBlur?: FieldHandler<'blur'>;
-  onSubmit?: FieldHandler<'submit'>;
-  onBrand?: FieldHandler<'brand'>;
-  onWarning?: FieldHandler<'warning'>;
-  onEscape?: FieldHandler<'escape'>;
-  onAutofill?: FieldHandler<'autofill'>;
-  onLoadError?: FieldHandler<'loaderror'>;
+  // This field's events (`FieldEventProps`); `ready` and `change` carry this field's frame's state.
 }
 
 export interface UseCardFields {
