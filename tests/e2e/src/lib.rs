@@ -731,6 +731,22 @@ impl Browser {
         Ok(())
     }
 
+    /// Into the frame of one split field, the one iframe inside the page's `#card-<field>`
+    /// (the layout of the split demos), from wherever WebDriver is.
+    ///
+    /// # Errors
+    /// When the page has no such frame.
+    pub async fn enter_split_field(&self, field: &str) -> anyhow::Result<()> {
+        self.leave_frame().await?;
+        let frame = self
+            .client
+            .find(Locator::Css(&format!("#card-{field} iframe")))
+            .await
+            .with_context(|| format!("no {field} frame"))?;
+        frame.enter_frame().await?;
+        Ok(())
+    }
+
     /// Back to the merchant page.
     ///
     /// # Errors

@@ -50,17 +50,23 @@ async fn counts(b: &Browser) -> anyhow::Result<Value> {
     b.js("return window.__counts();", vec![]).await
 }
 
-async fn scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
+/// Opens one of the demo merchant's React pages with the iframe and listener counters
+/// (`INSTRUMENT`) installed first, waits for its status to say `Ready.`, and returns the counts.
+async fn open_instrumented(env: &Env, b: &Browser, page: &str, what: &str) -> anyhow::Result<Value> {
     b.cdp("Page.enable", json!({})).await?;
     b.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": INSTRUMENT })).await?;
-    b.client.goto(&format!("{}/react.html", env.merchant_url)).await?;
+    b.client.goto(&format!("{}/{page}", env.merchant_url)).await?;
     b.wait_js(
-        "the card element to be ready",
+        what,
         "var s = document.getElementById('status'); return s && s.textContent === 'Ready.';",
         Duration::from_secs(20),
     )
     .await?;
-    let c = counts(b).await?;
+    counts(b).await
+}
+
+async fn scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
+    let c = open_instrumented(env, b, "react.html", "the card element to be ready").await?;
     eprintln!("after StrictMode mount: {c}");
     ensure!(c["created"] == json!(2), "StrictMode did not mount twice (iframes created): {c}");
     ensure!(c["inDom"] == json!(1), "not exactly one iframe after mount, unmount, mount: {c}");
@@ -114,29 +120,8 @@ async fn npm_package_react_split_fields_strict_mode() {
 
 const SPLIT_FIELDS: [&str; 3] = ["number", "expiry", "cvc"];
 
-/// Switches into the frame of one field (`#card-<field> iframe`).
-async fn enter_split_field(b: &Browser, field: &str) -> anyhow::Result<()> {
-    b.leave_frame().await?;
-    let frame = b
-        .client
-        .find(Locator::Css(&format!("#card-{field} iframe")))
-        .await
-        .with_context(|| format!("no {field} frame"))?;
-    frame.enter_frame().await?;
-    Ok(())
-}
-
 async fn split_scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
-    b.cdp("Page.enable", json!({})).await?;
-    b.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": INSTRUMENT })).await?;
-    b.client.goto(&format!("{}/react-split.html", env.merchant_url)).await?;
-    b.wait_js(
-        "the card fields to be ready",
-        "var s = document.getElementById('status'); return s && s.textContent === 'Ready.';",
-        Duration::from_secs(20),
-    )
-    .await?;
-    let c = counts(b).await?;
+    let c = open_instrumented(env, b, "react-split.html", "the card fields to be ready").await?;
     eprintln!("after StrictMode mount: {c}");
     ensure!(c["created"] == json!(6), "StrictMode did not mount each field twice (iframes created): {c}");
     ensure!(c["inDom"] == json!(3), "not exactly one iframe per field after mount, unmount, mount: {c}");
@@ -171,7 +156,7 @@ async fn split_scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
     let c = counts(b).await?;
     ensure!(c["created"] == json!(6) && c["inDom"] == json!(3), "a field remounted on update(): {c}");
     // The number frame, after disabled: true then false: enabled, with the number still typed.
-    enter_split_field(b, "number").await?;
+    b.enter_split_field("number").await?;
     let number = b
         .wait_js(
             "the number field enabled again",
@@ -224,12 +209,12 @@ async fn split_scenario(env: &Env, b: &Browser) -> anyhow::Result<()> {
 /// page) and types its keys.
 async fn type_split_card(b: &Browser, fields: &[(&str, &str)]) -> anyhow::Result<()> {
     for (field, keys) in fields {
-        enter_split_field(b, field).await?;
+        b.enter_split_field(field).await?;
         b.client.find(Locator::Id(field)).await.with_context(|| format!("no #{field} in its frame"))?.click().await?;
         b.leave_frame().await?;
         let script = format!("return document.getElementById('checkout').dataset.focused === '{field}';");
         b.wait_js(&format!("the {field} focus in the page"), &script, Duration::from_secs(5)).await?;
-        enter_split_field(b, field).await?;
+        b.enter_split_field(field).await?;
         b.type_keys(keys).await?;
     }
     b.leave_frame().await?;

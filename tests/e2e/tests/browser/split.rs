@@ -17,18 +17,6 @@ fn split_demo(ctx: &Ctx, query: &str) -> String {
     format!("{}/split.html{query}", ctx.env.merchant_url)
 }
 
-/// Switches into the frame of one field (`#card-<field> iframe`).
-async fn enter_field(b: &Browser, field: &str) -> anyhow::Result<()> {
-    b.leave_frame().await?;
-    let frame = b
-        .client
-        .find(Locator::Css(&format!("#card-{field} iframe")))
-        .await
-        .with_context(|| format!("no {field} frame"))?;
-    frame.enter_frame().await?;
-    Ok(())
-}
-
 /// The field element events the page recorded (`window.__demo.fieldEvents`) of one type, as
 /// `[field, payload]` pairs.
 async fn field_events(b: &Browser, kind: &str) -> anyhow::Result<Vec<Value>> {
@@ -44,7 +32,7 @@ async fn field_events(b: &Browser, kind: &str) -> anyhow::Result<Vec<Value>> {
 
 /// Waits until the frame of `field` has the focus, on its own input.
 async fn wait_focus_in(b: &Browser, field: &str) -> anyhow::Result<()> {
-    enter_field(b, field).await?;
+    b.enter_split_field(field).await?;
     let script =
         format!("return document.hasFocus() && document.activeElement && document.activeElement.id === '{field}';");
     b.wait_js(&format!("the focus in the {field} frame"), &script, Duration::from_secs(5)).await?;
@@ -73,7 +61,7 @@ pub(super) async fn split_fields_mount_type_events_and_tokenize_like_the_single_
     }
     ensure!(groups.iter().all(|g| g == &groups[0] && g.len() == 32), "one group for the card: {groups:?}");
     for field in FIELDS {
-        enter_field(b, field).await?;
+        b.enter_split_field(field).await?;
         let shown = b
             .js(
                 "return ['number', 'expiry', 'cvc', 'name', 'postalCode'].filter(function (id) { return document.getElementById(id).offsetParent !== null; });",
@@ -86,7 +74,7 @@ pub(super) async fn split_fields_mount_type_events_and_tokenize_like_the_single_
     ensure!(ready.len() == 3, "one ready per field element: {ready:?}");
 
     // One typing run: the focus moves number → expiry → CVC across the frames.
-    enter_field(b, "number").await?;
+    b.enter_split_field("number").await?;
     b.client.find(Locator::Id("number")).await?.click().await?;
     b.type_keys(VISA).await?;
     wait_focus_in(b, "expiry").await?;
@@ -145,7 +133,7 @@ pub(super) async fn split_fields_mount_type_events_and_tokenize_like_the_single_
     let body: Value = res.json().await.unwrap_or(Value::Null);
     ensure!(body.to_string().contains("4242") && !body.to_string().contains(VISA), "token read back as {body}");
     // The CVC frame forgot the CVC (the leader told it); a second tokenize needs it again.
-    enter_field(b, "cvc").await?;
+    b.enter_split_field("cvc").await?;
     b.wait_js("the CVC to empty", "return document.getElementById('cvc').value === '';", Duration::from_secs(5))
         .await?;
     b.leave_frame().await?;
@@ -157,7 +145,7 @@ pub(super) async fn split_fields_mount_type_events_and_tokenize_like_the_single_
     let seen = assert_no_secrets(b, VISA, CVC).await?;
     ensure!(seen > 10, "the recorder saw only {seen} messages");
     // The keyboard: Tab and Shift+Tab move between the field frames in the page's order.
-    enter_field(b, "number").await?;
+    b.enter_split_field("number").await?;
     b.client.find(Locator::Id("number")).await?.click().await?;
     b.press(None, e2e::Key::Tab).await?;
     wait_focus_in(b, "expiry").await?;
@@ -186,7 +174,7 @@ pub(super) async fn split_fields_the_page_cannot_join_the_group_or_skip_a_field(
         vec![],
     )
     .await?;
-    enter_field(b, "number").await?;
+    b.enter_split_field("number").await?;
     b.client.find(Locator::Id("number")).await?.click().await?;
     b.type_keys(VISA).await?;
     wait_focus_in(b, "expiry").await?;
@@ -273,18 +261,18 @@ async fn autofill_in(ctx: &Ctx, b: &Browser) -> anyhow::Result<()> {
         ensure!(autofill.contains(&json!([field, { "field": field }])), "no autofill event on {field}: {autofill:?}");
     }
     ensure!(state["brand"] == "visa", "state after autofill: {state}");
-    enter_field(b, "expiry").await?;
+    b.enter_split_field("expiry").await?;
     ensure!(value_of(b, "expiry").await? == "12 / 30", "autofilled expiry: {:?}", value_of(b, "expiry").await?);
-    enter_field(b, "cvc").await?;
+    b.enter_split_field("cvc").await?;
     ensure!(value_of(b, "cvc").await? == "\u{2022}\u{2022}\u{2022}", "the autofilled CVC is not masked");
     b.leave_frame().await?;
     // The postal code frame (a billing address field) is not part of a card profile.
-    enter_field(b, "postalCode").await?;
+    b.enter_split_field("postalCode").await?;
     let postal = value_of(b, "postalCode").await?;
     b.leave_frame().await?;
     eprintln!("    autofill: number, expiry, cvc filled across frames; postal code {postal:?}");
     if postal.is_empty() {
-        enter_field(b, "postalCode").await?;
+        b.enter_split_field("postalCode").await?;
         b.client.find(Locator::Id("postalCode")).await?.click().await?;
         b.type_keys("10115").await?;
         b.leave_frame().await?;
@@ -362,7 +350,7 @@ pub(super) async fn split_fields_download_the_frame_files_once(ctx: &Ctx) -> any
     b.open_demo(&split_demo(ctx, "")).await?;
     let mut wire = json!({});
     for field in FIELDS {
-        enter_field(b, field).await?;
+        b.enter_split_field(field).await?;
         let entries = b
             .js(
                 "var pick = function (e) { return [e.name.split('/').pop().split('?')[0].replace(/-[0-9a-f]+(_bg)?\\./, '$1.'), e.transferSize]; }; \
