@@ -7,15 +7,10 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("PAY_KEY")
 wrk.body = '{"amount":1000,"currency":"usd","token":"' .. os.getenv("TOKEN") .. '"}'
 
 local counter = 0
--- Keys must differ between runs too (a warm-up and the measured run share TAG): Lua's
--- math.random is unseeded, so the tag takes 8 bytes of /dev/urandom instead.
-local function random_hex()
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local bytes = f:read(8)
-  f:close()
-  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
-local thread_tag = (os.getenv("TAG") or "") .. "-" .. random_hex()
+-- TAG (set per wrk process by run.sh) keeps keys of concurrent wrk processes apart; keys.lua
+-- adds a random part, so runs sharing a TAG (warm-up and measured run) differ too.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local thread_tag = dofile(here .. "keys.lua").thread_tag()
 
 request = function()
   counter = counter + 1

@@ -10,17 +10,10 @@ wrk.body = '{"card":{"number":"4242424242424242","exp_month":12,"exp_year":2030,
 local idempotency = os.getenv("IDEMPOTENCY") == "1"
 local record_path = os.getenv("RECORD")
 local counter = 0
--- TAG (set per wrk process by run.sh) keeps keys of concurrent wrk processes apart: the Lua
--- random generator is not seeded per process.
--- Keys must differ between runs too (a warm-up and the measured run share TAG): Lua's
--- math.random is unseeded, so the tag takes 8 bytes of /dev/urandom instead.
-local function random_hex()
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local bytes = f:read(8)
-  f:close()
-  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
-local thread_tag = (os.getenv("TAG") or "") .. "-" .. random_hex()
+-- TAG (set per wrk process by run.sh) keeps keys of concurrent wrk processes apart; keys.lua
+-- adds a random part, so runs sharing a TAG (warm-up and measured run) differ too.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local thread_tag = dofile(here .. "keys.lua").thread_tag()
 local out = nil
 
 if idempotency then
