@@ -14,7 +14,8 @@ vault_serve() {
   base="$(sed -n 's|^listening on \(https://127.0.0.1:[0-9]*\)$|\1|p' "$prefix.out")"
   if [ -z "$base" ]; then
     echo "the vault did not start:" >&2
-    tail -20 "$prefix.log" >&2
+    # The message, not the backtrace under it (RUST_BACKTRACE may be set).
+    grep -Ev '^ +([0-9]+: | *at )' "$prefix.log" | tail -20 >&2
     return 1
   fi
 }
