@@ -448,9 +448,13 @@ fn run_command(frame: &Shared, command: Command) {
                     fr.fonts_pending = !fr.initialized;
                     None
                 });
-                wasm_bindgen_futures::spawn_local(crate::fonts::load(frame.clone(), fonts));
             }
-            configure(frame, |fr| fr.init(init))
+            configure(frame, |fr| fr.init(init));
+            // After `init`: with no valid face, the fonts are "loaded" at once, and `ready` must
+            // not go before `init` is applied.
+            if !fonts.is_empty() {
+                crate::fonts::load(frame.clone(), fonts);
+            }
         }
         Command::Update(update) => configure(frame, |fr| fr.update(update)),
         Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
@@ -470,7 +474,7 @@ fn run_command(frame: &Shared, command: Command) {
             }
         }
         Command::Tokenize { id, fields } => {
-            wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id, fields));
+            crate::net::tokenize(frame.clone(), id, fields);
         }
     }
 }
@@ -483,26 +487,28 @@ fn configure(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Locale>) {
         None
     });
     if let Some(locale) = load {
-        wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
+        load_locale(frame.clone(), locale);
     }
 }
 
 /// Fetches `locale-<lang>.json` from the vault (the frame's own origin, `connect-src 'self'`),
 /// registers it, and lets the frame show it; on any failure the frame goes on in English.
-async fn load_locale(frame: Shared, locale: Locale) {
+fn load_locale(frame: Shared, locale: Locale) {
     let Some(window) = frame.try_borrow().ok().map(|fr| fr.window.clone()) else { return };
-    if !locale.is_available() {
-        let url = ["/v1/frame/locale-", locale.lang(), ".json"].concat();
-        if let Some(table) =
-            crate::net::get_json(&window, &url).await.and_then(|v| crate::jsread::locale_table(v, locale.lang()))
-        {
+    let loaded: Box<dyn FnOnce(JsValue)> = Box::new(move |table| {
+        if let Some(table) = crate::jsread::locale_table(table, locale.lang()) {
             crate::locale::register(locale, table);
         }
-    }
-    with_frame(&frame, |fr| {
-        fr.locale_loaded();
-        None
+        with_frame(&frame, |fr| {
+            fr.locale_loaded();
+            None
+        });
     });
+    if locale.is_available() {
+        loaded(JsValue::UNDEFINED);
+    } else {
+        crate::net::get_json(&window, &["/v1/frame/locale-", locale.lang(), ".json"].concat(), loaded);
+    }
 }
 
 /// Start of the selection as a char index into `value` (the browser counts UTF-16 units).
@@ -635,7 +641,7 @@ impl Frame {
         self.report_height();
         self.try_ready();
         if !failed.is_empty() {
-            let message = ["Web fonts not loaded (not registered, invalid or too slow): ", &failed.join(", ")].concat();
+            let message = listing("Web fonts not loaded (not registered, invalid or too slow): ", &failed);
             self.post(&FrameEvent::Warning { code: "font_failed", message, properties: failed });
         }
     }
@@ -740,9 +746,7 @@ impl Frame {
     /// One `warning` listing what was not applied, if anything.
     fn warn(&self, rejected: Vec<String>) {
         if !rejected.is_empty() {
-            let message =
-                ["Style properties not applied (not allowed, unsafe or invalid values): ", &rejected.join(", ")]
-                    .concat();
+            let message = listing("Style properties not applied (not allowed, unsafe or invalid values): ", &rejected);
             self.post(&FrameEvent::Warning { code: "style_rejected", message, properties: rejected });
         }
     }
@@ -1113,6 +1117,19 @@ impl Frame {
             self.post(&FrameEvent::Resize { height });
         }
     }
+}
+
+/// `prefix`, then `items` separated by `, `. By hand: `[String]::join` would link a second copy
+/// of the generic join code beside the one `[&str]::concat` uses.
+fn listing(prefix: &str, items: &[String]) -> String {
+    let mut out = String::from(prefix);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(item);
+    }
+    out
 }
 
 fn label(text: &Text, field: Field) -> &'static str {

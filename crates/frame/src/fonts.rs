@@ -6,7 +6,6 @@
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{FontFace, FontFaceDescriptors, FontFaceLoadStatus};
 
 use crate::dom::{Shared, with_frame};
@@ -17,7 +16,7 @@ use crate::protocol::{FontSource, MAX_FONTS};
 pub(crate) const FONT_TIMEOUT_MS: i32 = 3000;
 
 /// Adds and loads `fonts`, then tells the frame (which posts `ready` if it was waiting).
-pub(crate) async fn load(frame: Shared, fonts: Vec<FontSource>) {
+pub(crate) fn load(frame: Shared, fonts: Vec<FontSource>) {
     let Some((window, document)) =
         frame.try_borrow().ok().and_then(|fr| Some((fr.window.clone(), fr.window.document()?)))
     else {
@@ -42,15 +41,21 @@ pub(crate) async fn load(frame: Shared, fonts: Vec<FontSource>) {
             None => failed.push(f.family),
         }
     }
-    if !faces.is_empty() {
+    let none = faces.is_empty();
+    let done: Box<dyn FnOnce(JsValue)> = Box::new(move |_| {
+        failed
+            .extend(faces.into_iter().filter(|(face, _)| face.status() != FontFaceLoadStatus::Loaded).map(|(_, f)| f));
+        with_frame(&frame, |fr| {
+            fr.fonts_loaded(failed);
+            None
+        });
+    });
+    if none {
+        done(JsValue::UNDEFINED);
+    } else {
         let timeout = Promise::new(&mut |resolve, _| {
             let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, FONT_TIMEOUT_MS);
         });
-        let _ = JsFuture::from(Promise::race(&Array::of2(&Promise::all_settled(&loads).into(), &timeout.into()))).await;
+        crate::net::then(&Promise::race(&Array::of2(&Promise::all_settled(&loads).into(), &timeout.into())), done);
     }
-    failed.extend(faces.into_iter().filter(|(face, _)| face.status() != FontFaceLoadStatus::Loaded).map(|(_, f)| f));
-    with_frame(&frame, |fr| {
-        fr.fonts_loaded(failed);
-        None
-    });
 }
