@@ -63,6 +63,14 @@ impl From<JsValue> for FrameError {
 
 pub(crate) type Shared = Rc<RefCell<Frame>>;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The frame document's `window`. Not `web_sys::window()`, which looks for the global object
+    /// under four names in turn: code the frame, always in a window, does not need.
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Window;
+}
+
 /// One field's elements.
 pub(crate) struct FieldEls {
     pub(crate) input: HtmlInputElement,
@@ -177,7 +185,7 @@ impl Mounted {
 /// from `location` and mounts on the document's elements.
 #[wasm_bindgen]
 pub fn boot() -> Result<(), JsValue> {
-    let window = web_sys::window().ok_or("no window")?;
+    let window = WINDOW.with(Window::clone);
     let location = window.location();
     let params = FrameParams::parse(&location.hash()?).ok_or("bad frame parameters")?;
     let key = query_param(&location.search()?, "key").unwrap_or_default();
@@ -219,7 +227,7 @@ pub(crate) fn today() -> card::YearMonth {
 /// # Errors
 /// [`FrameError`] when the document lacks the frame's elements or a browser call fails.
 pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
-    let window = web_sys::window().ok_or(FrameError::NoDocument)?;
+    let window = WINDOW.with(Window::clone);
     let document = window.document().ok_or(FrameError::NoDocument)?;
     let by_id = |id: &'static str| -> Result<Element, FrameError> {
         document.get_element_by_id(id).ok_or(FrameError::MissingElement(id))
@@ -495,7 +503,7 @@ fn configure(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Locale>) {
 /// registers it, and lets the frame show it; on any failure the frame goes on in English.
 fn load_locale(frame: Shared, locale: Locale) {
     let Some(window) = frame.try_borrow().ok().map(|fr| fr.window.clone()) else { return };
-    let loaded: Box<dyn FnOnce(JsValue)> = Box::new(move |table| {
+    let loaded: crate::net::Callback = Box::new(move |table| {
         if let Some(table) = crate::jsread::locale_table(table, locale.lang()) {
             crate::locale::register(locale, table);
         }

@@ -4,11 +4,15 @@
 //! or slow font never holds the card form back (the frame then reports a `font_failed` warning
 //! and shows the merchant's fallback font).
 
+use alloc::rc::Rc;
+use core::cell::Cell;
+
 use js_sys::{Array, Promise};
 use wasm_bindgen::JsValue;
 use web_sys::{FontFace, FontFaceDescriptors, FontFaceLoadStatus};
 
 use crate::dom::{Shared, with_frame};
+use crate::net::Callback;
 use crate::prelude::*;
 use crate::protocol::{FontSource, MAX_FONTS};
 
@@ -42,7 +46,7 @@ pub(crate) fn load(frame: Shared, fonts: Vec<FontSource>) {
         }
     }
     let none = faces.is_empty();
-    let done: Box<dyn FnOnce(JsValue)> = Box::new(move |_| {
+    let done: Callback = Box::new(move |_| {
         failed
             .extend(faces.into_iter().filter(|(face, _)| face.status() != FontFaceLoadStatus::Loaded).map(|(_, f)| f));
         with_frame(&frame, |fr| {
@@ -53,9 +57,17 @@ pub(crate) fn load(frame: Shared, fonts: Vec<FontSource>) {
     if none {
         done(JsValue::UNDEFINED);
     } else {
-        let timeout = Promise::new(&mut |resolve, _| {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, FONT_TIMEOUT_MS);
-        });
-        crate::net::then(&Promise::race(&Array::of2(&Promise::all_settled(&loads).into(), &timeout.into())), done);
+        // Whichever comes first, every face settled or the timeout, runs `done`; the other finds
+        // it gone.
+        let done = Rc::new(Cell::new(Some(done)));
+        let first = |done: Rc<Cell<Option<Callback>>>| -> Callback {
+            Box::new(move |v| {
+                if let Some(f) = done.take() {
+                    f(v);
+                }
+            })
+        };
+        crate::net::then(&Promise::all_settled(&loads), first(done.clone()));
+        crate::net::after(&window, FONT_TIMEOUT_MS, first(done));
     }
 }

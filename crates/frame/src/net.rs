@@ -318,7 +318,7 @@ fn fail(fr: &crate::dom::Frame, id: String, failure: Failure) {
 
 /// `GET url` on the frame's own origin, then `done` with the answer parsed as JSON (on any
 /// failure: `undefined` or an error object, which no reader accepts).
-pub(crate) fn get_json(window: &web_sys::Window, url: &str, done: Box<dyn FnOnce(JsValue)>) {
+pub(crate) fn get_json(window: &web_sys::Window, url: &str, done: Callback) {
     then(
         &window.fetch_with_str(url),
         Box::new(move |answer| match answer.dyn_into::<Response>().ok().filter(Response::ok).map(|r| r.json()) {
@@ -448,16 +448,19 @@ extern "C" {
     fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue);
 }
 
+/// What runs when a promise settles or a timer fires (with the value, the rejection or nothing).
+pub(crate) type Callback = Box<dyn FnOnce(JsValue)>;
+
 /// Calls `f` once with what `promise` settles to: its value, or the reason it was rejected
 /// (callers tell them apart by type: a `Response` or not, a string or not). The JS function is
 /// freed after its call.
-pub(crate) fn then(promise: &js_sys::Promise, f: Box<dyn FnOnce(JsValue)>) {
+pub(crate) fn then(promise: &js_sys::Promise, f: Callback) {
     let f = Closure::once_into_js(f);
     promise.unchecked_ref::<Thenable>().then(&f, &f);
 }
 
 /// Calls `f` after `ms` milliseconds (`setTimeout`).
-pub(crate) fn after(window: &web_sys::Window, ms: i32, f: Box<dyn FnOnce(JsValue)>) {
+pub(crate) fn after(window: &web_sys::Window, ms: i32, f: Callback) {
     let f = Closure::once_into_js(f);
     let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms);
 }
