@@ -528,7 +528,7 @@ fn char_index(value: &str, utf16: u32) -> usize {
         }
         units += c.len_utf16() as u32;
     }
-    value.chars().count()
+    crate::protocol::char_count(value)
 }
 
 fn utf16_index(value: &str, chars: usize) -> u32 {
@@ -939,7 +939,11 @@ impl Frame {
             Some(kind) => {
                 let shown = raw;
                 let raw = Zeroizing::new(crate::model::normalize_width(&shown));
-                let caret = input.selection_start().ok().flatten().map_or(raw.chars().count(), |s| char_index(&raw, s));
+                let caret = input
+                    .selection_start()
+                    .ok()
+                    .flatten()
+                    .map_or(crate::protocol::char_count(&raw), |s| char_index(&raw, s));
                 let mut out = card::reformat(kind, &raw, caret);
                 if out.text != *shown {
                     input.set_value(&out.text);
@@ -1003,7 +1007,7 @@ impl Frame {
             Field::Number if self.model.check(Field::Number) == Check::Valid => {
                 Zeroizing::new(card::mask(value, self.model.brand()))
             }
-            Field::Cvc if !value.is_empty() => Zeroizing::new("\u{2022}".repeat(value.chars().count())),
+            Field::Cvc if !value.is_empty() => Zeroizing::new("\u{2022}".repeat(crate::protocol::char_count(value))),
             _ => return,
         };
         if let Some(input) = self.input(field) {
