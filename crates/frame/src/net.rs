@@ -100,40 +100,34 @@ pub(crate) fn tokenize(frame: Shared, id: String, fields: Option<FieldOptions>) 
             return;
         }
         match fr.split_field() {
-            None => false,
+            None => None,
             Some(Field::Number) => {
                 fr.tokenizing = true;
                 let nonce = new_idempotency_key(&fr.window);
                 let collect = Collect::new(nonce, fr.model.value(Field::Number), fields.unwrap_or_default(), today());
                 fr.broadcast(&Peer::Collect { nonce: collect.nonce().to_owned() });
                 fr.collect = Some(collect);
-                true
+                Some(fr.window.clone())
             }
             // The page asks the leader; another field frame has no card to tokenize.
             Some(_) => return,
         }
     };
-    if split {
-        collect(frame, id, 0);
-    } else {
-        submit(frame, id, false);
+    match split {
+        Some(window) => collect(frame, id, window, 0),
+        None => submit(frame, id, false),
     }
 }
 
 /// Split fields: waits (20 ms at a time, [`COLLECT_TIMEOUT_MS`] at most) until every field
 /// frame answered the leader's `collect`, then submits.
-fn collect(frame: Shared, id: String, waited: i32) {
-    let Some((window, done)) = frame
-        .try_borrow()
-        .ok()
-        .map(|fr| (fr.window.clone(), fr.collect.as_ref().is_some_and(|c| c.missing().is_none())))
-    else {
-        return;
-    };
+fn collect(frame: Shared, id: String, window: web_sys::Window, waited: i32) {
+    let done = frame.try_borrow().ok().is_some_and(|fr| fr.collect.as_ref().is_some_and(|c| c.missing().is_none()));
     if done || waited >= COLLECT_TIMEOUT_MS {
         submit(frame, id, true);
     } else {
-        after(&window, 20, Box::new(move |_| collect(frame, id, waited + 20)));
+        let timer = window.clone();
+        after(&timer, 20, Box::new(move |_| collect(frame, id, window, waited + 20)));
     }
 }
 
