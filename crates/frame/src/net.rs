@@ -223,22 +223,19 @@ fn answered(s: Submission, n: usize, result: Option<Response>) {
         return;
     };
     let (ok, status) = (response.ok(), response.status());
-    let Ok(body) = response.json() else {
-        finish(s, keep, Err(Failure::Other("processing_error".into(), None, None)));
-        return;
+    // The body read as JSON; one that is not JSON (or cannot be read) is an error object or
+    // `undefined`, which no reader accepts: `processing_error`, or the status's code.
+    let answer = move |body: JsValue| {
+        if ok {
+            VaultToken::read(body).map_err(|_| Failure::Other("processing_error".into(), None, None))
+        } else {
+            Err(vault_failure(status, body))
+        }
     };
-    then(
-        &body,
-        // A body that is not JSON rejects with an error object, which no reader accepts.
-        Box::new(move |body| {
-            let answer = if ok {
-                VaultToken::read(body).map_err(|_| Failure::Other("processing_error".into(), None, None))
-            } else {
-                Err(vault_failure(status, body))
-            };
-            finish(s, keep, answer);
-        }),
-    );
+    match response.json() {
+        Ok(body) => then(&body, Box::new(move |body| finish(s, keep, answer(body)))),
+        Err(_) => finish(s, keep, answer(JsValue::UNDEFINED)),
+    }
 }
 
 /// Answers the parent with the outcome. The PAN and CVC copies are wiped here (the body drops,
