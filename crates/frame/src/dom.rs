@@ -63,6 +63,14 @@ impl From<JsValue> for FrameError {
 
 pub(crate) type Shared = Rc<RefCell<Frame>>;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The frame document's `window`. Not `web_sys::window()`, which looks for the global object
+    /// under four names in turn: code the frame, always in a window, does not need.
+    #[wasm_bindgen(thread_local_v2, js_name = window)]
+    static WINDOW: Window;
+}
+
 /// One field's elements.
 pub(crate) struct FieldEls {
     pub(crate) input: HtmlInputElement,
@@ -177,7 +185,7 @@ impl Mounted {
 /// from `location` and mounts on the document's elements.
 #[wasm_bindgen]
 pub fn boot() -> Result<(), JsValue> {
-    let window = web_sys::window().ok_or("no window")?;
+    let window = WINDOW.with(Window::clone);
     let location = window.location();
     let params = FrameParams::parse(&location.hash()?).ok_or("bad frame parameters")?;
     let key = query_param(&location.search()?, "key").unwrap_or_default();
@@ -219,7 +227,7 @@ pub(crate) fn today() -> card::YearMonth {
 /// # Errors
 /// [`FrameError`] when the document lacks the frame's elements or a browser call fails.
 pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
-    let window = web_sys::window().ok_or(FrameError::NoDocument)?;
+    let window = WINDOW.with(Window::clone);
     let document = window.document().ok_or(FrameError::NoDocument)?;
     let by_id = |id: &'static str| -> Result<Element, FrameError> {
         document.get_element_by_id(id).ok_or(FrameError::MissingElement(id))
@@ -448,9 +456,13 @@ fn run_command(frame: &Shared, command: Command) {
                     fr.fonts_pending = !fr.initialized;
                     None
                 });
-                wasm_bindgen_futures::spawn_local(crate::fonts::load(frame.clone(), fonts));
             }
-            configure(frame, |fr| fr.init(init))
+            configure(frame, |fr| fr.init(init));
+            // After `init`: with no valid face, the fonts are "loaded" at once, and `ready` must
+            // not go before `init` is applied.
+            if !fonts.is_empty() {
+                crate::fonts::load(frame.clone(), fonts);
+            }
         }
         Command::Update(update) => configure(frame, |fr| fr.update(update)),
         Command::Focus(field) => with_frame(frame, |fr| fr.model.enabled(field).then_some(field)),
@@ -470,7 +482,7 @@ fn run_command(frame: &Shared, command: Command) {
             }
         }
         Command::Tokenize { id, fields } => {
-            wasm_bindgen_futures::spawn_local(crate::net::tokenize(frame.clone(), id, fields));
+            crate::net::tokenize(frame.clone(), id, fields);
         }
     }
 }
@@ -483,26 +495,28 @@ fn configure(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Locale>) {
         None
     });
     if let Some(locale) = load {
-        wasm_bindgen_futures::spawn_local(load_locale(frame.clone(), locale));
+        load_locale(frame.clone(), locale);
     }
 }
 
 /// Fetches `locale-<lang>.json` from the vault (the frame's own origin, `connect-src 'self'`),
 /// registers it, and lets the frame show it; on any failure the frame goes on in English.
-async fn load_locale(frame: Shared, locale: Locale) {
+fn load_locale(frame: Shared, locale: Locale) {
     let Some(window) = frame.try_borrow().ok().map(|fr| fr.window.clone()) else { return };
-    if !locale.is_available() {
-        let url = ["/v1/frame/locale-", locale.lang(), ".json"].concat();
-        if let Some(table) =
-            crate::net::get_json(&window, &url).await.and_then(|v| crate::jsread::locale_table(v, locale.lang()))
-        {
+    let loaded: crate::net::Callback = Box::new(move |table| {
+        if let Some(table) = crate::jsread::locale_table(table, locale.lang()) {
             crate::locale::register(locale, table);
         }
-    }
-    with_frame(&frame, |fr| {
-        fr.locale_loaded();
-        None
+        with_frame(&frame, |fr| {
+            fr.locale_loaded();
+            None
+        });
     });
+    if locale.is_available() {
+        loaded(JsValue::UNDEFINED);
+    } else {
+        crate::net::get_json(&window, &["/v1/frame/locale-", locale.lang(), ".json"].concat(), loaded);
+    }
 }
 
 /// Start of the selection as a char index into `value` (the browser counts UTF-16 units).
@@ -514,7 +528,7 @@ fn char_index(value: &str, utf16: u32) -> usize {
         }
         units += c.len_utf16() as u32;
     }
-    value.chars().count()
+    crate::protocol::char_count(value)
 }
 
 fn utf16_index(value: &str, chars: usize) -> u32 {
@@ -635,7 +649,7 @@ impl Frame {
         self.report_height();
         self.try_ready();
         if !failed.is_empty() {
-            let message = ["Web fonts not loaded (not registered, invalid or too slow): ", &failed.join(", ")].concat();
+            let message = listing("Web fonts not loaded (not registered, invalid or too slow): ", &failed);
             self.post(&FrameEvent::Warning { code: "font_failed", message, properties: failed });
         }
     }
@@ -740,9 +754,7 @@ impl Frame {
     /// One `warning` listing what was not applied, if anything.
     fn warn(&self, rejected: Vec<String>) {
         if !rejected.is_empty() {
-            let message =
-                ["Style properties not applied (not allowed, unsafe or invalid values): ", &rejected.join(", ")]
-                    .concat();
+            let message = listing("Style properties not applied (not allowed, unsafe or invalid values): ", &rejected);
             self.post(&FrameEvent::Warning { code: "style_rejected", message, properties: rejected });
         }
     }
@@ -927,7 +939,11 @@ impl Frame {
             Some(kind) => {
                 let shown = raw;
                 let raw = Zeroizing::new(crate::model::normalize_width(&shown));
-                let caret = input.selection_start().ok().flatten().map_or(raw.chars().count(), |s| char_index(&raw, s));
+                let caret = input
+                    .selection_start()
+                    .ok()
+                    .flatten()
+                    .map_or(crate::protocol::char_count(&raw), |s| char_index(&raw, s));
                 let mut out = card::reformat(kind, &raw, caret);
                 if out.text != *shown {
                     input.set_value(&out.text);
@@ -991,7 +1007,7 @@ impl Frame {
             Field::Number if self.model.check(Field::Number) == Check::Valid => {
                 Zeroizing::new(card::mask(value, self.model.brand()))
             }
-            Field::Cvc if !value.is_empty() => Zeroizing::new("\u{2022}".repeat(value.chars().count())),
+            Field::Cvc if !value.is_empty() => Zeroizing::new("\u{2022}".repeat(crate::protocol::char_count(value))),
             _ => return,
         };
         if let Some(input) = self.input(field) {
@@ -1113,6 +1129,19 @@ impl Frame {
             self.post(&FrameEvent::Resize { height });
         }
     }
+}
+
+/// `prefix`, then `items` separated by `, `. By hand: `[String]::join` would link a second copy
+/// of the generic join code beside the one `[&str]::concat` uses.
+fn listing(prefix: &str, items: &[String]) -> String {
+    let mut out = String::from(prefix);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(item);
+    }
+    out
 }
 
 fn label(text: &Text, field: Field) -> &'static str {

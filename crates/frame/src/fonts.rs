@@ -4,12 +4,15 @@
 //! or slow font never holds the card form back (the frame then reports a `font_failed` warning
 //! and shows the merchant's fallback font).
 
+use alloc::rc::Rc;
+use core::cell::Cell;
+
 use js_sys::{Array, Promise};
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{FontFace, FontFaceDescriptors, FontFaceLoadStatus};
 
 use crate::dom::{Shared, with_frame};
+use crate::net::Callback;
 use crate::prelude::*;
 use crate::protocol::{FontSource, MAX_FONTS};
 
@@ -17,7 +20,7 @@ use crate::protocol::{FontSource, MAX_FONTS};
 pub(crate) const FONT_TIMEOUT_MS: i32 = 3000;
 
 /// Adds and loads `fonts`, then tells the frame (which posts `ready` if it was waiting).
-pub(crate) async fn load(frame: Shared, fonts: Vec<FontSource>) {
+pub(crate) fn load(frame: Shared, fonts: Vec<FontSource>) {
     let Some((window, document)) =
         frame.try_borrow().ok().and_then(|fr| Some((fr.window.clone(), fr.window.document()?)))
     else {
@@ -42,15 +45,29 @@ pub(crate) async fn load(frame: Shared, fonts: Vec<FontSource>) {
             None => failed.push(f.family),
         }
     }
-    if !faces.is_empty() {
-        let timeout = Promise::new(&mut |resolve, _| {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, FONT_TIMEOUT_MS);
+    let none = faces.is_empty();
+    let done: Callback = Box::new(move |_| {
+        failed
+            .extend(faces.into_iter().filter(|(face, _)| face.status() != FontFaceLoadStatus::Loaded).map(|(_, f)| f));
+        with_frame(&frame, |fr| {
+            fr.fonts_loaded(failed);
+            None
         });
-        let _ = JsFuture::from(Promise::race(&Array::of2(&Promise::all_settled(&loads).into(), &timeout.into()))).await;
-    }
-    failed.extend(faces.into_iter().filter(|(face, _)| face.status() != FontFaceLoadStatus::Loaded).map(|(_, f)| f));
-    with_frame(&frame, |fr| {
-        fr.fonts_loaded(failed);
-        None
     });
+    if none {
+        done(JsValue::UNDEFINED);
+    } else {
+        // Whichever comes first, every face settled or the timeout, runs `done`; the other finds
+        // it gone.
+        let done = Rc::new(Cell::new(Some(done)));
+        let first = |done: Rc<Cell<Option<Callback>>>| -> Callback {
+            Box::new(move |v| {
+                if let Some(f) = done.take() {
+                    f(v);
+                }
+            })
+        };
+        crate::net::then(&Promise::all_settled(&loads), first(done.clone()));
+        crate::net::after(&window, FONT_TIMEOUT_MS, first(done));
+    }
 }

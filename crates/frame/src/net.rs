@@ -1,5 +1,6 @@
 //! Tokenization: re-validate, `POST /v1/tokens` on the frame's own origin with `window.fetch`,
-//! retry with exponential backoff, zeroize, answer the parent.
+//! retry with exponential backoff, zeroize, answer the parent. Also the frame's two ways to wait
+//! ([`then`] a promise, [`after`] a delay), with callbacks: the frame has no futures.
 //!
 //! The request body is the only place the PAN and CVC leave Rust memory (into the browser's
 //! fetch); the Rust copies are zeroized as soon as the request has been handed over. The JS
@@ -8,8 +9,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, Response};
 
 use crate::dom::{Shared, today, with_frame};
@@ -85,7 +86,11 @@ enum Failure {
 /// `tokenizeFailed` carrying the same `id`. Split fields: only the number frame (the leader)
 /// tokenizes; it first collects the other fields' values from their frames (`fields`: the
 /// optional ones the card has), then goes on exactly as the single frame.
-pub(crate) async fn tokenize(frame: Shared, id: String, fields: Option<FieldOptions>) {
+///
+/// Callbacks, not a future: each wait (the collection, the request, a backoff, the answer's
+/// body) hands the rest of the work to [`then`] or [`after`], so the WASM has no executor, no
+/// task queue and no state machine with drop code per await (BENCHMARKS.md, third size pass).
+pub(crate) fn tokenize(frame: Shared, id: String, fields: Option<FieldOptions>) {
     let split = {
         let Ok(mut fr) = frame.try_borrow_mut() else {
             return;
@@ -95,31 +100,51 @@ pub(crate) async fn tokenize(frame: Shared, id: String, fields: Option<FieldOpti
             return;
         }
         match fr.split_field() {
-            None => false,
+            None => None,
             Some(Field::Number) => {
                 fr.tokenizing = true;
                 let nonce = new_idempotency_key(&fr.window);
                 let collect = Collect::new(nonce, fr.model.value(Field::Number), fields.unwrap_or_default(), today());
                 fr.broadcast(&Peer::Collect { nonce: collect.nonce().to_owned() });
                 fr.collect = Some(collect);
-                true
+                Some(fr.window.clone())
             }
             // The page asks the leader; another field frame has no card to tokenize.
             Some(_) => return,
         }
     };
-    if split {
-        let Some(window) = frame.try_borrow().ok().map(|fr| fr.window.clone()) else { return };
-        let mut waited = 0;
-        while waited < COLLECT_TIMEOUT_MS {
-            if frame.try_borrow().ok().is_some_and(|fr| fr.collect.as_ref().is_some_and(|c| c.missing().is_none())) {
-                break;
-            }
-            sleep(&window, 20).await;
-            waited += 20;
-        }
+    match split {
+        Some(window) => collect(frame, id, window, 0),
+        None => submit(frame, id, false),
     }
-    // Under a short borrow: validate and build the request.
+}
+
+/// Split fields: waits (20 ms at a time, [`COLLECT_TIMEOUT_MS`] at most) until every field
+/// frame answered the leader's `collect`, then submits.
+fn collect(frame: Shared, id: String, window: web_sys::Window, waited: i32) {
+    let done = frame.try_borrow().ok().is_some_and(|fr| fr.collect.as_ref().is_some_and(|c| c.missing().is_none()));
+    if done || waited >= COLLECT_TIMEOUT_MS {
+        submit(frame, id, true);
+    } else {
+        let timer = window.clone();
+        after(&timer, 20, Box::new(move |_| collect(frame, id, window, waited + 20)));
+    }
+}
+
+/// One submission on its way: what every attempt sends, and what the answer needs.
+struct Submission {
+    frame: Shared,
+    id: String,
+    split: bool,
+    /// The request body, with the PAN and CVC (zeroized on drop).
+    body: zeroize::Zeroizing<String>,
+    idempotency_key: String,
+    publishable_key: String,
+    window: web_sys::Window,
+}
+
+/// Validates and builds the request under a short borrow, then sends the first attempt.
+fn submit(frame: Shared, id: String, split: bool) {
     let prepared = {
         let Ok(mut fr) = frame.try_borrow_mut() else {
             return;
@@ -153,52 +178,70 @@ pub(crate) async fn tokenize(frame: Shared, id: String, fields: Option<FieldOpti
             }
         }
     };
-    let (body, idempotency_key, publishable_key, window) = match prepared {
-        Ok(p) => p,
-        Err((field, code)) => {
-            with_frame(&frame, |fr| {
-                fail(fr, id, Failure::Invalid(field, code));
-                fr.broadcast(&Peer::Failed { field: Some(field) });
-                fr.model.enabled(field).then_some(field)
-            });
-            return;
+    match prepared {
+        Ok((body, idempotency_key, publishable_key, window)) => {
+            let submission = Submission { frame, id, split, body, idempotency_key, publishable_key, window };
+            attempt(submission, 0);
+        }
+        Err((field, code)) => with_frame(&frame, |fr| {
+            fail(fr, id, Failure::Invalid(field, code));
+            fr.broadcast(&Peer::Failed { field: Some(field) });
+            fr.model.enabled(field).then_some(field)
+        }),
+    }
+}
+
+/// Sends attempt `n` (from 0) of the request.
+fn attempt(s: Submission, n: usize) {
+    match build_request(&s.body, &s.idempotency_key, &s.publishable_key) {
+        Some(request) => {
+            let sent = s.window.fetch_with_request(&request);
+            then(&sent, Box::new(move |answer| answered(s, n, answer.dyn_into::<Response>().ok())));
+        }
+        None => answered(s, n, None),
+    }
+}
+
+/// Attempt `n` was answered (`None`: a network error): retries after a backoff, or reads the
+/// answer's body and finishes.
+fn answered(s: Submission, n: usize, result: Option<Response>) {
+    let retry_after = match &result {
+        None => Some(0),
+        Some(r) if matches!(r.status(), 409 | 429 | 502 | 503 | 504) => Some(retry_after_ms(r)),
+        Some(_) => None,
+    };
+    if let (Some(hint), Some(&backoff)) = (retry_after, BACKOFF_MS.get(n)) {
+        let window = s.window.clone();
+        after(&window, backoff.max(hint), Box::new(move |_| attempt(s, n + 1)));
+        return;
+    }
+    // Split fields after a network failure: the body is kept, zeroized, to recognise the
+    // merchant's retry of the same card (see `kept_body`).
+    let keep = s.split && result.as_ref().is_none_or(|r| r.status() == 429);
+    let Some(response) = result else {
+        finish(s, keep, Err(Failure::Other("network_error".into(), None, None)));
+        return;
+    };
+    let (ok, status) = (response.ok(), response.status());
+    // The body read as JSON; one that is not JSON (or cannot be read) is an error object or
+    // `undefined`, which no reader accepts: `processing_error`, or the status's code.
+    let answer = move |body: JsValue| {
+        if ok {
+            VaultToken::read(body).map_err(|_| Failure::Other("processing_error".into(), None, None))
+        } else {
+            Err(vault_failure(status, body))
         }
     };
+    match response.json() {
+        Ok(body) => then(&body, Box::new(move |body| finish(s, keep, answer(body)))),
+        Err(_) => finish(s, keep, answer(JsValue::UNDEFINED)),
+    }
+}
 
-    let mut attempt = 0;
-    let outcome = loop {
-        let result = match build_request(&body, &idempotency_key, &publishable_key) {
-            Some(request) => fetch(&window, &request).await,
-            None => None,
-        };
-        let retry_after = match &result {
-            None => Some(0),
-            Some(r) if matches!(r.status(), 409 | 429 | 502 | 503 | 504) => Some(retry_after_ms(r)),
-            Some(_) => None,
-        };
-        match (retry_after, BACKOFF_MS.get(attempt)) {
-            (Some(hint), Some(&backoff)) => {
-                sleep(&window, backoff.max(hint)).await;
-                attempt += 1;
-            }
-            _ => break result,
-        }
-    };
-    // Zeroizing: the PAN and CVC copies are wiped here (split fields after a network failure:
-    // kept, zeroized, to recognise the merchant's retry of the same card; see `kept_body`).
-    let keep = split && outcome.as_ref().is_none_or(|r| r.status() == 429);
-
-    let answer = match outcome {
-        None => Err(Failure::Other("network_error".into(), None, None)),
-        Some(response) if response.ok() => match json(&response).await {
-            Some(value) => match VaultToken::read(value) {
-                Ok(token) => Ok(token),
-                Err(_) => Err(Failure::Other("processing_error".into(), None, None)),
-            },
-            None => Err(Failure::Other("processing_error".into(), None, None)),
-        },
-        Some(response) => Err(vault_failure(&response).await),
-    };
+/// Answers the parent with the outcome. The PAN and CVC copies are wiped here (the body drops,
+/// zeroized, unless `keep`).
+fn finish(s: Submission, keep: bool, answer: Result<VaultToken, Failure>) {
+    let Submission { frame, id, body, .. } = s;
     with_frame(&frame, |fr| {
         fr.tokenizing = false;
         fr.kept_body = keep.then_some(body);
@@ -264,19 +307,16 @@ fn fail(fr: &crate::dom::Frame, id: String, failure: Failure) {
     fr.post(&FrameEvent::TokenizeFailed { id, error });
 }
 
-/// `window.fetch(request)`; `None` on a network error. (Not gloo-net: its error conversion links
-/// `JsValue`'s `Debug` and a `debugString` JS helper, 1.3 KB gzip of WASM and glue.)
-async fn fetch(window: &web_sys::Window, request: &web_sys::Request) -> Option<Response> {
-    JsFuture::from(window.fetch_with_request(request)).await.ok()?.dyn_into::<Response>().ok()
-}
-
-/// `GET url` on the frame's own origin, the answer parsed as JSON; `None` on any failure.
-pub(crate) async fn get_json(window: &web_sys::Window, url: &str) -> Option<JsValue> {
-    let response = JsFuture::from(window.fetch_with_str(url)).await.ok()?.dyn_into::<Response>().ok()?;
-    if !response.ok() {
-        return None;
-    }
-    json(&response).await
+/// `GET url` on the frame's own origin, then `done` with the answer parsed as JSON (on any
+/// failure: `undefined` or an error object, which no reader accepts).
+pub(crate) fn get_json(window: &web_sys::Window, url: &str, done: Callback) {
+    then(
+        &window.fetch_with_str(url),
+        Box::new(move |answer| match answer.dyn_into::<Response>().ok().filter(Response::ok).map(|r| r.json()) {
+            Some(Ok(json)) => then(&json, done),
+            _ => done(JsValue::UNDEFINED),
+        }),
+    );
 }
 
 /// The `fetch` request, built with web-sys.
@@ -295,17 +335,9 @@ fn build_request(body: &str, idempotency_key: &str, publishable_key: &str) -> Op
     web_sys::Request::new_with_str_and_init("/v1/tokens", &init).ok()
 }
 
-/// The response body parsed as JSON (`None` when it is not JSON).
-async fn json(response: &Response) -> Option<JsValue> {
-    JsFuture::from(response.json().ok()?).await.ok()
-}
-
-async fn vault_failure(response: &Response) -> Failure {
-    let status = response.status();
-    let parsed = match json(response).await {
-        Some(v) => VaultError::read(v).ok(),
-        None => None,
-    };
+/// The vault's refusal, from the answer's status and body.
+fn vault_failure(status: u16, body: JsValue) -> Failure {
+    let parsed = VaultError::read(body).ok();
     let fallback = match status {
         429 => "rate_limited",
         401 | 403 => "authentication_error",
@@ -396,9 +428,30 @@ fn hex(mut n: u64) -> String {
     out.iter().rev().map(|&b| char::from(b)).collect()
 }
 
-async fn sleep(window: &web_sys::Window, ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-    });
-    let _ = JsFuture::from(promise).await;
+#[wasm_bindgen]
+extern "C" {
+    /// A promise, seen only for `then` with plain JS functions (js-sys's `then` takes a
+    /// `Closure`, which is freed only by dropping it; ours free themselves after their call).
+    type Thenable;
+
+    /// `promise.then(f, f)`: one function for either outcome.
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue);
+}
+
+/// What runs when a promise settles or a timer fires (with the value, the rejection or nothing).
+pub(crate) type Callback = Box<dyn FnOnce(JsValue)>;
+
+/// Calls `f` once with what `promise` settles to: its value, or the reason it was rejected
+/// (callers tell them apart by type: a `Response` or not, a string or not). The JS function is
+/// freed after its call.
+pub(crate) fn then(promise: &js_sys::Promise, f: Callback) {
+    let f = Closure::once_into_js(f);
+    promise.unchecked_ref::<Thenable>().then(&f, &f);
+}
+
+/// Calls `f` after `ms` milliseconds (`setTimeout`).
+pub(crate) fn after(window: &web_sys::Window, ms: i32, f: Callback) {
+    let f = Closure::once_into_js(f);
+    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms);
 }

@@ -148,6 +148,12 @@ pub fn split_ascii(s: &str, sep: u8) -> impl Iterator<Item = &str> {
     s.as_bytes().split(move |b| *b == sep).map(|part| core::str::from_utf8(part).unwrap_or_default())
 }
 
+/// The number of `char`s in `text`: its bytes that do not continue a UTF-8 sequence. Not
+/// `chars().count()`, whose word-at-a-time version is about 1 KB of WASM (BENCHMARKS.md).
+pub fn char_count(text: &str) -> usize {
+    text.bytes().filter(|b| !(0x80..0xC0).contains(b)).count()
+}
+
 /// 16–64 characters of `[A-Za-z0-9_-]`.
 pub fn channel_is_valid(channel: &str) -> bool {
     (16..=64).contains(&channel.len()) && channel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -214,7 +220,7 @@ impl FieldTexts {
             Field::Name => &self.name,
             Field::PostalCode => &self.postal_code,
         };
-        value.as_deref().filter(|v| v.chars().count() <= MAX_FIELD_TEXT_CHARS)
+        value.as_deref().filter(|v| char_count(v) <= MAX_FIELD_TEXT_CHARS)
     }
 }
 
@@ -358,7 +364,7 @@ impl Messages {
     pub fn new(raw: Pairs<String>) -> Messages {
         let code_ok = |c: &str| (1..=64).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
         let text_ok = |t: &str| {
-            !t.trim().is_empty() && t.chars().count() <= MAX_MESSAGE_OVERRIDE_CHARS && !t.chars().any(char::is_control)
+            !t.trim().is_empty() && char_count(t) <= MAX_MESSAGE_OVERRIDE_CHARS && !t.chars().any(char::is_control)
         };
         Messages(raw.0.into_iter().filter(|(c, t)| code_ok(c) && text_ok(t)).collect())
     }
@@ -607,6 +613,13 @@ mod tests {
             "#v=1&channel=abcdefghijklmnop0123&origin=https%3A%2F%2Fa.example&field=cvc&group=short",
         ] {
             assert_eq!(FrameParams::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn chars_are_counted_by_hand() {
+        for s in ["", "a", "é", "中文", "😀x", "4242 \u{2022}\u{2022}\u{2022}\u{2022}", "\u{FFFD}\u{7F}\u{80}"] {
+            assert_eq!(char_count(s), s.chars().count(), "{s}");
         }
     }
 
