@@ -87,16 +87,17 @@ pub fn random_base62(len: usize) -> Result<String, CryptoError> {
     Ok(out)
 }
 
-/// An id body of `len` (≥ 8) base62 characters that sorts by creation time: 8 characters of
-/// the Unix time in milliseconds (big-endian base62, whose alphabet is in ASCII order), then
-/// random ones. Rows keyed by such ids are appended at the end of their index instead of
-/// landing on a random page of it, so a commit writes one page of the index for all the rows
-/// it adds, not a page per row. The time it reveals is the object's `created`, already public.
-pub fn time_ordered_base62(unix_ms: u64, len: usize) -> Result<String, CryptoError> {
-    const TIME_CHARS: u32 = 8;
-    let mut out = String::with_capacity(len.max(8));
-    for i in (0..TIME_CHARS).rev() {
-        let digit = (unix_ms / 62u64.pow(i)) % 62;
+/// An id body of `len` base62 characters that sorts by creation time: `time_chars` characters
+/// of `time` (big-endian base62, whose alphabet is in ASCII order; a time too large for them
+/// keeps its low digits), then random ones. Rows keyed by such ids are appended at the end of
+/// their index instead of landing on a random page of it, so a commit writes one page of the
+/// index for all the rows it adds, not a page per row. The time it reveals is the object's
+/// `created`, already public. Token ids use seconds in 6 characters, event ids milliseconds
+/// in 8.
+pub fn time_ordered_base62(time: u64, time_chars: u32, len: usize) -> Result<String, CryptoError> {
+    let mut out = String::with_capacity(len.max(time_chars as usize));
+    for i in (0..time_chars).rev() {
+        let digit = 62u64.checked_pow(i).map_or(0, |p| (time / p) % 62);
         if let Some(&c) = BASE62.get(usize::try_from(digit).unwrap_or(0)) {
             out.push(char::from(c));
         }
@@ -463,19 +464,23 @@ mod tests {
     #[test]
     fn time_ordered_ids_sort_by_their_time_and_stay_random_within_it() {
         let ms = 1_795_132_800_123;
-        let a = time_ordered_base62(ms, 24).unwrap();
-        let b = time_ordered_base62(ms + 1, 24).unwrap();
-        let c = time_ordered_base62(ms + 62 * 62, 24).unwrap();
+        let a = time_ordered_base62(ms, 8, 24).unwrap();
+        let b = time_ordered_base62(ms + 1, 8, 24).unwrap();
+        let c = time_ordered_base62(ms + 62 * 62, 8, 24).unwrap();
         assert_eq!((a.len(), b.len()), (24, 24));
         assert!(a < b && b < c, "{a} {b} {c}");
         assert!(a.bytes().all(|x| x.is_ascii_alphanumeric()));
         // Same millisecond: same prefix, different ids.
-        let a2 = time_ordered_base62(ms, 24).unwrap();
+        let a2 = time_ordered_base62(ms, 8, 24).unwrap();
         assert_eq!(a[..8], a2[..8]);
         assert_ne!(a, a2);
         // Still sorted across a change of the leading characters, and for u64::MAX.
-        assert!(time_ordered_base62(62u64.pow(7) - 1, 24).unwrap() < time_ordered_base62(62u64.pow(7), 24).unwrap());
-        assert_eq!(time_ordered_base62(u64::MAX, 8).unwrap().len(), 8);
+        assert!(
+            time_ordered_base62(62u64.pow(7) - 1, 8, 24).unwrap() < time_ordered_base62(62u64.pow(7), 8, 24).unwrap()
+        );
+        assert_eq!(time_ordered_base62(u64::MAX, 8, 8).unwrap().len(), 8);
+        // Seconds in 6 characters (token ids): the low 6 digits, as token ids always had.
+        assert_eq!(&time_ordered_base62(62 * 62 + 1, 6, 24).unwrap()[..6], "000101");
     }
 
     fn master() -> MasterKey {

@@ -253,7 +253,7 @@ pub fn new_event(
     now: i64,
 ) -> Result<EventRecord, ApiError> {
     // Time-ordered: the events table and the attempts' index grow at their ends.
-    let id = format!("evt_{}", crate::crypto::time_ordered_base62(crate::crypto::unix_ms(), 24)?);
+    let id = format!("evt_{}", crate::crypto::time_ordered_base62(crate::crypto::unix_ms(), 8, 24)?);
     let body = json!({
         "id": id,
         "object": "event",

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::{authorization, json_response, principal, read_body, require_json};
 use crate::clock::year_month;
-use crate::crypto::{Binding, random_base62};
+use crate::crypto::Binding;
 use crate::keys::{self, KeyKind, Permission};
 use crate::secret::{SecretBytes, SecretString};
 use crate::state::{AppState, Principal, RequestCtx};
@@ -135,17 +135,9 @@ fn token_json(t: &TokenRecord, with_fingerprint: bool) -> serde_json::Value {
 
 /// `tok_` + 6 base62 characters of the creation second + 18 random base62 characters
 /// (≈107 bits). The time prefix keeps index inserts local (tokens are created in time order);
-/// it reveals nothing the token's `created` field does not.
+/// it reveals nothing the token's `created` field does not ([`crate::crypto::time_ordered_base62`]).
 fn new_token_id(now: i64) -> Result<String, crate::crypto::CryptoError> {
-    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut t = u64::try_from(now).unwrap_or(0);
-    let mut prefix = [b'0'; 6];
-    for slot in prefix.iter_mut().rev() {
-        *slot = DIGITS.get(usize::try_from(t % 62).unwrap_or(0)).copied().unwrap_or(b'0');
-        t /= 62;
-    }
-    let prefix: String = prefix.iter().map(|&b| char::from(b)).collect();
-    Ok(format!("tok_{prefix}{}", random_base62(18)?))
+    Ok(format!("tok_{}", crate::crypto::time_ordered_base62(u64::try_from(now).unwrap_or(0), 6, 24)?))
 }
 
 pub(crate) fn valid_token_id(id: &str) -> bool {

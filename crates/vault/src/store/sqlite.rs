@@ -200,7 +200,8 @@ impl SqliteStore {
     /// Runs `f` on a pooled reader connection in the calling task, when first polled: for a
     /// read of a few rows by key (tens of microseconds from the page cache), where the hand-off
     /// to the blocking pool and back (two thread wake-ups) costs more than the read. WAL
-    /// readers never wait for the writer, so this does not block on other work.
+    /// readers never wait for the writer, so this does not block on other work (only when the
+    /// pool is empty does it open a connection, a few file operations, here too).
     fn read_point<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
