@@ -1,6 +1,7 @@
 //! The TLS listener: accepts TCP connections (at most so many in all and per client address;
 //! beyond that a new connection is closed at once), performs the TLS handshake under a timeout
-//! and serves HTTP/1.1 with a header-read timeout. There is no plaintext listener.
+//! and serves HTTP/1.1 with a header-read timeout, or HTTP/2 when the client asks for it in the
+//! handshake (ALPN; [`serve_h2`]). There is no plaintext listener.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -154,6 +155,10 @@ pub async fn serve(
                     return;
                 }
             };
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
+                serve_h2(tls, peer, router, timeouts.header, drain).await;
+                return;
+            }
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ClientAddr(peer));
                 // Boxed so the connection is `Unpin` and hands its stream back when it ends.
@@ -190,6 +195,87 @@ pub async fn serve(
     if drained.is_err() {
         tracing::warn!(connections = connections.len(), "drain timed out; closing the remaining connections");
         connections.abort_all();
+    }
+}
+
+/// Most requests one HTTP/2 connection may have in flight at once (hyper's default is 200; a
+/// card frame's cold mount makes three).
+pub const H2_MAX_STREAMS: u32 = 64;
+
+/// Serves one connection whose client chose HTTP/2 in the TLS handshake (ALPN `h2`; browsers
+/// do). One connection carries the frame page, its script and its WASM at once, where HTTP/1.1
+/// opens a connection, with its own TLS handshake, for each download in parallel.
+///
+/// The HTTP/1.1 limits, in HTTP/2 terms: request heads up to [`MAX_HEAD_BYTES`] (header list
+/// size), at most [`H2_MAX_STREAMS`] requests at once, and a connection with no request in
+/// flight for `idle` (the header timeout, which is also HTTP/1.1's keep-alive time), or that
+/// never sends one, is closed (`GOAWAY`). Resets and malformed frames are hyper's (`h2`'s)
+/// to limit: it bounds pending resets (CVE-2023-44487) and header continuation frames.
+/// Requests go through the same router, with the same [`ClientAddr`].
+async fn serve_h2(
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    peer: SocketAddr,
+    router: Router,
+    idle: Duration,
+    mut drain: tokio::sync::watch::Receiver<bool>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// Requests in flight, and when the last one ended (or the connection began).
+    struct Activity {
+        in_flight: AtomicUsize,
+        since: Mutex<tokio::time::Instant>,
+    }
+    /// Counts a request from its start until its answer (head) is ready.
+    struct InFlight(Arc<Activity>);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            if let Ok(mut since) = self.0.since.lock() {
+                *since = tokio::time::Instant::now();
+            }
+            self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    let activity =
+        Arc::new(Activity { in_flight: AtomicUsize::new(0), since: Mutex::new(tokio::time::Instant::now()) });
+    let counted = Arc::clone(&activity);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ClientAddr(peer));
+        counted.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(Arc::clone(&counted));
+        let answer = router.clone().oneshot(req.map(axum::body::Body::new));
+        async move {
+            let response = answer.await;
+            drop(guard);
+            response
+        }
+    });
+    let conn = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+        .serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    let mut check = tokio::time::interval(idle.min(Duration::from_secs(1)));
+    let mut closing = false;
+    let result = loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            Ok(()) = drain.changed(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = check.tick(), if !closing => {
+                let quiet = activity.in_flight.load(Ordering::Acquire) == 0
+                    && activity.since.lock().is_ok_and(|since| since.elapsed() >= idle);
+                if quiet {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(target: "vault::http", peer = %peer, error = %e, "HTTP/2 connection ended with an error");
     }
 }
 

@@ -126,7 +126,8 @@ pub fn ca_file(path: &Path) -> Result<Vec<Vec<u8>>, TlsError> {
     Ok(certs)
 }
 
-/// The rustls server configuration: TLS 1.3 and 1.2 only, HTTP/1.1 ALPN.
+/// The rustls server configuration: TLS 1.3 and 1.2 only; ALPN offers HTTP/2, then HTTP/1.1
+/// (rustls has only AEAD suites with forward secrecy, as HTTP/2 requires of TLS 1.2).
 pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -135,6 +136,6 @@ pub fn server_config(material: &TlsMaterial) -> Result<Arc<ServerConfig>, TlsErr
         .with_no_client_auth()
         .with_single_cert(material.certs.clone(), material.key.clone_key())
         .map_err(TlsError::Config)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -699,13 +699,19 @@ impl Browser {
     /// every resource entry inside the frame, and the loader's entry on the merchant page
     /// (readable cross-origin thanks to the vault's `Timing-Allow-Origin`). Each entry:
     /// `{name, transferSize, encodedBodySize, decodedBodySize}` (`transferSize` = headers +
-    /// body on the wire, 0 from the cache). Returns `{frame: [...], loader: [...]}`.
+    /// body on the wire, 0 from the cache) and its waterfall: `protocol` (ALPN), `startTime`,
+    /// `connectStart`, `secureConnectionStart`, `connectEnd` (equal to `connectStart` when the
+    /// request reused a connection), `requestStart`, `responseStart`, `responseEnd`, in ms of
+    /// its document's clock. Returns `{frame: [...], loader: [...]}`.
     ///
     /// # Errors
     /// When the page or the frame does not come up.
     pub async fn cold_mount_wire_sizes(&self, url: &str) -> anyhow::Result<Value> {
         const ENTRIES: &str = "var pick = function (e) { return { name: e.name.split('?')[0], \
-            transferSize: e.transferSize, encodedBodySize: e.encodedBodySize, decodedBodySize: e.decodedBodySize }; };\
+            transferSize: e.transferSize, encodedBodySize: e.encodedBodySize, decodedBodySize: e.decodedBodySize, \
+            protocol: e.nextHopProtocol, startTime: e.startTime, connectStart: e.connectStart, \
+            secureConnectionStart: e.secureConnectionStart, connectEnd: e.connectEnd, requestStart: e.requestStart, \
+            responseStart: e.responseStart, responseEnd: e.responseEnd }; };\
             var nav = performance.getEntriesByType('navigation').map(pick);\
             var res = performance.getEntriesByType('resource').map(pick);\
             return arguments[0] ? nav.concat(res) : res.filter(function (e) { return /\\/v1\\/loader/.test(e.name); });";

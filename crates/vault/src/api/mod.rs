@@ -226,6 +226,8 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let url = req.uri().path_and_query().map_or("", |p| p.as_str());
     let longest_header = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).max().unwrap_or(0);
     let with_body = has_body(req.headers());
+    // HTTP/2 ends an unread body with its stream (hyper resets it); `Connection` is HTTP/1 only.
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
     let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut response = if url_has_card_number(url) {
         let mut e = state.event("request.rejected", "denied", &ctx, None);
@@ -254,7 +256,7 @@ async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> R
         let status = response.status();
         response = ApiError::for_status(status).into_response();
     }
-    if with_body && !finished.load(std::sync::atomic::Ordering::Acquire) {
+    if http1 && with_body && !finished.load(std::sync::atomic::Ordering::Acquire) {
         response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let subresource = response.extensions().get::<frame::Subresource>().is_some();

@@ -32,6 +32,119 @@ pub async fn connect(
 
 use rustls::pki_types::pem::PemObject as _;
 
+/// A TLS connection that offers HTTP/2 then HTTP/1.1 in ALPN, as browsers do.
+async fn connect_alpn(app: &TestApp) -> TlsStream<TcpStream> {
+    let mut roots = RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(&app.cert_pem).unwrap()).unwrap();
+    let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(app.addr).await.unwrap();
+    TlsConnector::from(Arc::new(config)).connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap()
+}
+
+/// An HTTP/2 session on a new connection; the connection runs in its own task, whose handle
+/// ends when the server closes the connection.
+async fn h2_session(
+    app: &TestApp,
+) -> (h2::client::SendRequest<bytes::Bytes>, tokio::task::JoinHandle<Result<(), h2::Error>>) {
+    let tls = connect_alpn(app).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()), "the vault should choose HTTP/2");
+    let (send, conn) = h2::client::handshake(tls).await.unwrap();
+    (send, tokio::spawn(conn))
+}
+
+/// One request on an HTTP/2 session: status, headers and body.
+async fn h2_request(
+    send: &mut h2::client::SendRequest<bytes::Bytes>,
+    request: http::Request<()>,
+    body: Option<&[u8]>,
+) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), h2::Error> {
+    let mut send = send.clone().ready().await?;
+    let (response, mut stream) = send.send_request(request, body.is_none())?;
+    if let Some(body) = body {
+        stream.send_data(bytes::Bytes::copy_from_slice(body), true)?;
+    }
+    let (head, mut recv) = response.await?.into_parts();
+    let mut out = Vec::new();
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk?;
+        let _ = recv.flow_control().release_capacity(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    Ok((head.status, head.headers, out))
+}
+
+fn h2_get(app: &TestApp, path: &str) -> http::Request<()> {
+    http::Request::get(format!("https://localhost:{}{path}", app.addr.port())).body(()).unwrap()
+}
+
+/// Browsers choose HTTP/2: a card frame's page, script and WASM arrive over one connection, at
+/// once, with the same headers and the same API behind them as over HTTP/1.1.
+#[tokio::test]
+async fn http2_serves_the_frame_and_the_api_on_one_connection() {
+    let app = spawn_app().await;
+    let (mut send, _conn) = h2_session(&app).await;
+    let paths = ["/v1/frame/frame.js", "/v1/frame/frame_bg.wasm", "/healthz", "/v1/loader.js"];
+    let answers = futures_util::future::join_all(paths.iter().map(|p| {
+        let mut send = send.clone();
+        let request = h2_get(&app, p);
+        async move { h2_request(&mut send, request, None).await.unwrap() }
+    }))
+    .await;
+    for (path, (status, headers, body)) in paths.iter().zip(&answers) {
+        assert_eq!(*status, 200, "{path}");
+        assert!(headers.contains_key("strict-transport-security"), "{path}: {headers:?}");
+        assert!(!body.is_empty(), "{path}");
+    }
+    let (_, _, wasm) = &answers[1];
+    assert_eq!(wasm.as_slice(), b"\0asm\x01\0\0\0");
+    // A request with a body, and the API's errors, as over HTTP/1.1.
+    let request = http::Request::post(format!("https://localhost:{}/v1/tokens", app.addr.port()))
+        .header("authorization", format!("Bearer {}", app.pk))
+        .header("origin", SHOP)
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let (status, _, body) = h2_request(&mut send, request, Some(b"{\"card\":{\"number\":\"4242\"}}")).await.unwrap();
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(error["error"]["code"].is_string(), "{error}");
+    let (status, _, body) = h2_request(&mut send, h2_get(&app, "/v1/tokens/tok_nope"), None).await.unwrap();
+    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+}
+
+/// The HTTP/1.1 limits hold over HTTP/2: a connection with nothing in flight for the header
+/// timeout is closed, also one that never sends a request; a head over the size limit is refused.
+#[tokio::test]
+async fn http2_connections_keep_the_idle_and_header_limits() {
+    let app = spawn_app_with(|c| c.header_timeout = Duration::from_secs(1)).await;
+    // Never a request: closed.
+    let (_send, conn) = h2_session(&app).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    assert!(ended.is_ok(), "an HTTP/2 connection without requests stays open");
+    // Used, then idle: closed too, after its answers went out.
+    let (mut send, conn) = h2_session(&app).await;
+    let (status, _, _) = h2_request(&mut send, h2_get(&app, "/healthz"), None).await.unwrap();
+    assert_eq!(status, 200);
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    assert!(ended.is_ok(), "an idle HTTP/2 connection stays open");
+
+    let (mut send, _conn) = h2_session(&app).await;
+    let big = "a".repeat(vault::server::MAX_HEAD_BYTES + 1);
+    let request = http::Request::get(format!("https://localhost:{}/healthz", app.addr.port()))
+        .header("x-big", big)
+        .body(())
+        .unwrap();
+    match h2_request(&mut send, request, None).await {
+        Ok((status, _, _)) => assert_eq!(status, 431, "an oversized head over HTTP/2"),
+        Err(e) => assert!(e.is_reset() || e.is_library() || e.is_go_away(), "{e:?}"),
+    }
+}
+
 #[tokio::test]
 async fn tls_1_2_and_1_3_are_accepted() {
     let app = spawn_app().await;
