@@ -139,6 +139,10 @@
         if (iframe && iframe.contentWindow) iframe.contentWindow.postMessage(message, vault);
       }
 
+      function start() {
+        send(JSON.parse(JSON.stringify(init)));
+      }
+
       // The field element's own handlers, then the card's (split: the merged state).
       function fire(name, payload) {
         if (!field) return emit(handlers, name, payload);
@@ -169,8 +173,10 @@
         var d = event.data;
         if (!isObject(d) || d.v !== 1 || d.channel !== channel || typeof d.type !== 'string') return;
         switch (d.type) {
+          // `init` goes at the frame's `load` (the frame keeps what arrives before it has booted)
+          // and again at `hello` (in case it was lost); the frame takes only the first.
           case 'hello':
-            send(JSON.parse(JSON.stringify(init)));
+            start();
             break;
           case 'ready':
             size(d.height);
@@ -274,6 +280,7 @@
           });
           // A page refused by the frame's CSP still fires `load`.
           f.addEventListener('load', function () {
+            if (f === iframe) start();
             setTimeout(function () {
               if (f === iframe && settle) settle(failure('frame_refused', 'The card frame was refused for this page.'));
             }, 5000);

@@ -1,6 +1,10 @@
+const q = [], h = e => e.source === parent && q.push(e);
+addEventListener('message', h);
 const g = document.querySelector('link[rel="modulepreload"][href$=".js"]');
 const w = document.querySelector('link[rel="preload"][href$=".wasm"]');
 const m = WebAssembly.compileStreaming(fetch(w.href, { integrity: w.integrity || '' }));
 const glue = await import(g.href);
 await glue.default({ module_or_path: m });
 glue.boot();
+removeEventListener('message', h);
+for (const e of q) dispatchEvent(new MessageEvent('message', { data: e.data, origin: e.origin, source: e.source }));

@@ -78,6 +78,9 @@ pub(crate) struct FieldEls {
     label: Element,
     /// Bit set of the style variants last applied (to skip unchanged renders).
     applied: u16,
+    /// The properties the merchant's style last set on the input, the only ones a new render
+    /// has to remove (a default mount sets none).
+    inline: Vec<&'static str>,
     /// ARIA state last written: bit 0 `aria-invalid`, bit 1 `aria-describedby="error"`.
     aria: u8,
 }
@@ -118,6 +121,8 @@ pub struct Frame {
     /// Merchant overrides of error messages.
     messages: Messages,
     initialized: bool,
+    /// An `init` arrived (later ones are ignored).
+    init_received: bool,
     /// What `init` could not apply, reported after `ready` once the locale table is in.
     pending_warning: Vec<String>,
     /// `ready` waits for the locale table `init` asked for, and for the web fonts to load.
@@ -246,7 +251,8 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         let label = document
             .query_selector(&["label[for=", field.id(), "]"].concat())?
             .ok_or(FrameError::MissingElement("label"))?;
-        els.push(FieldEls { input, wrapper, label, applied: u16::MAX, aria: u8::MAX });
+        // `aria` 0: the page's markup has `aria-invalid="false"` and no `aria-describedby`.
+        els.push(FieldEls { input, wrapper, label, applied: u16::MAX, inline: Vec::new(), aria: 0 });
     }
     let locale = Locale::negotiate(params.locale.as_deref(), browser_languages(&window).iter().map(String::as_str));
     let frame = Frame {
@@ -279,6 +285,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         masked: [false; 5],
         messages: Messages::default(),
         initialized: false,
+        init_received: false,
         pending_warning: Vec::new(),
         locale_pending: false,
         fonts_pending: false,
@@ -335,12 +342,9 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
     let observer = ResizeObserver::new(on_resize.as_ref().unchecked_ref())?;
     observer.observe(&shared.borrow().form);
 
-    {
-        let mut fr = shared.borrow_mut();
-        fr.apply_text();
-        fr.render();
-        fr.post(&FrameEvent::Hello);
-    }
+    // Until `init` the frame shows the page's own markup (English labels and placeholders,
+    // optional fields hidden); `init` writes texts and state, once: no render pass here.
+    shared.borrow().post(&FrameEvent::Hello);
     Ok(Mounted { frame: shared, _listeners: listeners, observer: Some((observer, on_resize)) })
 }
 
@@ -450,12 +454,17 @@ fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
 fn run_command(frame: &Shared, command: Command) {
     match command {
         Command::Init(mut init) => {
+            // Only the document's first `init` counts: the loader sends it when the frame has
+            // loaded and again in answer to `hello` (docs/postmessage.md); `update` changes options.
             let fonts = core::mem::take(&mut init.fonts);
-            if !fonts.is_empty() {
-                with_frame(frame, |fr| {
-                    fr.fonts_pending = !fr.initialized;
-                    None
-                });
+            let mut first = false;
+            with_frame(frame, |fr| {
+                first = !core::mem::replace(&mut fr.init_received, true);
+                fr.fonts_pending = first && !fonts.is_empty();
+                None
+            });
+            if !first {
+                return;
             }
             configure(frame, |fr| fr.init(init));
             // After `init`: with no valid face, the fonts are "loaded" at once, and `ready` must
@@ -1085,7 +1094,7 @@ impl Frame {
             }
             if variants != el.applied {
                 el.applied = variants;
-                apply_style(&el.input.style(), &self.style, variants);
+                apply_style(&el.input.style(), &self.style, variants, &mut el.inline);
             }
         }
         if self.last_state.as_ref() != Some(&state) {
@@ -1161,14 +1170,15 @@ fn css_accepts(property: &str, value: &str) -> bool {
 
 /// Layers the variants whose bits are set (in [`Variant::ALL`] order, later wins) onto an
 /// input through the CSSOM.
-fn apply_style(target: &CssStyleDeclaration, style: &Style, bits: u16) {
-    for property in crate::style::ALLOWED {
+fn apply_style(target: &CssStyleDeclaration, style: &Style, bits: u16, inline: &mut Vec<&'static str>) {
+    for property in inline.drain(..) {
         let _ = target.remove_property(property);
     }
     for variant in Variant::ALL {
         if variant != Variant::Placeholder && bits & variant.bit() != 0 {
             for d in style.get(variant) {
                 let _ = target.set_property(d.property, &d.value);
+                inline.push(d.property);
             }
         }
     }

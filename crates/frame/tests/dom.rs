@@ -530,6 +530,38 @@ async fn numeric_styles_get_pixels_and_rejected_ones_are_reported() {
     }
 }
 
+/// The loader sends `init` when the frame has loaded and again in answer to `hello`: only the
+/// first configures the frame (one `ready`, one warning); options change through `update`.
+#[wasm_bindgen_test]
+async fn only_the_first_init_counts() {
+    let fx = Fixture::new(None).await;
+    fx.init(r#","style":{"base":{"fontSize":"19","position":"absolute"}}"#).await;
+    fx.init(r#","disabled":true,"style":{"base":{"fontSize":"25","zIndex":"1"}}"#).await;
+    assert_eq!(fx.posted("ready").len(), 1, "{:?}", fx.recorder.json());
+    assert_eq!(fx.posted("warning").len(), 1, "{:?}", fx.posted("warning"));
+    assert!(!input("number").disabled(), "a second init changed the options");
+    assert_eq!(input("number").style().get_property_value("font-size").unwrap(), "19px");
+    fx.update(r#","disabled":true"#).await;
+    assert!(input("number").disabled(), "update still changes them");
+}
+
+/// A style applied and then replaced leaves none of its properties behind on the inputs (the
+/// frame removes what it set, not every allowed property).
+#[wasm_bindgen_test]
+async fn a_replaced_style_leaves_nothing_behind() {
+    let fx = Fixture::new(None).await;
+    fx.init(r#","style":{"base":{"fontSize":"19","borderRadius":"9px"},"focus":{"color":"red"}}"#).await;
+    let number = input("number");
+    number.focus().unwrap();
+    tick().await;
+    assert_eq!(number.style().get_property_value("color").unwrap(), "red");
+    fx.update(r#","style":{"base":{"letterSpacing":"2px"}}"#).await;
+    for gone in ["font-size", "border-radius", "color"] {
+        assert_eq!(number.style().get_property_value(gone).unwrap(), "", "{gone} left behind");
+    }
+    assert_eq!(number.style().get_property_value("letter-spacing").unwrap(), "2px");
+}
+
 fn computed(el: &HtmlInputElement, property: &str) -> String {
     web_sys::window().unwrap().get_computed_style(el).unwrap().unwrap().get_property_value(property).unwrap()
 }

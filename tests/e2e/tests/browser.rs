@@ -1194,11 +1194,11 @@ async fn numeric_style_values_apply_and_rejected_styles_are_reported(ctx: &Ctx) 
     Ok(())
 }
 
-/// Holds the `hello` of the `#extra` frame back from the loader while `window.__hold` is true
+/// Holds the `ready` of the `#extra` frame back from the loader while `window.__hold` is true
 /// (a slow frame, as on a slow network), keeping the held events in `window.__held`.
-const HOLD_HELLO: &str = "window.__held = []; window.__hold = true; window.addEventListener('message', function (e) { \
+const HOLD_READY: &str = "window.__held = []; window.__hold = true; window.addEventListener('message', function (e) { \
     var f = document.querySelector('#extra iframe'); \
-    if (window.__hold && f && e.source === f.contentWindow && e.data && e.data.type === 'hello') { e.stopImmediatePropagation(); window.__held.push(e); } \
+    if (window.__hold && f && e.source === f.contentWindow && e.data && e.data.type === 'ready') { e.stopImmediatePropagation(); window.__held.push(e); } \
   }, true); return true;";
 
 /// Found when tried: a `ready` that arrived after `frame_refused` left `mount()` rejected forever;
@@ -1208,7 +1208,7 @@ async fn mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_aft
 ) -> anyhow::Result<()> {
     let b = &ctx.b;
     b.open_demo(&demo(ctx)).await?;
-    b.js(HOLD_HELLO, vec![]).await?;
+    b.js(HOLD_READY, vec![]).await?;
     b.js(MOUNT_EXTRA, vec![json!({})]).await?;
     let failed = b
         .wait_js(
@@ -1225,7 +1225,7 @@ async fn mount_recovers_from_a_late_ready_retries_after_failure_and_remounts_aft
         loaderror.as_array().map(Vec::len) == Some(1) && loaderror[0]["code"] == "frame_refused",
         "one loaderror event with the mount error expected: {loaderror}"
     );
-    // The slow frame's hello reaches the loader after all: the real frame answers `ready`.
+    // The slow frame's `ready` reaches the loader after all.
     b.js(
         "window.__hold = false; var e = window.__held[0]; \
          window.dispatchEvent(new MessageEvent('message', { data: e.data, origin: e.origin, source: e.source })); return true;",
