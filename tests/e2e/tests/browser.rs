@@ -1385,6 +1385,12 @@ async fn frame_and_loader_arrive_compressed_on_a_cold_mount(ctx: &Ctx) -> anyhow
     for kind in kinds {
         ensure!(seen.contains(&kind), "no {kind} among the frame's downloads: {sizes}");
     }
+    // Over HTTP/2 (the vault offers `h2` in ALPN): the page, glue and WASM share the page's
+    // connection, no download opens one of its own.
+    for (i, e) in frame.iter().enumerate() {
+        ensure!(e["protocol"] == "h2", "{} not over HTTP/2: {e}", e["name"]);
+        ensure!(i == 0 || e["connectStart"] == e["connectEnd"], "{} opened a connection of its own: {e}", e["name"]);
+    }
     // The demo pins SRI on the versioned loader URL (docs/loader.md), never on the evergreen one.
     let loader_url = loader.first().and_then(|e| e["name"].as_str()).unwrap_or_default();
     let version = loader_url.rsplit_once("/v1/loader.").and_then(|(_, v)| v.strip_suffix(".js")).unwrap_or_default();
