@@ -219,29 +219,34 @@ async fn serve_h2(
     idle: Duration,
     mut drain: tokio::sync::watch::Receiver<bool>,
 ) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     /// Requests in flight, and when the last one ended (or the connection began).
     struct Activity {
-        in_flight: AtomicUsize,
-        since: Mutex<tokio::time::Instant>,
+        in_flight: usize,
+        since: tokio::time::Instant,
     }
     /// Counts a request from its start until its answer (head) is ready.
-    struct InFlight(Arc<Activity>);
-    impl Drop for InFlight {
-        fn drop(&mut self) {
-            if let Ok(mut since) = self.0.since.lock() {
-                *since = tokio::time::Instant::now();
+    struct InFlight(Arc<Mutex<Activity>>);
+    impl InFlight {
+        fn start(activity: &Arc<Mutex<Activity>>) -> Self {
+            if let Ok(mut a) = activity.lock() {
+                a.in_flight += 1;
             }
-            self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+            Self(Arc::clone(activity))
         }
     }
-    let activity =
-        Arc::new(Activity { in_flight: AtomicUsize::new(0), since: Mutex::new(tokio::time::Instant::now()) });
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            if let Ok(mut a) = self.0.lock() {
+                a.in_flight = a.in_flight.saturating_sub(1);
+                a.since = tokio::time::Instant::now();
+            }
+        }
+    }
+    let activity = Arc::new(Mutex::new(Activity { in_flight: 0, since: tokio::time::Instant::now() }));
     let counted = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ClientAddr(peer));
-        counted.in_flight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(Arc::clone(&counted));
+        let guard = InFlight::start(&counted);
         let answer = router.clone().oneshot(req.map(axum::body::Body::new));
         async move {
             let response = answer.await;
@@ -265,8 +270,7 @@ async fn serve_h2(
                 conn.as_mut().graceful_shutdown();
             }
             _ = check.tick(), if !closing => {
-                let quiet = activity.in_flight.load(Ordering::Acquire) == 0
-                    && activity.since.lock().is_ok_and(|since| since.elapsed() >= idle);
+                let quiet = activity.lock().is_ok_and(|a| a.in_flight == 0 && a.since.elapsed() >= idle);
                 if quiet {
                     closing = true;
                     conn.as_mut().graceful_shutdown();

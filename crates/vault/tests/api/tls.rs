@@ -59,7 +59,7 @@ async fn h2_session(
 
 /// One request on an HTTP/2 session: status, headers and body.
 async fn h2_request(
-    send: &mut h2::client::SendRequest<bytes::Bytes>,
+    send: &h2::client::SendRequest<bytes::Bytes>,
     request: http::Request<()>,
     body: Option<&[u8]>,
 ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), h2::Error> {
@@ -87,12 +87,12 @@ fn h2_get(app: &TestApp, path: &str) -> http::Request<()> {
 #[tokio::test]
 async fn http2_serves_the_frame_and_the_api_on_one_connection() {
     let app = spawn_app().await;
-    let (mut send, _conn) = h2_session(&app).await;
+    let (send, _conn) = h2_session(&app).await;
     let paths = ["/v1/frame/frame.js", "/v1/frame/frame_bg.wasm", "/healthz", "/v1/loader.js"];
     let answers = futures_util::future::join_all(paths.iter().map(|p| {
-        let mut send = send.clone();
         let request = h2_get(&app, p);
-        async move { h2_request(&mut send, request, None).await.unwrap() }
+        let send = &send;
+        async move { h2_request(send, request, None).await.unwrap() }
     }))
     .await;
     for (path, (status, headers, body)) in paths.iter().zip(&answers) {
@@ -109,11 +109,11 @@ async fn http2_serves_the_frame_and_the_api_on_one_connection() {
         .header("content-type", "application/json")
         .body(())
         .unwrap();
-    let (status, _, body) = h2_request(&mut send, request, Some(b"{\"card\":{\"number\":\"4242\"}}")).await.unwrap();
+    let (status, _, body) = h2_request(&send, request, Some(b"{\"card\":{\"number\":\"4242\"}}")).await.unwrap();
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert!(error["error"]["code"].is_string(), "{error}");
-    let (status, _, body) = h2_request(&mut send, h2_get(&app, "/v1/tokens/tok_nope"), None).await.unwrap();
+    let (status, _, body) = h2_request(&send, h2_get(&app, "/v1/tokens/tok_nope"), None).await.unwrap();
     assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
 }
 
@@ -127,19 +127,19 @@ async fn http2_connections_keep_the_idle_and_header_limits() {
     let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
     assert!(ended.is_ok(), "an HTTP/2 connection without requests stays open");
     // Used, then idle: closed too, after its answers went out.
-    let (mut send, conn) = h2_session(&app).await;
-    let (status, _, _) = h2_request(&mut send, h2_get(&app, "/healthz"), None).await.unwrap();
+    let (send, conn) = h2_session(&app).await;
+    let (status, _, _) = h2_request(&send, h2_get(&app, "/healthz"), None).await.unwrap();
     assert_eq!(status, 200);
     let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
     assert!(ended.is_ok(), "an idle HTTP/2 connection stays open");
 
-    let (mut send, _conn) = h2_session(&app).await;
+    let (send, _conn) = h2_session(&app).await;
     let big = "a".repeat(vault::server::MAX_HEAD_BYTES + 1);
     let request = http::Request::get(format!("https://localhost:{}/healthz", app.addr.port()))
         .header("x-big", big)
         .body(())
         .unwrap();
-    match h2_request(&mut send, request, None).await {
+    match h2_request(&send, request, None).await {
         Ok((status, _, _)) => assert_eq!(status, 431, "an oversized head over HTTP/2"),
         Err(e) => assert!(e.is_reset() || e.is_library() || e.is_go_away(), "{e:?}"),
     }
