@@ -35,8 +35,8 @@ fi
 
 # 2. The card frame (Trunk output in dist/, served by the vault) and the two binaries.
 if [ "${SKIP_FRAME_BUILD:-0}" != 1 ] || [ ! -f "$root/dist/index.html" ]; then
-  say "building the card frame (trunk build --release --offline)"
-  trunk build --release --offline
+  say "building the card frame (scripts/build-frame.sh: trunk, release, offline)"
+  "$root/scripts/build-frame.sh"
 fi
 say "building vault and demo-merchant"
 cargo build --release -p vault -p demo-merchant

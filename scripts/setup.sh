@@ -5,6 +5,13 @@ set -euo pipefail
 
 WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=..."` pin in Cargo.toml
 TRUNK_VERSION="0.21.14"        # trunk 0.22 needs a newer rustc than this machine has
+# The frame's WASM is built with a pinned nightly (scripts/build-frame.sh): core and alloc compiled
+# from source with the frame (`-Zbuild-std`), and `panic = immediate-abort`, which leaves out
+# the panic machinery (messages, locations, `core::fmt`): about 1.5 KB less Brotli on every cold
+# mount (BENCHMARKS.md). This machine kind ships a `nightly` that is this one; elsewhere the dated
+# toolchain is installed. Everything else builds with the stable toolchain.
+FRAME_NIGHTLY_RUSTC="rustc 1.97.0-nightly (e50aa6fba 2026-05-19)"
+FRAME_NIGHTLY_DATE="2026-05-20" # the channel date of that rustc
 BINARYEN_VERSION="132"         # Debian's binaryen 108 corrupts current rustc output
 TYPESCRIPT_VERSION="5.9.3"     # type-checks web/loader.d.ts and the documented examples
 TERSER_VERSION="5.51.4"        # minifies the frame's wasm-bindgen glue (scripts/shrink-glue.py, a Trunk hook)
@@ -27,6 +34,26 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
+
+# The frame's nightly (see FRAME_NIGHTLY_RUSTC) with rust-src for `-Zbuild-std`; its name is kept
+# in .tools/frame-toolchain for scripts/build-frame.sh.
+frame_toolchain=nightly
+if [ "$(rustup run nightly rustc -V 2>/dev/null)" != "$FRAME_NIGHTLY_RUSTC" ]; then
+  frame_toolchain="nightly-$FRAME_NIGHTLY_DATE"
+  if [ "$(rustup run "$frame_toolchain" rustc -V 2>/dev/null)" != "$FRAME_NIGHTLY_RUSTC" ]; then
+    say "installing rust $frame_toolchain for the frame's WASM (minimal profile, rust-src)"
+    rustup toolchain install "$frame_toolchain" --profile minimal --component rust-src
+  fi
+fi
+if [ ! -f "$(rustup run "$frame_toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
+  say "adding rust-src to $frame_toolchain (core and alloc are built from source for the frame)"
+  rustup component add rust-src --toolchain "$frame_toolchain"
+fi
+# build-std compiles the standard library's own dependencies (compiler_builtins, ...): fetched
+# here, so that the offline frame build finds them.
+rustup run "$frame_toolchain" cargo fetch --quiet \
+  --manifest-path "$(rustup run "$frame_toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
+echo "$frame_toolchain" >"$tools/frame-toolchain"
 
 # wasm-bindgen-cli at exactly the crate's version (no --locked: its lockfile pins a crate
 # the registry here lacks).

@@ -38,8 +38,8 @@ step "npm package web/package: build dist/, then node --test (SSR, one load, SRI
 # frame crate's test protocol_json (cargo test below); the browser scenario is e2e's `package`.
 (cd web/package && node scripts/build.mjs && node --test test/)
 
-step "build the frame (trunk, release, offline) into dist/"
-trunk build --release --offline
+step "build the frame (scripts/build-frame.sh: trunk, release, offline, the pinned nightly) into dist/"
+bash scripts/build-frame.sh
 
 step "build the binaries the browser tests start"
 cargo build -p vault -p demo-merchant --locked

@@ -37,6 +37,8 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
 
 /// The `no_std` build's panic handler: trap, as `panic = "abort"` does, without formatting the
 /// message (nothing would show it: the frame writes nothing to the console about a panic).
+/// `scripts/build-frame.sh` goes further with `panic = immediate-abort`: a panic traps where it
+/// happens and this handler is never reached, but the language still asks for one.
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {

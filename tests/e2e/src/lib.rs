@@ -1,7 +1,7 @@
 //! Harness for the end-to-end browser tests.
 //!
 //! It builds nothing. It expects, and fails with a clear message when any is missing:
-//! - `dist/` (Trunk output: `scripts/setup.sh && trunk build --release --offline`),
+//! - `dist/` (Trunk output: `scripts/setup.sh && scripts/build-frame.sh`),
 //! - the `vault` and `demo-merchant` binaries in the target directory
 //!   (`cargo build -p vault -p demo-merchant`; `E2E_VAULT_BIN` / `E2E_MERCHANT_BIN` override),
 //! - Debian's `/usr/bin/chromium` and `/usr/bin/chromedriver` (`scripts/setup.sh`).
@@ -78,7 +78,7 @@ pub fn preflight() -> anyhow::Result<Prereqs> {
     for file in ["index.html", "loader.js"] {
         ensure!(
             dist.join(file).is_file(),
-            "missing {}: build the frame first with `scripts/setup.sh && trunk build --release --offline` \
+            "missing {}: build the frame first with `scripts/setup.sh && scripts/build-frame.sh` \
              (PATH needs $HOME/.cargo/bin and .tools/node_modules/.bin), or set E2E_DIST_DIR",
             dist.join(file).display()
         );

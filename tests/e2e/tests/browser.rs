@@ -6,7 +6,7 @@
 //! failed, and the test fails listing each failed scenario.
 //!
 //! Prerequisites (the test FAILS, it does not skip, when one is missing):
-//! `scripts/setup.sh`, `trunk build --release --offline`, `cargo build -p vault -p demo-merchant`.
+//! `scripts/setup.sh`, `scripts/build-frame.sh`, `cargo build -p vault -p demo-merchant`.
 //! Run: `cargo test -p e2e --test browser`; `E2E_ONLY=<part of a scenario name>` runs a subset.
 #![allow(clippy::print_stderr, reason = "progress lines of a long test")]
 #![allow(
@@ -1353,6 +1353,9 @@ async fn errors_none_leaves_the_error_to_the_page_and_messages_override_codes(ct
     Ok(())
 }
 
+/// The most a cold mount of the frame (page, glue, WASM) may take on the wire, by `transferSize`.
+const FRAME_WIRE_BUDGET: u64 = 46_000;
+
 /// Issue 12: the vault sent the frame and the loader uncompressed (171.5 KB on the wire for a
 /// cold frame load). Every text/WASM file a cold mount downloads must arrive compressed, as the
 /// browser counts it (Resource Timing: `encodedBodySize` is the body as sent).
@@ -1402,7 +1405,18 @@ async fn frame_and_loader_arrive_compressed_on_a_cold_mount(ctx: &Ctx) -> anyhow
     let loader_wire = loader.first().and_then(|e| e["transferSize"].as_u64()).unwrap_or(u64::MAX);
     // Raised from 3,072 B for split fields (issue 12 allows 4 KB for package features; BENCHMARKS.md).
     ensure!(loader_wire <= 4096, "the loader took {loader_wire} B on the wire (budget 4,096 B): {sizes}");
-    eprintln!("    cold mount on the wire: {wire} B in {} downloads", frame.len() + loader.len());
+    // The frame's three downloads have a budget too: a guard against growth, set above today's
+    // size (45.5 KB, BENCHMARKS.md), not issue 12's target of 30 KB, which is not met. A frame
+    // built with stable Rust instead of scripts/build-frame.sh's nightly (47.0 KB) fails it.
+    let frame_wire: u64 = frame.iter().filter_map(|e| e["transferSize"].as_u64()).sum();
+    ensure!(
+        frame_wire <= FRAME_WIRE_BUDGET,
+        "the frame took {frame_wire} B on the wire (budget {FRAME_WIRE_BUDGET} B): {sizes}"
+    );
+    eprintln!(
+        "    cold mount on the wire: {wire} B in {} downloads (frame {frame_wire} B)",
+        frame.len() + loader.len()
+    );
     Ok(())
 }
 
