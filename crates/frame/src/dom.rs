@@ -21,6 +21,7 @@ use web_sys::{
 };
 use zeroize::Zeroizing;
 
+use crate::js::AsDom;
 use crate::locale::{Locale, Text};
 use crate::model::{Check, Model};
 use crate::protocol::{
@@ -153,7 +154,7 @@ struct Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         for kind in self.kinds {
-            let _ = self.target.remove_event_listener_with_callback(kind, self.closure.as_ref().unchecked_ref());
+            self.target.dom().remove_event_listener(kind, self.closure.as_ref());
         }
     }
 }
@@ -192,8 +193,8 @@ impl Mounted {
 pub fn boot() -> Result<(), JsValue> {
     let window = WINDOW.with(Window::clone);
     let location = window.location();
-    let params = FrameParams::parse(&location.hash()?).ok_or("bad frame parameters")?;
-    let key = query_param(&location.search()?, "key").unwrap_or_default();
+    let params = FrameParams::parse(&location.dom().hash()).ok_or("bad frame parameters")?;
+    let key = query_param(&location.dom().search(), "key").unwrap_or_default();
     let mounted = mount(params, key).map_err(|e| match e {
         FrameError::Js(v) => v,
         other => JsValue::from_str(match other {
@@ -249,7 +250,8 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
             .and_then(|p| p.dyn_into::<HtmlElement>().ok())
             .ok_or(FrameError::MissingElement("field wrapper"))?;
         let label = document
-            .query_selector(&["label[for=", field.id(), "]"].concat())?
+            .dom()
+            .query_selector(&["label[for=", field.id(), "]"].concat())
             .ok_or(FrameError::MissingElement("label"))?;
         // `aria` 0: the page's markup has `aria-invalid="false"` and no `aria-describedby`.
         els.push(FieldEls { input, wrapper, label, applied: u16::MAX, inline: Vec::new(), aria: 0 });
@@ -308,7 +310,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         listeners.push(listen(&input, FIELD_EVENTS, move |e| on_field_event(&f, field, &e))?);
     }
     let form: EventTarget = shared.borrow().form.clone().into();
-    listeners.push(listen(&form, &["submit"], |e| e.prevent_default())?);
+    listeners.push(listen(&form, &["submit"], |e| e.dom().prevent_default())?);
 
     let f = shared.clone();
     let win_target: EventTarget = window.clone().into();
@@ -364,7 +366,7 @@ fn listen(
     // Built first so that a failure part-way removes what was added.
     let listener = Listener { target: target.clone(), kinds, closure };
     for kind in kinds {
-        target.add_event_listener_with_callback(kind, listener.closure.as_ref().unchecked_ref())?;
+        target.dom().add_event_listener(kind, listener.closure.as_ref());
     }
     Ok(listener)
 }
@@ -391,7 +393,7 @@ fn on_field_event(frame: &Shared, field: Field, e: &Event) {
         "blur" => with_frame(frame, |fr| fr.on_blur(field)),
         "keydown" => match e.dyn_ref::<KeyboardEvent>().map(KeyboardEvent::key).as_deref() {
             Some("Enter") => {
-                e.prevent_default();
+                e.dom().prevent_default();
                 with_frame(frame, |fr| {
                     fr.post(&FrameEvent::Submit);
                     None
@@ -421,7 +423,7 @@ pub(crate) fn with_frame(frame: &Shared, f: impl FnOnce(&mut Frame) -> Option<Fi
         Err(_) => None,
     };
     if let Some(input) = target {
-        let _ = input.focus();
+        input.dom().focus();
     }
 }
 
@@ -435,7 +437,7 @@ fn browser_languages(window: &Window) -> Vec<String> {
 /// channel. Everything else is silently ignored.
 fn accept(frame: &Shared, event: &MessageEvent) -> Option<Command> {
     let fr = frame.try_borrow().ok()?;
-    let parent = fr.window.parent().ok()??;
+    let parent = fr.window.dom().parent()?;
     let source = event.source()?;
     if !js_sys::Object::is(&source, &parent) || event.origin() != fr.params.parent_origin {
         return None;
@@ -486,8 +488,8 @@ fn run_command(frame: &Shared, command: Command) {
         Command::Blur => {
             // Outside the borrow: blurring runs the input's blur handler, which borrows the frame.
             let active = frame.try_borrow().ok().and_then(|fr| fr.window.document()?.active_element());
-            if let Some(el) = active.and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok()) {
-                let _ = el.blur();
+            if let Some(el) = active {
+                el.dom().blur();
             }
         }
         Command::Tokenize { id, fields } => {
@@ -597,7 +599,7 @@ impl Frame {
     /// Posts an event with `v` and `channel` to the parent's exact origin (the object is built
     /// by [`crate::jswrite`], the same shape as serialising a [`crate::protocol::Envelope`]).
     pub(crate) fn post(&self, event: &FrameEvent) {
-        if let Ok(Some(parent)) = self.window.parent() {
+        if let Some(parent) = self.window.dom().parent() {
             let message = crate::jswrite::message(&self.params.channel, event);
             let _ = parent.post_message(&message, &self.params.parent_origin);
         }
@@ -638,12 +640,12 @@ impl Frame {
         self.messages = core::mem::take(&mut init.messages);
         // `errors: "none"`: the page shows the error; the frame's text stays as the inputs'
         // accessible description (visually hidden, no longer a live region of its own).
-        let _ = self.error.class_list().toggle_with_force("sr", !init.show_errors);
-        let _ = if init.show_errors {
-            self.error.set_attribute("role", "alert")
+        self.error.class_list().dom().toggle("sr", !init.show_errors);
+        if init.show_errors {
+            self.error.dom().set_attribute("role", "alert");
         } else {
-            self.error.remove_attribute("role")
-        };
+            self.error.dom().remove_attribute("role");
+        }
         let rejected = self.configure(Update::from(init));
         self.pending_warning.extend(rejected);
         self.locale_pending = !self.initialized && !self.locale.is_available();
@@ -776,10 +778,10 @@ impl Frame {
         };
         let style = root.style();
         for t in &self.theme {
-            let _ = style.remove_property(t.variable.custom_property);
+            style.dom().remove_property(t.variable.custom_property);
         }
         for t in &theme {
-            let _ = style.set_property(t.variable.custom_property, &t.value);
+            style.dom().set_property(t.variable.custom_property, &t.value);
         }
         self.theme = theme;
     }
@@ -799,8 +801,8 @@ impl Frame {
     fn apply_text(&mut self) {
         let text = self.locale.text();
         if let Some(root) = self.document.document_element() {
-            let _ = root.set_attribute("lang", text.lang);
-            let _ = root.set_attribute("dir", if self.locale.is_rtl() { "rtl" } else { "ltr" });
+            root.dom().set_attribute("lang", text.lang);
+            root.dom().set_attribute("dir", if self.locale.is_rtl() { "rtl" } else { "ltr" });
         }
         for field in Field::ALL {
             let enabled = self.model.enabled(field);
@@ -810,13 +812,13 @@ impl Frame {
             el.wrapper.set_hidden(!enabled);
             el.input.set_disabled(!enabled || self.disabled);
             el.label.set_text_content(Some(self.labels.get(field).unwrap_or_else(|| label(text, field))));
-            let _ = el.label.class_list().toggle_with_force("sr", !self.show_labels);
+            el.label.class_list().dom().toggle("sr", !self.show_labels);
             match self.aria_labels.get(field).filter(|a| !a.trim().is_empty()) {
                 Some(name) => {
-                    let _ = el.input.set_attribute("aria-label", name);
+                    el.input.dom().set_attribute("aria-label", name);
                 }
                 None => {
-                    let _ = el.input.remove_attribute("aria-label");
+                    el.input.dom().remove_attribute("aria-label");
                 }
             }
         }
@@ -836,7 +838,7 @@ impl Frame {
             };
             let value = self.placeholders.get(field).unwrap_or(default);
             if let Some(input) = self.input(field) {
-                let _ = input.set_attribute("placeholder", value);
+                input.dom().set_attribute("placeholder", value);
             }
         }
     }
@@ -849,10 +851,10 @@ impl Frame {
         }
         if let Some(rule) = &self.placeholder_rule {
             for d in crate::style::ALLOWED {
-                let _ = rule.remove_property(d);
+                rule.dom().remove_property(d);
             }
             for d in self.style.get(Variant::Placeholder) {
-                let _ = rule.set_property(d.property, &d.value);
+                rule.dom().set_property(d.property, &d.value);
             }
         }
     }
@@ -890,7 +892,7 @@ impl Frame {
                 let raw = Zeroizing::new(
                     event
                         .data()
-                        .or_else(|| event.data_transfer().and_then(|dt| dt.get_data("text/plain").ok()))
+                        .or_else(|| event.data_transfer().map(|dt| dt.dom().get_data("text/plain")))
                         .unwrap_or_default(),
                 );
                 inserted = Zeroizing::new(crate::model::normalize_width(&raw));
@@ -909,17 +911,17 @@ impl Frame {
             // Undo/redo, IME and anything new: let the browser do it, `input` reformats.
             _ => return None,
         };
-        event.prevent_default();
+        event.dom().prevent_default();
         let input = self.input(field)?.clone();
         let old = Zeroizing::new(input.value());
-        let start = input.selection_start().ok().flatten().unwrap_or(0);
-        let end = input.selection_end().ok().flatten().unwrap_or(start);
+        let start = input.dom().selection_start().unwrap_or(0);
+        let end = input.dom().selection_end().unwrap_or(start);
         let range = char_index(&old, start)..char_index(&old, end.max(start));
         let out = card::edit(kind, &old, range, edit);
         let at_end = out.caret >= out.text.len();
         input.set_value(&out.text);
         let caret = utf16_index(&out.text, out.caret);
-        let _ = input.set_selection_range(caret, caret);
+        input.dom().set_selection_range(caret, caret);
         self.model.set_value(field, out.text.clone());
         self.model.set_autofilled(field, false);
         let mut out = out;
@@ -948,17 +950,14 @@ impl Frame {
             Some(kind) => {
                 let shown = raw;
                 let raw = Zeroizing::new(crate::model::normalize_width(&shown));
-                let caret = input
-                    .selection_start()
-                    .ok()
-                    .flatten()
-                    .map_or(crate::protocol::char_count(&raw), |s| char_index(&raw, s));
+                let caret =
+                    input.dom().selection_start().map_or(crate::protocol::char_count(&raw), |s| char_index(&raw, s));
                 let mut out = card::reformat(kind, &raw, caret);
                 if out.text != *shown {
                     input.set_value(&out.text);
                     if focused {
                         let caret = utf16_index(&out.text, out.caret);
-                        let _ = input.set_selection_range(caret, caret);
+                        input.dom().set_selection_range(caret, caret);
                     }
                 }
                 self.model.set_value(field, out.text.clone());
@@ -1058,7 +1057,7 @@ impl Frame {
                 Some(b) => [self.icons.as_str(), "#b-", b.id()].concat(),
                 None => "#b-generic".to_owned(),
             };
-            let _ = self.brand_icon.set_attribute("href", &href);
+            self.brand_icon.dom().set_attribute("href", &href);
             self.apply_placeholders();
             // Split fields: the number frame tells the page and the other field frames.
             if self.last_state.is_some() && self.split_field().is_none_or(|f| f == Field::Number) {
@@ -1085,11 +1084,11 @@ impl Frame {
             let aria = u8::from(invalid) | (u8::from(error_field == Some(field)) << 1);
             if aria != el.aria {
                 el.aria = aria;
-                let _ = el.input.set_attribute("aria-invalid", if invalid { "true" } else { "false" });
+                el.input.dom().set_attribute("aria-invalid", if invalid { "true" } else { "false" });
                 if error_field == Some(field) {
-                    let _ = el.input.set_attribute("aria-describedby", "error");
+                    el.input.dom().set_attribute("aria-describedby", "error");
                 } else {
-                    let _ = el.input.remove_attribute("aria-describedby");
+                    el.input.dom().remove_attribute("aria-describedby");
                 }
             }
             if variants != el.applied {
@@ -1165,19 +1164,19 @@ fn label(text: &Text, field: Field) -> &'static str {
 
 /// Whether the browser's CSS parser accepts `value` for `property` (`CSS.supports`).
 fn css_accepts(property: &str, value: &str) -> bool {
-    web_sys::css::supports_with_value(property, value).unwrap_or(false)
+    crate::js::css_supports(property, value)
 }
 
 /// Layers the variants whose bits are set (in [`Variant::ALL`] order, later wins) onto an
 /// input through the CSSOM.
 fn apply_style(target: &CssStyleDeclaration, style: &Style, bits: u16, inline: &mut Vec<&'static str>) {
     for property in inline.drain(..) {
-        let _ = target.remove_property(property);
+        target.dom().remove_property(property);
     }
     for variant in Variant::ALL {
         if variant != Variant::Placeholder && bits & variant.bit() != 0 {
             for d in style.get(variant) {
-                let _ = target.set_property(d.property, &d.value);
+                target.dom().set_property(d.property, &d.value);
                 inline.push(d.property);
             }
         }

@@ -12,6 +12,7 @@ use wasm_bindgen::JsValue;
 use web_sys::{FontFace, FontFaceDescriptors, FontFaceLoadStatus};
 
 use crate::dom::{Shared, with_frame};
+use crate::js::AsDom;
 use crate::net::Callback;
 use crate::prelude::*;
 use crate::protocol::{FontSource, MAX_FONTS};
@@ -36,7 +37,7 @@ pub(crate) fn load(frame: Shared, fonts: Vec<FontSource>) {
             d.set_style(f.style.as_deref().unwrap_or("normal"));
             let face = FontFace::new_with_str_and_descriptors(&f.family, &["url(", &f.src, ")"].concat(), &d).ok()?;
             document.fonts().add(&face).ok()?;
-            let load: JsValue = face.load().ok()?.into();
+            let load: JsValue = face.dom().load().into();
             loads.push(&load);
             Some(face)
         });

@@ -56,6 +56,8 @@ mod dom;
 #[cfg(target_arch = "wasm32")]
 mod fonts;
 #[cfg(target_arch = "wasm32")]
+mod js;
+#[cfg(target_arch = "wasm32")]
 mod jsread;
 /// The frame → parent messages as JS objects (public for the DOM tests, which compare them
 /// with the serde shapes of [`protocol`]).

@@ -14,6 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Headers, ReferrerPolicy, RequestCache, RequestCredentials, RequestInit, Response};
 
 use crate::dom::{Shared, today, with_frame};
+use crate::js::AsDom;
 use crate::jsread::{Bad, Obj};
 use crate::model::Model;
 use crate::protocol::{CardMeta, ErrorInfo, Field, FieldOptions, FrameEvent};
@@ -232,10 +233,7 @@ fn answered(s: Submission, n: usize, result: Option<Response>) {
             Err(vault_failure(status, body))
         }
     };
-    match response.json() {
-        Ok(body) => then(&body, Box::new(move |body| finish(s, keep, answer(body)))),
-        Err(_) => finish(s, keep, answer(JsValue::UNDEFINED)),
-    }
+    then(&response.dom().json(), Box::new(move |body| finish(s, keep, answer(body))));
 }
 
 /// Answers the parent with the outcome. The PAN and CVC copies are wiped here (the body drops,
@@ -312,9 +310,9 @@ fn fail(fr: &crate::dom::Frame, id: String, failure: Failure) {
 pub(crate) fn get_json(window: &web_sys::Window, url: &str, done: Callback) {
     then(
         &window.fetch_with_str(url),
-        Box::new(move |answer| match answer.dyn_into::<Response>().ok().filter(Response::ok).map(|r| r.json()) {
-            Some(Ok(json)) => then(&json, done),
-            _ => done(JsValue::UNDEFINED),
+        Box::new(move |answer| match answer.dyn_into::<Response>().ok().filter(Response::ok) {
+            Some(response) => then(&response.dom().json(), done),
+            None => done(JsValue::UNDEFINED),
         }),
     );
 }
@@ -453,5 +451,5 @@ pub(crate) fn then(promise: &js_sys::Promise, f: Callback) {
 /// Calls `f` after `ms` milliseconds (`setTimeout`).
 pub(crate) fn after(window: &web_sys::Window, ms: i32, f: Callback) {
     let f = Closure::once_into_js(f);
-    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), ms);
+    window.dom().set_timeout(&f, ms);
 }
