@@ -37,13 +37,19 @@ fi
 
 # The frame's nightly (see FRAME_NIGHTLY_RUSTC) with rust-src for `-Zbuild-std`; its name is kept
 # in .tools/frame-toolchain for scripts/build-frame.sh.
-frame_toolchain=nightly
-if [ "$(rustup run nightly rustc -V 2>/dev/null)" != "$FRAME_NIGHTLY_RUSTC" ]; then
-  frame_toolchain="nightly-$FRAME_NIGHTLY_DATE"
-  if [ "$(rustup run "$frame_toolchain" rustc -V 2>/dev/null)" != "$FRAME_NIGHTLY_RUSTC" ]; then
-    say "installing rust $frame_toolchain for the frame's WASM (minimal profile, rust-src)"
-    rustup toolchain install "$frame_toolchain" --profile minimal --component rust-src
-  fi
+# (Installed toolchains are listed before any `rustup run`, which could otherwise download one.)
+host="$(rustc -vV | sed -n 's/^host: //p')"
+installed() { rustup toolchain list | grep -q "^$1-$host\b"; }
+frame_toolchain="nightly-$FRAME_NIGHTLY_DATE"
+if installed nightly && [ "$(rustup run nightly rustc -V)" = "$FRAME_NIGHTLY_RUSTC" ]; then
+  frame_toolchain=nightly
+elif ! installed "$frame_toolchain"; then
+  say "installing rust $frame_toolchain for the frame's WASM (minimal profile, rust-src)"
+  rustup toolchain install "$frame_toolchain" --profile minimal --component rust-src
+fi
+if [ "$(rustup run "$frame_toolchain" rustc -V)" != "$FRAME_NIGHTLY_RUSTC" ]; then
+  say "error: $frame_toolchain is not $FRAME_NIGHTLY_RUSTC"
+  exit 1
 fi
 if [ ! -f "$(rustup run "$frame_toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
   say "adding rust-src to $frame_toolchain (core and alloc are built from source for the frame)"
