@@ -307,10 +307,10 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
             continue;
         };
         let f = shared.clone();
-        listeners.push(listen(&input, FIELD_EVENTS, move |e| on_field_event(&f, field, &e))?);
+        listeners.push(listen(&input, FIELD_EVENTS, move |e| on_field_event(&f, field, &e)));
     }
     let form: EventTarget = shared.borrow().form.clone().into();
-    listeners.push(listen(&form, &["submit"], |e| e.dom().prevent_default())?);
+    listeners.push(listen(&form, &["submit"], |e| e.dom().prevent_default()));
 
     let f = shared.clone();
     let win_target: EventTarget = window.clone().into();
@@ -318,7 +318,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
         if let Some(command) = e.dyn_ref::<MessageEvent>().and_then(|m| accept(&f, m)) {
             run_command(&f, command);
         }
-    })?);
+    }));
 
     if let Some(split) = split {
         let peers = BroadcastChannel::new(&split.channel_name())?;
@@ -328,7 +328,7 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
             if let Some(peer) = e.dyn_ref::<MessageEvent>().and_then(|m| crate::jsread::peer_message(m.data())) {
                 with_frame(&f, |fr| fr.on_peer(peer));
             }
-        })?);
+        }));
         let mut fr = shared.borrow_mut();
         fr.model.set_only(Some(split.field));
         fr.peers = Some(peers);
@@ -357,18 +357,12 @@ pub fn mount(params: FrameParams, key: String) -> Result<Mounted, FrameError> {
 const FIELD_EVENTS: &[&str] =
     &["beforeinput", "input", "compositionend", "focus", "blur", "keydown", "mouseenter", "mouseleave"];
 
-fn listen(
-    target: &EventTarget,
-    kinds: &'static [&'static str],
-    handler: impl Fn(Event) + 'static,
-) -> Result<Listener, FrameError> {
+fn listen(target: &EventTarget, kinds: &'static [&'static str], handler: impl Fn(Event) + 'static) -> Listener {
     let closure = Closure::<dyn Fn(Event)>::new(handler);
-    // Built first so that a failure part-way removes what was added.
-    let listener = Listener { target: target.clone(), kinds, closure };
     for kind in kinds {
-        target.dom().add_event_listener(kind, listener.closure.as_ref());
+        target.dom().add_event_listener(kind, closure.as_ref());
     }
-    Ok(listener)
+    Listener { target: target.clone(), kinds, closure }
 }
 
 /// One input's events, dispatched on the event type.
