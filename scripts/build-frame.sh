@@ -4,8 +4,8 @@
 #
 # The WASM is compiled by the nightly that scripts/setup.sh pins (its name in
 # .tools/frame-toolchain), with core and alloc built from source alongside the frame
-# (`-Zbuild-std`, so LTO and opt-level "z" reach them) and `panic = immediate-abort` (a panic
-# traps without formatting a message: no panic locations, no `core::fmt`). About 1.5 KB less
+# (`-Zbuild-std`, so LTO reaches them) and `panic = immediate-abort` (a panic traps without
+# formatting a message: no panic locations, no `core::fmt`). About 1.4 KB less
 # Brotli on every cold mount than the stable build (BENCHMARKS.md). Behaviour is the same: the
 # frame's own `no_std` build already trapped on panic, it only could not drop the machinery.
 # Everything else in the workspace, the frame's DOM tests and clippy included, uses stable.

@@ -7,7 +7,7 @@ WASM_BINDGEN_VERSION="0.2.130" # must equal the `wasm-bindgen = "=..."` pin in C
 TRUNK_VERSION="0.21.14"        # trunk 0.22 needs a newer rustc than this machine has
 # The frame's WASM is built with a pinned nightly (scripts/build-frame.sh): core and alloc compiled
 # from source with the frame (`-Zbuild-std`), and `panic = immediate-abort`, which leaves out
-# the panic machinery (messages, locations, `core::fmt`): about 1.5 KB less Brotli on every cold
+# the panic machinery (messages, locations, `core::fmt`): about 1.4 KB less Brotli on every cold
 # mount (BENCHMARKS.md). This machine kind ships a `nightly` that is this one; elsewhere the dated
 # toolchain is installed. Everything else builds with the stable toolchain.
 FRAME_NIGHTLY_RUSTC="rustc 1.97.0-nightly (e50aa6fba 2026-05-19)"
@@ -51,14 +51,14 @@ if [ "$(rustup run "$frame_toolchain" rustc -V)" != "$FRAME_NIGHTLY_RUSTC" ]; th
   say "error: $frame_toolchain is not $FRAME_NIGHTLY_RUSTC"
   exit 1
 fi
-if [ ! -f "$(rustup run "$frame_toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.lock" ]; then
+library="$(rustup run "$frame_toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library"
+if [ ! -f "$library/Cargo.lock" ]; then
   say "adding rust-src to $frame_toolchain (core and alloc are built from source for the frame)"
   rustup component add rust-src --toolchain "$frame_toolchain"
 fi
 # build-std compiles the standard library's own dependencies (compiler_builtins, ...): fetched
 # here, so that the offline frame build finds them.
-rustup run "$frame_toolchain" cargo fetch --quiet \
-  --manifest-path "$(rustup run "$frame_toolchain" rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
+rustup run "$frame_toolchain" cargo fetch --quiet --manifest-path "$library/Cargo.toml"
 echo "$frame_toolchain" >"$tools/frame-toolchain"
 
 # wasm-bindgen-cli at exactly the crate's version (no --locked: its lockfile pins a crate

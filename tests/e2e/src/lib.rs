@@ -78,8 +78,8 @@ pub fn preflight() -> anyhow::Result<Prereqs> {
     for file in ["index.html", "loader.js"] {
         ensure!(
             dist.join(file).is_file(),
-            "missing {}: build the frame first with `scripts/setup.sh && scripts/build-frame.sh` \
-             (PATH needs $HOME/.cargo/bin and .tools/node_modules/.bin), or set E2E_DIST_DIR",
+            "missing {}: build the frame first with `scripts/setup.sh && scripts/build-frame.sh`, \
+             or set E2E_DIST_DIR",
             dist.join(file).display()
         );
     }
