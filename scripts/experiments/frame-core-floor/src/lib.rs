@@ -55,6 +55,18 @@ fn ym(y: u16, m: u8) -> card::YearMonth {
     card::YearMonth::new(y, m).unwrap_or_else(|_| unreachable!())
 }
 
+/// `n` in decimal, by hand: `usize::to_string` links `core::fmt` (369 B of Brotli here).
+fn decimal(mut n: usize) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().map(|&b| char::from(b)).collect()
+}
 fn esc(out: &mut String, s: &str) {
     model::push_json_string(out, s);
 }
@@ -277,7 +289,7 @@ pub fn edit(f: u8, old: &str, start: usize, end: usize, op: u8, data: &str) -> O
         c.model.set_value(f, out.text.clone());
         c.model.set_autofilled(f, false);
         let adv = if at_end && op == 0 { c.model.advance_from(f).map_or("", Field::id) } else { "" };
-        let r = [out.caret.to_string().as_str(), "\x1f", &out.text, "\x1f", adv].concat();
+        let r = [&decimal(out.caret), "\x1f", &out.text, "\x1f", adv].concat();
         zeroize::Zeroize::zeroize(&mut out.text);
         Some(r)
     })?
@@ -291,7 +303,7 @@ pub fn input(f: u8, raw: &str, caret: usize, autofill: bool) -> Option<String> {
                 let raw = model::normalize_width(raw);
                 let mut out = card::reformat(kind, &raw, caret);
                 c.model.set_value(f, out.text.clone());
-                let r = [out.caret.to_string().as_str(), "\x1f", &out.text].concat();
+                let r = [&decimal(out.caret), "\x1f", &out.text].concat();
                 zeroize::Zeroize::zeroize(&mut out.text);
                 r
             }
