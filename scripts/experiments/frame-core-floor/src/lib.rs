@@ -2,7 +2,8 @@
 //! logic alone (the card crate and the frame's `model`, `style`, `locale`, `protocol` and
 //! `split` modules, compiled from their real sources) behind the string API a hand-written JS
 //! edge would call. It has no DOM, no event, no message, no fetch, no font and no peer code:
-//! its WASM is the floor of a frame whose browser edge is written in JS.
+//! its WASM is the floor of a frame whose browser edge is written in JS. `edge.js` is such an
+//! edge, a prototype; `measure.sh` sizes both, `dist.py` makes a `dist/` of them for the e2e bench.
 #![no_std]
 #![forbid(unsafe_code)]
 extern crate alloc;
@@ -494,4 +495,10 @@ pub fn peer_brand(id: &str) {
 #[wasm_bindgen]
 pub fn forget_cvc() {
     with(|c| c.model.clear_field(Field::Cvc));
+}
+
+/// Whether a web font entry may be loaded (`protocol::FontSource::is_valid`).
+#[wasm_bindgen]
+pub fn font_ok(family: String, src: String, weight: String, style: String) -> bool {
+    protocol::FontSource { family, src, weight: Some(weight), style: Some(style) }.is_valid()
 }
