@@ -2,7 +2,8 @@
 // browser edge written by hand in JS over the frame-core-floor API (src/lib.rs), to measure what
 // option (a) would put on the wire. It mirrors crates/frame/src/dom.rs, net.rs, fonts.rs, jsread.rs,
 // jswrite.rs and the split fields' peer messages, feature by feature. It is measured (measure.sh)
-// and can be mounted by the e2e bench (`ready` after `init`); it is not tested beyond that.
+// and mounted by the e2e bench (dist.py): mount, typing and the split fields' mount have run;
+// tokenize, fonts, `update` and the error paths have not. It is not a tested frame.
 import init, * as c from './core.js';
 
 const F = ['number', 'expiry', 'cvc', 'name', 'postalCode'];
@@ -420,8 +421,7 @@ function finish(id, body, r, b) {
 }
 
 function failed(id, code, field, vaultMessage) {
-  const known = c.known(code) || c.message(code) !== c.message('');
-  const message = vaultMessage && !known ? vaultMessage : c.message(code);
+  const message = vaultMessage && !c.known(code) ? vaultMessage : c.message(code);
   post('tokenizeFailed', { id, error: Object.assign(field ? { field } : {}, { code, message }) });
   if (field) { c.submitted(); render(); }
 }

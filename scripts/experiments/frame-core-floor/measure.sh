@@ -13,12 +13,13 @@ out="${TMPDIR:-/tmp}/frame-core-floor"
 mkdir -p "$out"
 cd "$here"
 cp "$root/Cargo.lock" Cargo.lock
+# The lock file is a copy for the offline build: never left in the tree, even when the build fails.
+trap 'rm -f "$here/Cargo.lock"' EXIT
 RUSTUP_TOOLCHAIN="$(cat "$root/.tools/frame-toolchain")" \
   CARGO_UNSTABLE_BUILD_STD="core,alloc" \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
   CARGO_TARGET_DIR="$out/target" \
   cargo build --quiet --target wasm32-unknown-unknown --profile wasm-release --offline
-rm -f Cargo.lock
 wasm-bindgen --target web --out-dir "$out/bindgen" "$out/target/wasm32-unknown-unknown/wasm-release/frame_core_floor.wasm"
 wasm-opt --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
   --enable-reference-types --enable-multivalue --strip-producers --flatten --rereloop -Oz -Oz \

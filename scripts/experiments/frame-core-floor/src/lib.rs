@@ -437,9 +437,11 @@ pub fn messages(raw: &str) {
 pub fn message(code: &str) -> Option<String> {
     with(|c| c.messages.get(code).unwrap_or_else(|| c.locale.text().message(code)).to_owned())
 }
+/// Whether `code` has a message of its own (a locale text or the merchant's override), as the
+/// frame decides whether to show the vault's message instead.
 #[wasm_bindgen]
 pub fn known(code: &str) -> bool {
-    locale::ERROR_CODES.contains(&code)
+    locale::ERROR_CODES.contains(&code) || with(|c| c.messages.get(code).is_some()).unwrap_or(false)
 }
 /// The request body, or "\x1ffield\x1fcode" when invalid.
 #[wasm_bindgen]
