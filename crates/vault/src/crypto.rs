@@ -266,11 +266,26 @@ impl MasterKey {
         hex(&self.check)
     }
 
-    /// A stable, non-reversible reference to a token for the audit log: `tref_` + 16 hex
-    /// characters of a keyed hash. Audit readers (admin, read-only keys) cannot turn it back
-    /// into a token id; an operator holding a token id can compute it (`vault audit list
-    /// --token`).
+    /// A stable, non-reversible reference to a token for the audit log: `tref_` + 16 letters
+    /// `a`–`p` (the 64-bit prefix of a keyed hash, a nibble a letter). Audit readers (admin,
+    /// read-only keys) cannot turn it back into a token id; an operator holding a token id can
+    /// compute it (`vault audit list --token`).
+    ///
+    /// Letters, not hex: hex holds a 13–19 digit Luhn-valid run about once in 1,800 refs,
+    /// which a merchant's card-data scanner (and ours) rightly reports as a card number.
     pub fn token_ref(&self, token_id: &str) -> String {
+        let tag = hmac::sign(&self.hashing.audit_ref, token_id.as_bytes());
+        let mut out = String::from("tref_");
+        for b in tag.as_ref().get(..8).unwrap_or_default() {
+            out.push(char::from(b'a' + (b >> 4)));
+            out.push(char::from(b'a' + (b & 0x0f)));
+        }
+        out
+    }
+
+    /// The same reference as audit events written before 2026-11-27 hold it: `tref_` + 16 hex
+    /// characters of the same hash. Only `vault audit list --token` uses it, to find them.
+    pub fn legacy_token_ref(&self, token_id: &str) -> String {
         let tag = hmac::sign(&self.hashing.audit_ref, token_id.as_bytes());
         format!("tref_{}", hex(tag.as_ref().get(..8).unwrap_or_default()))
     }
@@ -485,6 +500,30 @@ mod tests {
 
     fn master() -> MasterKey {
         MasterKey::from_key(&Key256::from_bytes([9; 32])).unwrap()
+    }
+
+    #[test]
+    fn token_refs_are_letters_and_name_the_same_hash_as_the_legacy_hex() {
+        let m = master();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..5000 {
+            let id = format!("tok_{i:024}");
+            let r = m.token_ref(&id);
+            let body = r.strip_prefix("tref_").unwrap();
+            assert_eq!(body.len(), 16, "{r}");
+            // No digit at all, so no reference can ever read as a card number.
+            assert!(body.bytes().all(|b| (b'a'..=b'p').contains(&b)), "{r}");
+            assert_eq!(m.token_ref(&id), r, "stable");
+            assert!(seen.insert(r.clone()), "distinct ids, distinct refs");
+            // The legacy form is the same 64 bits in hex: `vault audit list --token` finds both.
+            let legacy = m.legacy_token_ref(&id);
+            let as_hex: String = body.bytes().map(|b| char::from_digit(u32::from(b - b'a'), 16).unwrap()).collect();
+            assert_eq!(legacy, format!("tref_{as_hex}"));
+        }
+        assert_ne!(
+            master().token_ref("tok_a"),
+            MasterKey::from_key(&Key256::from_bytes([8; 32])).unwrap().token_ref("tok_a")
+        );
     }
 
     #[test]

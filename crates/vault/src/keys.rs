@@ -378,13 +378,23 @@ fn is_loopback_origin(origin: &str) -> bool {
     host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
-/// An allowed origin for a key of `mode`: [`parse_origin`], and for live keys `https://` only
-/// (loopback origins excepted, for local development against a live-mode vault).
+/// An allowed origin for a key of `mode`: [`parse_origin`], no card number in its host name
+/// (origins are stored, listed and audited in clear, like labels), and for live keys
+/// `https://` only (loopback origins excepted, for local development against a live-mode
+/// vault).
 ///
 /// # Errors
-/// [`KeyError::BadOrigin`], or [`KeyError::InsecureOrigin`] for `http://` on a live key.
+/// [`KeyError::BadOrigin`], [`KeyError::CardNumberInText`], or [`KeyError::InsecureOrigin`]
+/// for `http://` on a live key.
 pub fn parse_allowed_origin(origin: &str, mode: Mode) -> Result<String, KeyError> {
     let o = parse_origin(origin)?;
+    let host = o.split_once("://").map_or("", |(_, rest)| rest);
+    let host = if host.starts_with('[') { "" } else { host.split_once(':').map_or(host, |(h, _)| h) };
+    // An IPv4 address's 4-12 digits are never a card number; a DNS name's may be
+    // (`https://4242-4242-4242-4242.example`).
+    if host.parse::<std::net::Ipv4Addr>().is_err() && crate::text::looks_like_card_number(host) {
+        return Err(KeyError::CardNumberInText("allowed_origins"));
+    }
     if mode == Mode::Live && o.starts_with("http://") && !is_loopback_origin(&o) {
         return Err(KeyError::InsecureOrigin(o));
     }
@@ -628,6 +638,30 @@ mod tests {
         assert!(parse_cidr("10.1.2.3/8").unwrap().contains(&"10.9.9.9".parse::<IpAddr>().unwrap()));
         assert!(parse_cidr("::1").is_ok());
         assert!(parse_cidr("nope").is_err());
+    }
+
+    #[test]
+    fn an_allowed_origin_may_not_hold_a_card_number() {
+        for bad in [
+            "https://4242424242424242.shop.example",
+            "https://4242-4242-4242-4242.example",
+            "http://pay.5555.5555.5555.4444.example:8080",
+        ] {
+            assert!(matches!(
+                parse_allowed_origin(bad, Mode::Test),
+                Err(KeyError::CardNumberInText("allowed_origins"))
+            ));
+        }
+        // Digits that are no card number, IPv4 hosts (with a port) and IPv6 hosts pass.
+        for ok in [
+            "https://shop-2026-11-27.example",
+            "https://4242424242424241.example",
+            "http://192.168.100.200:8443",
+            "https://203.0.113.255:4242",
+            "http://[2001:db8::4242:4242]:4242",
+        ] {
+            assert!(parse_allowed_origin(ok, Mode::Test).is_ok(), "{ok}");
+        }
     }
 
     #[test]

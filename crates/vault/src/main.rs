@@ -585,13 +585,16 @@ async fn run(cli: Cli, env_key: Option<SecretString>) -> Result<()> {
                 Some(m) => Some(bootstrap::find_merchant(store.as_ref(), &m).await?.id),
                 None => None,
             };
-            let token_ref = token.map(|t| master.token_ref(&t));
-            let scan = if token_ref.is_some() { 100_000 } else { limit };
+            // Both forms: events written before token references became letters hold hex.
+            let token_refs = token.map(|t| [master.token_ref(&t), master.legacy_token_ref(&t)]);
+            let scan = if token_refs.is_some() { 100_000 } else { limit };
             let events = store
                 .list_audit(AuditFilter { merchant_id, event, before_id: None, limit: scan, ..AuditFilter::default() })
                 .await?;
             let matching = events.into_iter().filter(|e| {
-                token_ref.as_deref().is_none_or(|r| e.detail.get("token_ref").and_then(|v| v.as_str()) == Some(r))
+                token_refs.as_ref().is_none_or(|refs| {
+                    e.detail.get("token_ref").and_then(|v| v.as_str()).is_some_and(|r| refs.iter().any(|x| x == r))
+                })
             });
             for e in matching.take(usize::try_from(limit).unwrap_or(usize::MAX)) {
                 out(&serde_json::to_string(&e)?)?;

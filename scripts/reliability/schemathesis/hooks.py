@@ -31,7 +31,7 @@ import sys
 import schemathesis
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from leak_scan import luhn  # noqa: E402 - the one Luhn check of the reliability scripts
+from leak_scan import luhn, mask  # noqa: E402 - the one Luhn check of the reliability scripts
 
 KEYS = {
     "pk": os.environ.get("VAULT_PK", ""),
@@ -163,9 +163,14 @@ def no_card_data_echoed(ctx, response, case):
         raise AssertionError("a response header echoes the request's card number")
     if is_detokenized:
         return None
-    for run in DIGIT_RUN.findall(text + "\n" + headers):
-        if luhn(run):
-            raise AssertionError(f"the response holds a Luhn-valid {len(run)}-digit number")
+    scanned = text + "\n" + headers
+    for m in DIGIT_RUN.finditer(scanned):
+        if luhn(m.group()):
+            # Where it is (the 40 characters before it, digits hidden) and the number masked.
+            before = re.sub(r"\d", "#", scanned[max(0, m.start() - 40) : m.start()])
+            raise AssertionError(
+                f"the response holds a Luhn-valid {len(m.group())}-digit number {mask(m.group())} after {before!r}"
+            )
     if case.operation.path == "/v1/openapi.json":
         return None  # the document names the card fields it describes
     try:
@@ -202,6 +207,8 @@ def self_test():
         ("/v1/tokens", 201, '{"id":"tok_x","card":{"last4":"4242","number":"4242"}}'),
         ("/v1/tokens", 400, '{"error":{"param":"card.cvc","message":"737"}}'),
         ("/v1/tokens/{id}", 200, '{"note":"5555555555554444"}'),
+        # A token reference in hex (as before 2026-11-27) that happens to be Luhn-valid digits.
+        ("/v1/audit_events", 200, '{"data":[{"detail":{"token_ref":"tref_4242424242424242"}}]}'),
     ]
     for path, status, text in planted:
         try:

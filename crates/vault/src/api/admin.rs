@@ -80,7 +80,7 @@ fn key_error(e: &keys::KeyError) -> ApiError {
             ApiError::invalid("parameter_invalid", "Labels are at most 100 characters, without control characters.")
                 .param("label")
         }
-        keys::KeyError::CardNumberInText(_) => ApiError::card_number_in_text("label"),
+        keys::KeyError::CardNumberInText(field) => ApiError::card_number_in_text(field),
         keys::KeyError::RoleMismatch | keys::KeyError::Crypto(_) => ApiError::internal(),
     }
 }

@@ -354,3 +354,77 @@ async fn users_create_prints_a_one_time_link_and_stores_only_its_hash() {
         .unwrap();
     assert_eq!(audited, 1);
 }
+
+#[tokio::test]
+async fn audit_list_by_token_finds_its_events_under_both_forms_of_the_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let out = init(&dir, &[]);
+    let pk = out["publishable_key"].as_str().unwrap();
+    let (token, other) = {
+        let server = serve(vault(), &dir).unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let r = server.tokenize(pk).await;
+            assert_eq!(r.status(), 201);
+            ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+        }
+        (ids.remove(0), ids.remove(0))
+    };
+    // An event as vaults before 2026-11-27 wrote it: the same hash in hex, not in letters a-p.
+    let db = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
+    let rows: Vec<String> = db
+        .prepare("SELECT detail FROM audit_events WHERE event = 'token.created'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let refs: Vec<String> = rows
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).unwrap()["token_ref"].as_str().unwrap().to_owned())
+        .collect();
+    for r in &refs {
+        let body = r.strip_prefix("tref_").unwrap();
+        assert!(body.len() == 16 && body.bytes().all(|b| (b'a'..=b'p').contains(&b)), "{r}");
+    }
+    let legacy: String = refs[0]
+        .strip_prefix("tref_")
+        .unwrap()
+        .bytes()
+        .map(|b| char::from_digit(u32::from(b - b'a'), 16).unwrap())
+        .collect();
+    db.execute(
+        "INSERT INTO audit_events (ts, event, outcome, merchant_id, mode, key_id, ip, request_id, detail)
+         SELECT ts, 'token.read', outcome, merchant_id, mode, key_id, ip, request_id, ?1
+         FROM audit_events WHERE event = 'token.created' LIMIT 1",
+        [serde_json::json!({ "token_ref": format!("tref_{legacy}"), "found": true }).to_string()],
+    )
+    .unwrap();
+    drop(db);
+    let d = dir.to_str().unwrap();
+    let list = |tok: &str| {
+        let o = run(&["audit", "list", "--data-dir", d, "--token", tok]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    // Which of the two tokens the first token.created row belongs to is not known: find it.
+    let (first, second) = if list(&token).iter().any(|e| e["detail"]["token_ref"] == refs[0].as_str()) {
+        (token, other)
+    } else {
+        (other, token)
+    };
+    let events = list(&first);
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["token.read", "token.created"], "{events:?}");
+    assert_eq!(events[0]["detail"]["token_ref"], format!("tref_{legacy}"));
+    let events = list(&second);
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["token.created"], "{events:?}");
+    assert_eq!(events[0]["detail"]["token_ref"], refs[1].as_str());
+}

@@ -455,6 +455,15 @@ async fn finding_14_no_card_numbers_through_side_doors() {
     let ro_id = app.key_id_with_role("read_only").await;
     let r = app.post(&format!("/v1/keys/{ro_id}"), &app.admin, Some(json!({ "label": "5555-5555-5555-4444" }))).await;
     assert_eq!(error_code(r).await, (400, "card_number_in_text".into()));
+    // So do allowed origins (stored, listed and audited in clear), in the error's param too.
+    let origins = json!({ "allowed_origins": ["https://5555-5555-5555-4444.shop.example"] });
+    let r = app.post(&format!("/v1/keys/{ro_id}"), &app.admin, Some(origins)).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_str(), v["error"]["param"].as_str()),
+        (Some("card_number_in_text"), Some("allowed_origins")),
+        "{v}"
+    );
     let mut body = card_body(VISA);
     body["card"]["name"] = json!("5555555555554444");
     assert_eq!(error_code(app.tokenize_req(&body).send().await.unwrap()).await, (400, "card_number_in_text".into()));
