@@ -93,7 +93,7 @@ fn url_error(code: &'static str, message: &'static str) -> ApiError {
 
 /// Parses and checks an endpoint URL for `mode`.
 pub fn check_url(text: &str, mode: Mode) -> Result<reqwest::Url, ApiError> {
-    if text.len() > MAX_URL || crate::text::url_has_card_number(text) {
+    if text.len() > MAX_URL {
         return Err(url_error("url_invalid", "The URL is not valid."));
     }
     let url = reqwest::Url::parse(text).map_err(|_| url_error("url_invalid", "The URL is not valid."))?;
@@ -101,6 +101,12 @@ pub fn check_url(text: &str, mode: Mode) -> Result<reqwest::Url, ApiError> {
         return Err(url_error("url_invalid", "Webhook URLs carry no credentials or fragment."));
     }
     let host = url.host().ok_or_else(|| url_error("url_invalid", "The URL has no host."))?;
+    // Card numbers: the URL rule over path and query, the free-text rule over a host name (an
+    // IP address and its port, `203.0.113.10:8443`, are 13 digits but no card number).
+    let in_host = matches!(&host, url::Host::Domain(d) if crate::text::looks_like_card_number(d));
+    if in_host || crate::text::url_has_card_number(&url[url::Position::BeforePath..]) {
+        return Err(ApiError::card_number_in_text("url"));
+    }
     let loopback = match &host {
         url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
         url::Host::Ipv4(ip) => ip.is_loopback(),
@@ -745,6 +751,25 @@ mod tests {
         }
         assert!(check_url("https://hooks.example.com/h", Mode::Live).is_ok());
         assert!(check_url("https://8.8.8.8/h", Mode::Live).is_ok());
+    }
+
+    #[test]
+    fn card_numbers_are_refused_in_host_names_paths_and_queries_but_not_in_addresses() {
+        for url in [
+            "https://4242424242424242.hooks.example/h",
+            "https://5555-5555-5555-4444.example/h",
+            "https://hooks.example/h/4242424242424242",
+            "https://hooks.example/h?n=4242%204242%204242%204242",
+            "https://hooks.example/h?a=4242&b=4242&c=4242&d=4242",
+        ] {
+            let e = check_url(url, Mode::Test).unwrap_err();
+            assert_eq!((e.code, e.param), ("card_number_in_text", Some("url")), "{url}");
+        }
+        for url in
+            ["https://93.184.215.14:8443/hook", "https://8.8.8.8:4242/h/2026-11-27", "https://[2001:4860::8888]:8443/h"]
+        {
+            assert!(check_url(url, Mode::Live).is_ok(), "{url}");
+        }
     }
 
     #[test]

@@ -355,6 +355,8 @@ async fn endpoint_urls_are_checked() {
         ("ftp://hooks.example.com/h", "url_not_https"),
         ("https://user:pw@hooks.example.com/h", "url_invalid"),
         ("not a url", "url_invalid"),
+        ("https://hooks.example/h?card=4242-4242-4242-4242", "card_number_in_text"),
+        ("https://4242424242424242.hooks.example/h", "card_number_in_text"),
     ] {
         let r =
             app.post("/v1/webhook_endpoints", &app.admin, Some(json!({ "url": url, "enabled_events": ["*"] }))).await;
