@@ -403,8 +403,8 @@ async fn live_endpoints_never_reach_internal_addresses() {
         ("https://127.0.0.1/h", "url_address_refused"),
         ("https://localhost/h", "url_address_refused"),
         ("https://10.1.2.3/h", "url_address_refused"),
-        // Its 12 digits already read as a card number in a URL.
-        ("https://169.254.169.254/latest/meta-data/", "url_invalid"),
+        // Its 12 digits are an address, not a card number: refused for what it is.
+        ("https://169.254.169.254/latest/meta-data/", "url_address_refused"),
         ("https://169.254.1.1/h", "url_address_refused"),
         ("https://metadata.google.internal/h", "url_address_refused"),
         ("https://[::1]/h", "url_address_refused"),
