@@ -118,6 +118,14 @@ pub fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Hex written with the letters `a`–`p` for the digits `0`–`f` (`0x4f` → `"ep"`): the form of
+/// every hash the vault shows or puts in a URL (token references, content-addressed file
+/// names, derived ids). Letters only, so none can ever contain a digit run that a card-number
+/// check (the vault's own on URLs, a merchant's log scanner) reads as a card number.
+pub fn letters(bytes: &[u8]) -> String {
+    bytes.iter().flat_map(|b| [b >> 4, b & 0x0f]).map(|n| char::from(b'a' + n)).collect()
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
@@ -275,12 +283,7 @@ impl MasterKey {
     /// which a merchant's card-data scanner (and ours) rightly reports as a card number.
     pub fn token_ref(&self, token_id: &str) -> String {
         let tag = hmac::sign(&self.hashing.audit_ref, token_id.as_bytes());
-        let mut out = String::from("tref_");
-        for b in tag.as_ref().get(..8).unwrap_or_default() {
-            out.push(char::from(b'a' + (b >> 4)));
-            out.push(char::from(b'a' + (b & 0x0f)));
-        }
-        out
+        format!("tref_{}", letters(tag.as_ref().get(..8).unwrap_or_default()))
     }
 
     /// The same reference as audit events written before 2026-11-27 hold it: `tref_` + 16 hex
@@ -500,6 +503,12 @@ mod tests {
 
     fn master() -> MasterKey {
         MasterKey::from_key(&Key256::from_bytes([9; 32])).unwrap()
+    }
+
+    #[test]
+    fn letters_are_hex_with_a_to_p() {
+        assert_eq!(letters(&[0x4f, 0x00, 0xff, 0x9a]), "epaappjk");
+        assert_eq!(letters(&[]), "");
     }
 
     #[test]

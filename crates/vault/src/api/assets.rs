@@ -134,8 +134,7 @@ impl Asset {
     /// `a`–`p` (one per 4 bits, like hex with letters for digits). Letters only, so no version
     /// can contain a digit run the vault's card-number check on URLs would refuse.
     pub fn short_hash(&self) -> String {
-        let nibbles = self.sha384.iter().take(8).flat_map(|b| [b >> 4, b & 0x0f]);
-        nibbles.map(|n| char::from(b'a' + n)).collect()
+        crate::crypto::letters(self.sha384.get(..8).unwrap_or_default())
     }
 }
 

@@ -138,8 +138,7 @@ pub fn parse_style(style: Option<&str>) -> Option<&'static str> {
 /// URL never holds a digit run the card-number check on URLs would refuse).
 pub fn content_name(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let nibbles = digest.as_ref().iter().take(16).flat_map(|b| [b >> 4, b & 0x0f]);
-    nibbles.map(|n| char::from(b'a' + n)).collect()
+    crate::crypto::letters(digest.as_ref().get(..16).unwrap_or_default())
 }
 
 /// The path the vault serves a font at.

@@ -113,14 +113,7 @@ pub const EVENT_TYPES: &[&str] = &[
 /// 16 ids, and the vault refuses such a run in any URL as a possible card number.
 fn derived_id(prefix: &str, scope: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, scope.as_bytes());
-    let letters: String = digest
-        .as_ref()
-        .iter()
-        .take(14)
-        .flat_map(|b| [b >> 4, b & 0x0f])
-        .map(|nibble| char::from(b'a' + nibble))
-        .collect();
-    format!("{prefix}_{letters}")
+    format!("{prefix}_{}", crate::crypto::letters(digest.as_ref().get(..14).unwrap_or_default()))
 }
 
 fn valid_id(prefix: &str, id: &str) -> bool {
